@@ -1,0 +1,29 @@
+"""Exceptions raised by minimovinet.  Each names the problem (shape, dtype, file, state key).
+
+All derive from `MinimovinetError`; the input and state errors are also `ValueError`s so that
+callers catching the usual exception keep working.
+"""
+
+
+class MinimovinetError(Exception):
+    """Base class of every error minimovinet raises on purpose."""
+
+
+class InputError(MinimovinetError, ValueError):
+    """Frames of the wrong rank, shape, dtype or with non-finite values."""
+
+
+class StateError(MinimovinetError, ValueError):
+    """A state dict with missing, extra, wrongly shaped or foreign entries."""
+
+
+class WeightsFileError(MinimovinetError, ValueError):
+    """An h5 weights file that is missing, truncated, of another format or inconsistent."""
+
+
+class CheckpointError(WeightsFileError):
+    """A TensorFlow checkpoint that cannot be read or does not match the model."""
+
+
+class TFLiteError(MinimovinetError, ValueError):
+    """A .tflite file that is truncated, foreign, or not a supported MoViNet graph."""
