@@ -1,4 +1,27 @@
-"""minimovinet: causal streaming MoViNet in pure NumPy + Numba."""
-from .config import ModelConfig, BLOCK_SPECS, VARIANTS  # noqa: F401
-from .errors import (MinimovinetError, InputError, StateError, WeightsFileError,  # noqa: F401
-                     CheckpointError, TFLiteError)
+"""minimovinet: causal streaming MoViNet in pure NumPy + Numba.
+
+    import minimovinet as mm
+    model = mm.load("a0_stream.h5")
+    states = model.init_states(batch=1, height=172, width=172)
+    logits, states = model(frames, states)     # frames float32 [B, T, H, W, 3] in [0, 1]
+"""
+from .config import BLOCK_SPECS, VARIANTS, ModelConfig  # noqa: F401
+from .errors import (CheckpointError, InputError, MinimovinetError, StateError,  # noqa: F401
+                     TFLiteError, WeightsFileError)
+from .kernels import get_num_threads, set_num_threads  # noqa: F401
+from .model import Movinet  # noqa: F401
+
+__version__ = "0.1.0"
+
+
+def load(path) -> Movinet:
+    """Load a model from a minimovinet .h5 file written by the converter."""
+    from .weights import read
+    config, params, class_names, _ = read(path)
+    return Movinet(config, params, class_names)
+
+
+def save(model: Movinet, path, source: str = "") -> None:
+    """Write `model` to `path` in the minimovinet h5 format (atomically)."""
+    from .weights import save as _save
+    _save(path, model.config, model._params, model.class_names, source=source)

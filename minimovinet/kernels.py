@@ -1,0 +1,254 @@
+"""Numba float32 kernels, channels-last.  The fast path of every float layer.
+
+Each kernel writes into a caller-allocated `out` array and fuses bias + activation (BN is
+already folded into kernel and bias at load time).  Inner loops run over the channel axis,
+which is contiguous, so LLVM vectorizes them without fastmath (results do not depend on the
+vector width).  Every kernel exists twice: a serial build and a `parallel=True` build whose
+`prange` splits rows across threads; `set_num_threads(1)` selects the serial build so that
+single-threaded inference pays no thread-pool overhead.
+
+The plain NumPy versions of the same operations live in `reference.py`; the tests compare the
+two.
+"""
+from __future__ import annotations
+
+import math
+import types
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+# Activation codes shared by all kernels (an int argument keeps one compiled kernel per dtype).
+ACT_CODES = {"linear": 0, "relu": 1, "relu6": 2, "swish": 3, "hard_swish": 4, "sigmoid": 5,
+             "hard_sigmoid": 6}
+
+
+@njit(inline="always", cache=True)
+def activate(v, act):
+    """Apply activation `act` (an ACT_CODES value) to the float32 scalar `v`."""
+    if act == 0:
+        return v
+    if act == 1:
+        return max(v, np.float32(0.0))
+    if act == 2:
+        return min(max(v, np.float32(0.0)), np.float32(6.0))
+    if act == 3:
+        return v / (np.float32(1.0) + np.exp(-v))   # x * sigmoid(x)
+    if act == 4:
+        # x * relu6(x + 3) / 6, in the official order: (x * relu6(x + 3)) * (1 / 6)
+        r = min(max(v + np.float32(3.0), np.float32(0.0)), np.float32(6.0))
+        return (v * r) * np.float32(1.0 / 6.0)
+    if act == 5:
+        return np.float32(1.0) / (np.float32(1.0) + np.exp(-v))
+    # act == 6: relu6(x + 3) * 0.16667 (the official literal, not 1/6)
+    r = min(max(v + np.float32(3.0), np.float32(0.0)), np.float32(6.0))
+    return r * np.float32(0.16667)
+
+
+def _pointwise(x, w, bias, act, in_scale, rows_per_scale, residual, out):
+    """1x1x1 convolution over rows of pixels.
+
+    x [P, Cin]; w [Cin, Cout]; bias [Cout]; out [P, Cout].
+    in_scale [S, Cin]: when S > 0, row p is multiplied channel-wise by in_scale[p // rows_per_scale]
+      before the conv (the SE gate, fused into the projection that follows it).
+    residual [P, Cout]: when non-empty, added after the activation (the block's skip).
+    """
+    P, Cin = x.shape
+    Cout = w.shape[1]
+    use_scale = in_scale.shape[0] > 0
+    use_residual = residual.shape[0] > 0
+    # Rows in blocks of 8, so one thread's work is big enough to amortize scheduling.
+    n_blocks = (P + 7) // 8
+    for blk in prange(n_blocks):
+        for p in range(blk * 8, min(P, blk * 8 + 8)):
+            for co in range(Cout):
+                out[p, co] = bias[co]
+            for ci in range(Cin):
+                v = x[p, ci]
+                if use_scale:
+                    v = v * in_scale[p // rows_per_scale, ci]
+                for co in range(Cout):          # contiguous: vectorized axpy
+                    out[p, co] += v * w[ci, co]
+            for co in range(Cout):
+                y = activate(out[p, co], act)
+                if use_residual:
+                    y += residual[p, co]
+                out[p, co] = y
+
+
+def _depthwise3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):
+    """Depthwise conv, valid in time (the caller pads or prepends the stream buffer).
+
+    x [B, Ti, H, W, C]; w [kt, kh, kw, C]; bias [C]; out [B, To, Ho, Wo, C], To = Ti - kt + 1.
+    Spatial padding is implicit zeros: input row = out_row * stride_h - pad_top + dh.
+    """
+    B, Ti, H, W, C = x.shape
+    kt, kh, kw, _ = w.shape
+    _, To, Ho, Wo, _ = out.shape
+    for job in prange(B * To * Ho):
+        b = job // (To * Ho)
+        t = (job // Ho) % To
+        oh = job % Ho
+        for ow in range(Wo):
+            for c in range(C):
+                out[b, t, oh, ow, c] = bias[c]
+            for dt in range(kt):
+                for dh in range(kh):
+                    ih = oh * stride_h - pad_top + dh
+                    if ih < 0 or ih >= H:
+                        continue
+                    for dw in range(kw):
+                        iw = ow * stride_w - pad_left + dw
+                        if iw < 0 or iw >= W:
+                            continue
+                        for c in range(C):
+                            out[b, t, oh, ow, c] += x[b, t + dt, ih, iw, c] * w[dt, dh, dw, c]
+            for c in range(C):
+                out[b, t, oh, ow, c] = activate(out[b, t, oh, ow, c], act)
+
+
+def _conv3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):
+    """Full (dense) conv, valid in time, implicit zero spatial padding.
+
+    x [B, Ti, H, W, Cin]; w [kt, kh, kw, Cin, Cout]; bias [Cout]; out [B, To, Ho, Wo, Cout].
+    """
+    B, Ti, H, W, Cin = x.shape
+    kt, kh, kw, _, Cout = w.shape
+    _, To, Ho, Wo, _ = out.shape
+    for job in prange(B * To * Ho):
+        b = job // (To * Ho)
+        t = (job // Ho) % To
+        oh = job % Ho
+        for ow in range(Wo):
+            for co in range(Cout):
+                out[b, t, oh, ow, co] = bias[co]
+            for dt in range(kt):
+                for dh in range(kh):
+                    ih = oh * stride_h - pad_top + dh
+                    if ih < 0 or ih >= H:
+                        continue
+                    for dw in range(kw):
+                        iw = ow * stride_w - pad_left + dw
+                        if iw < 0 or iw >= W:
+                            continue
+                        for ci in range(Cin):
+                            v = x[b, t + dt, ih, iw, ci]
+                            for co in range(Cout):
+                                out[b, t, oh, ow, co] += v * w[dt, dh, dw, ci, co]
+            for co in range(Cout):
+                out[b, t, oh, ow, co] = activate(out[b, t, oh, ow, co], act)
+
+
+def _avg_pool(x, k, stride, pad_top, pad_left, out):
+    """k x k average pool per frame; padded cells are excluded from the count (TF 'SAME').
+
+    x [N, H, W, C]; out [N, Ho, Wo, C].
+    """
+    N, H, W, C = x.shape
+    _, Ho, Wo, _ = out.shape
+    for job in prange(N * Ho):
+        n = job // Ho
+        oh = job % Ho
+        h0 = max(oh * stride - pad_top, 0)
+        h1 = min(oh * stride - pad_top + k, H)
+        for ow in range(Wo):
+            w0 = max(ow * stride - pad_left, 0)
+            w1 = min(ow * stride - pad_left + k, W)
+            for c in range(C):
+                out[n, oh, ow, c] = 0.0
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    for c in range(C):
+                        out[n, oh, ow, c] += x[n, ih, iw, c]
+            count = np.float32((h1 - h0) * (w1 - w0))
+            for c in range(C):
+                out[n, oh, ow, c] = out[n, oh, ow, c] / count
+
+
+def _spatial_mean(x, out):
+    """Per-frame spatial mean with a float64 accumulator.  x [N, P, C] -> out [N, C] float32."""
+    N, P, C = x.shape
+    for n in prange(N):
+        acc = np.zeros(C, np.float64)
+        for p in range(P):
+            for c in range(C):
+                acc[c] += x[n, p, c]
+        for c in range(C):
+            out[n, c] = np.float32(acc[c] / P)
+
+
+_KERNEL_SOURCES = {
+    "pointwise": _pointwise,
+    "depthwise3d": _depthwise3d,
+    "conv3d": _conv3d,
+    "avg_pool": _avg_pool,
+    "spatial_mean": _spatial_mean,
+}
+
+
+def _renamed(fn, suffix):
+    """A copy of `fn` under another qualified name, so numba's on-disk cache keeps the serial
+    and the parallel build apart (its cache key does not include the `parallel` flag)."""
+    code = fn.__code__.replace(co_name=fn.__name__ + suffix,
+                               co_qualname=fn.__qualname__ + suffix)
+    copy = types.FunctionType(code, fn.__globals__, fn.__name__ + suffix, fn.__defaults__,
+                              fn.__closure__)
+    copy.__qualname__ = fn.__qualname__ + suffix
+    return copy
+
+
+SERIAL = types.SimpleNamespace(**{
+    name: njit(cache=True, nogil=True)(_renamed(fn, "_serial"))
+    for name, fn in _KERNEL_SOURCES.items()})
+PARALLEL = types.SimpleNamespace(**{
+    name: njit(cache=True, nogil=True, parallel=True)(_renamed(fn, "_parallel"))
+    for name, fn in _KERNEL_SOURCES.items()})
+
+_num_threads = None  # None: numba's default (NUMBA_NUM_THREADS, all cores)
+
+
+def set_num_threads(n: int | None) -> None:
+    """Use `n` threads for the kernels (1 selects the serial builds); None restores the default."""
+    global _num_threads
+    if n is None:
+        _num_threads = None
+        return
+    n = int(n)
+    if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"threads must be in 1..{numba.config.NUMBA_NUM_THREADS} "
+                         f"(NUMBA_NUM_THREADS), got {n}")
+    _num_threads = n
+
+
+def get_num_threads() -> int:
+    return numba.config.NUMBA_NUM_THREADS if _num_threads is None else _num_threads
+
+
+def impl():
+    """The kernel namespace for the current thread setting."""
+    n = get_num_threads()
+    if n == 1:
+        return SERIAL
+    numba.set_num_threads(n)
+    return PARALLEL
+
+
+# ---- small helpers shared by layers -------------------------------------------------------
+
+EMPTY_SCALE = np.zeros((0, 1), np.float32)
+
+
+def same_padding(size: int, kernel: int, stride: int):
+    """TF 'SAME' padding along one axis: (output size, pad before).  Extra padding goes after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return out, total // 2
+
+
+def sigmoid(x):
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+
+
+__all__ = ["ACT_CODES", "SERIAL", "PARALLEL", "impl", "set_num_threads", "get_num_threads",
+           "same_padding", "EMPTY_SCALE", "math"]

@@ -1,0 +1,334 @@
+"""MoViNet layers over channels-last NumPy arrays, each a thin object around a Numba kernel.
+
+Activations flow as [B, T, H, W, C] float32.  Stateful layers read the incoming state dict
+(`states`, never modified) and write their next state into `new_states`.
+
+The two ideas that make streaming equal to whole-clip inference live here:
+  * `StreamBuffer`: a causal temporal conv with kernel kt needs the kt-1 frames before the
+    current ones.  The buffer keeps exactly those frames and is prepended to the input, so the
+    conv runs 'valid' in time on [buffer, frames] and sees what it would have seen in the
+    whole clip.
+  * `CumulativePool`: the causal SE pool is a running mean over all frames so far.  The state
+    keeps the running SUM of per-frame spatial means (`pool_buffer`) and the number of frames
+    seen (`pool_frame_count`); the mean at frame t is (sum so far) / (count + t + 1).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+
+from . import kernels
+from .config import ModelConfig
+from .kernels import ACT_CODES, EMPTY_SCALE, same_padding
+
+States = Dict[str, np.ndarray]
+
+
+class Pointwise:
+    """1x1x1 conv (BN folded) + activation on the last axis: [..., Cin] -> [..., Cout].
+
+    Optional fusions: `in_scale` multiplies the input channels per frame (the SE gate),
+    `residual` is added after the activation (the block's skip connection).
+    """
+
+    def __init__(self, kernel, bias, activation="linear"):
+        self.kernel = np.ascontiguousarray(kernel, np.float32)   # [Cin, Cout]
+        self.bias = np.ascontiguousarray(bias, np.float32)       # [Cout]
+        self.act = ACT_CODES[activation]
+
+    def __call__(self, x, in_scale=None, rows_per_scale=1, residual=None):
+        cin, cout = self.kernel.shape
+        rows = np.ascontiguousarray(x).reshape(-1, cin)                    # [P, Cin]
+        scale = EMPTY_SCALE if in_scale is None else np.ascontiguousarray(in_scale, np.float32)
+        res = EMPTY_SCALE if residual is None else np.ascontiguousarray(residual).reshape(-1, cout)
+        out = np.empty((rows.shape[0], cout), np.float32)                   # [P, Cout]
+        kernels.impl().pointwise(rows, self.kernel, self.bias, self.act, scale, rows_per_scale,
+                                 res, out)
+        return out.reshape(x.shape[:-1] + (cout,))                          # [..., Cout]
+
+
+class DepthwiseConv:
+    """Depthwise kt x kh x kw conv (BN folded) + activation; 'valid' in time, TF SAME in space.
+
+    [B, Ti, H, W, C] -> [B, Ti - kt + 1, Ho, Wo, C]; the caller provides the kt - 1 frames of
+    temporal context (stream buffer, or symmetric zero padding for whole-clip models).
+    """
+
+    def __init__(self, kernel, bias, stride=1, activation="linear"):
+        self.kernel = np.ascontiguousarray(kernel, np.float32)   # [kt, kh, kw, C]
+        self.bias = np.ascontiguousarray(bias, np.float32)       # [C]
+        self.stride = int(stride)
+        self.act = ACT_CODES[activation]
+
+    def __call__(self, x):
+        B, Ti, H, W, C = x.shape
+        kt, kh, kw, _ = self.kernel.shape
+        Ho, pad_top = same_padding(H, kh, self.stride)
+        Wo, pad_left = same_padding(W, kw, self.stride)
+        out = np.empty((B, Ti - kt + 1, Ho, Wo, C), np.float32)    # [B, To, Ho, Wo, C]
+        kernels.impl().depthwise3d(np.ascontiguousarray(x), self.kernel, self.bias, self.stride,
+                                   self.stride, pad_top, pad_left, self.act, out)
+        return out
+
+
+class DenseConv:
+    """Full conv (the stem) + BN folded + activation: [B, Ti, H, W, Cin] -> [B, To, Ho, Wo, Cout]."""
+
+    def __init__(self, kernel, bias, stride=1, activation="linear"):
+        self.kernel = np.ascontiguousarray(kernel, np.float32)   # [kt, kh, kw, Cin, Cout]
+        self.bias = np.ascontiguousarray(bias, np.float32)
+        self.stride = int(stride)
+        self.act = ACT_CODES[activation]
+
+    def __call__(self, x):
+        B, Ti, H, W, _ = x.shape
+        kt, kh, kw, _, cout = self.kernel.shape
+        Ho, pad_top = same_padding(H, kh, self.stride)
+        Wo, pad_left = same_padding(W, kw, self.stride)
+        out = np.empty((B, Ti - kt + 1, Ho, Wo, cout), np.float32)
+        kernels.impl().conv3d(np.ascontiguousarray(x), self.kernel, self.bias, self.stride,
+                              self.stride, pad_top, pad_left, self.act, out)
+        return out
+
+
+class AvgPoolSkip:
+    """3x3 stride-2 average pool per frame, TF SAME, padded cells excluded from the mean."""
+
+    def __call__(self, x):
+        B, T, H, W, C = x.shape
+        Ho, pad_top = same_padding(H, 3, 2)
+        Wo, pad_left = same_padding(W, 3, 2)
+        out = np.empty((B * T, Ho, Wo, C), np.float32)
+        kernels.impl().avg_pool(np.ascontiguousarray(x).reshape(B * T, H, W, C), 3, 2, pad_top,
+                                pad_left, out)
+        return out.reshape(B, T, Ho, Wo, C)
+
+
+def spatial_mean(x):
+    """Per-frame spatial mean: [B, T, H, W, C] -> [B, T, C] (float64 accumulation)."""
+    B, T, H, W, C = x.shape
+    out = np.empty((B * T, C), np.float32)
+    kernels.impl().spatial_mean(np.ascontiguousarray(x).reshape(B * T, H * W, C), out)
+    return out.reshape(B, T, C)
+
+
+class StreamBuffer:
+    """Carries the last `size` = kt - 1 frames of a causal temporal conv's input across calls."""
+
+    def __init__(self, name: str, size: int):
+        self.name = name   # e.g. 'state_block1_layer0_stream_buffer', [B, kt-1, H, W, C]
+        self.size = size
+
+    def __call__(self, x, states: States, new_states: States):
+        full = np.concatenate([states[self.name], x], axis=1)   # [B, kt-1+T, H, W, C]
+        new_states[self.name] = full[:, -self.size:].copy()     # the newest kt-1 frames
+        return full
+
+
+class CumulativePool:
+    """Global average pool whose state is a running sum and a frame count.
+
+    causal=True (SE of stream models): output per frame t, the mean over every frame up to t,
+      [B, T, C] -> [B, T, C].
+    causal=False with states (the head of stream models): one mean over every frame seen so
+      far, [B, T, C] -> [B, 1, C].
+    Whole-clip models call it without state names: the sum starts at zero.
+    """
+
+    def __init__(self, prefix: Optional[str], causal: bool):
+        self.sum_name = None if prefix is None else f"{prefix}_pool_buffer"       # [B,1,1,1,C]
+        self.count_name = None if prefix is None else f"{prefix}_pool_frame_count"  # [1] int32
+        self.causal = causal
+
+    def __call__(self, frame_means, states: States, new_states: States):
+        B, T, C = frame_means.shape
+        if self.sum_name is None:
+            pool_sum, frame_count = np.zeros((B, 1, C), np.float32), 0
+        else:
+            pool_sum = states[self.sum_name].reshape(B, 1, C)
+            frame_count = int(states[self.count_name][0])
+        if self.causal:
+            running = np.cumsum(frame_means, axis=1, dtype=np.float32) + pool_sum  # [B, T, C]
+            divisors = np.arange(frame_count + 1, frame_count + T + 1, dtype=np.float32)
+            pooled = running / divisors[None, :, None]                              # [B, T, C]
+            new_sum = running[:, -1:]
+        else:
+            new_sum = frame_means.sum(axis=1, keepdims=True, dtype=np.float32) + pool_sum
+            pooled = new_sum / np.float32(frame_count + T)                         # [B, 1, C]
+        if self.sum_name is not None:
+            new_states[self.sum_name] = new_sum.reshape(B, 1, 1, 1, C).astype(np.float32)
+            new_states[self.count_name] = np.array([frame_count + T], np.int32)
+        return pooled.astype(np.float32)
+
+
+def positional_encoding(positions, channels: int):
+    """Sinusoidal encoding [len(positions), channels] in float32, as the official layer builds it:
+    angle_i = 1 / 10000^(2 * (i // 2) / channels); the sines of the even-index angles are
+    CONCATENATED with the cosines of the odd-index ones (not interleaved)."""
+    positions = np.asarray(positions, np.float32)[:, None]                   # [T, 1]
+    idx = np.arange(channels)
+    power = (2 * (idx // 2)).astype(np.float32) / np.float32(channels)
+    angles = np.float32(1.0) / np.power(np.float32(10000.0), power)           # [C]
+    radians = positions * angles[None, :]                                     # [T, C]
+    return np.concatenate([np.sin(radians[:, 0::2]), np.cos(radians[:, 1::2])], axis=-1)
+
+
+class SqueezeExcite:
+    """SE gate per frame: pool -> (positional encoding) -> 1x1 reduce + act -> 1x1 expand + gate.
+
+    se_type '3d': (cumulative) spatiotemporal mean; '2d': per-frame spatial mean;
+    '2plus3d': both, concatenated [cumulative mean, frame mean] (2C channels).
+    Returns the gate [B * T, C] that the projection conv multiplies into its input.
+    """
+
+    def __init__(self, se_type, causal, reduce: Pointwise, expand: Pointwise, prefix: str,
+                 pos_scale=None):
+        self.se_type = se_type
+        self.causal = causal
+        self.reduce, self.expand = reduce, expand
+        self.pool = CumulativePool(prefix if causal else None, causal)
+        self.pos_scale = None if pos_scale is None else np.float32(pos_scale)
+        self.pos_count_name = f"{prefix}_pos_enc_frame_count"   # [1] int32
+
+    def __call__(self, x, states: States, new_states: States):
+        B, T = x.shape[:2]
+        frame_means = spatial_mean(x)                                       # [B, T, C]
+        if self.se_type == "2d":
+            pooled = frame_means
+        else:
+            pooled = self.pool(frame_means, states, new_states)             # [B, T or 1, C]
+            if pooled.shape[1] != T:
+                pooled = np.broadcast_to(pooled, frame_means.shape)         # whole clip: tile
+            if self.se_type == "2plus3d":
+                pooled = np.concatenate([pooled, frame_means], axis=-1)     # [B, T, 2C]
+        if self.pos_scale is not None:
+            start = int(states[self.pos_count_name][0])
+            encoding = positional_encoding(np.arange(start, start + T), pooled.shape[-1])
+            pooled = pooled + self.pos_scale * encoding[None]               # [B, T, C']
+            new_states[self.pos_count_name] = np.array([start + T], np.int32)
+        gate = self.expand(self.reduce(pooled))                             # [B, T, C]
+        return gate.reshape(B * T, -1)                                      # [B*T, C]
+
+
+class FeatureConv:
+    """The block's depthwise spatiotemporal conv (kt x kh x kw) with its stream buffer.
+
+    '2plus1d': spatial kh x kw conv (+BN+act) -> stream buffer -> temporal kt x 1 conv (+BN+act);
+               the buffer holds post-stride activations.
+    '3d':      stream buffer (causal) or zero padding (whole clip) -> one kt x kh x kw conv.
+    """
+
+    def __init__(self, spatial: DepthwiseConv, temporal: Optional[DepthwiseConv],
+                 buffer: Optional[StreamBuffer], kt: int, causal: bool):
+        self.spatial, self.temporal, self.buffer = spatial, temporal, buffer
+        self.kt, self.causal = kt, causal
+
+    def __call__(self, x, states: States, new_states: States):
+        if self.temporal is not None:                      # (2+1)D
+            x = self.spatial(x)                            # [B, T, Ho, Wo, C]
+            return self.temporal(self.buffer(x, states, new_states))
+        return self.spatial(self._time_context(x, states, new_states))
+
+    def _time_context(self, x, states, new_states):
+        if self.kt == 1:
+            return x
+        if self.causal:
+            return self.buffer(x, states, new_states)      # [B, kt-1+T, H, W, C]
+        before = (self.kt - 1) // 2                         # TF SAME in time, stride 1
+        pad = [(0, 0), (before, self.kt - 1 - before), (0, 0), (0, 0), (0, 0)]
+        return np.pad(x, pad)
+
+
+class Block:
+    """MoViNet inverted bottleneck: expand -> feature conv -> SE -> project (x ReZero) + skip."""
+
+    def __init__(self, expansion, feature, se, projection, skip_pool, skip_conv):
+        self.expansion, self.feature, self.se = expansion, feature, se
+        self.projection = projection       # ReZero scale folded into kernel and bias
+        self.skip_pool, self.skip_conv = skip_pool, skip_conv
+
+    def __call__(self, x, states: States, new_states: States):
+        h = self.feature(self.expansion(x), states, new_states)        # [B, T, Ho, Wo, E]
+        gate = None if self.se is None else self.se(h, states, new_states)  # [B*T, E]
+        skip = x if self.skip_pool is None else self.skip_pool(x)
+        skip = skip if self.skip_conv is None else self.skip_conv(skip)      # [B, T, Ho, Wo, Cout]
+        rows_per_frame = h.shape[2] * h.shape[3]
+        return self.projection(h, in_scale=gate, rows_per_scale=rows_per_frame, residual=skip)
+
+
+class Head:
+    """1x1 projection + act, then the global average pool over every frame seen so far."""
+
+    def __init__(self, project: Pointwise, causal: bool):
+        self.project = project
+        self.pool = CumulativePool("state_head" if causal else None, causal=False)
+
+    def __call__(self, x, states: States, new_states: States):
+        frame_means = spatial_mean(self.project(x))                      # [B, T, P]
+        return self.pool(frame_means, states, new_states)[:, 0]          # [B, P]
+
+
+class Classifier:
+    """Hidden 1x1 conv + bias + act (dropout is identity at inference), then logits."""
+
+    def __init__(self, hidden: Pointwise, logits: Pointwise):
+        self.hidden, self.logits = hidden, logits
+
+    def __call__(self, pooled):
+        return self.logits(self.hidden(pooled))                          # [B, num_classes]
+
+
+# ---- building the layers from raw parameters -----------------------------------------------
+
+def build_layers(cfg: ModelConfig, params: Dict[str, np.ndarray]):
+    """Fold BN (and ReZero) into the convs and create the stem, blocks, head and classifier."""
+    from .weights import bn_params, fold_batch_norm, has_skip_projection
+
+    eps = cfg.bn_epsilon
+
+    def folded(conv_name, bn_prefix, activation, stride=1, kind="pointwise", scale=1.0):
+        kernel, bias = fold_batch_norm(params[conv_name], bn_params(params, bn_prefix), eps)
+        kernel, bias = kernel * np.float32(scale), bias * np.float32(scale)
+        if kind == "pointwise":
+            return Pointwise(kernel, bias, activation)
+        if kind == "depthwise":
+            return DepthwiseConv(kernel, bias, stride, activation)
+        return DenseConv(kernel, bias, stride, activation)
+
+    act = cfg.activation
+    stem = folded("stem/conv/kernel", "stem/bn", act, cfg.stem.stride[1], kind="dense")
+    blocks = []
+    for g, l, cin, expand, cout, kernel, stride in cfg.layers():
+        p = f"block{g}_layer{l}"
+        kt = kernel[0]
+        expansion = folded(f"{p}/expansion/conv/kernel", f"{p}/expansion/bn", act)
+        spatial = folded(f"{p}/feature/conv/kernel", f"{p}/feature/bn", act, stride[1],
+                         kind="depthwise")
+        temporal = None
+        if cfg.conv_type == "2plus1d" and kt > 1:
+            temporal = folded(f"{p}/feature/conv_temporal/kernel", f"{p}/feature/bn_temporal",
+                              act, kind="depthwise")
+        buffer = StreamBuffer(f"state_{p}_stream_buffer", kt - 1) if (cfg.causal and kt > 1) else None
+        feature = FeatureConv(spatial, temporal, buffer, kt, cfg.causal)
+        se = None
+        if cfg.se_type != "none":
+            reduce = Pointwise(params[f"{p}/se/reduce/kernel"], params[f"{p}/se/reduce/bias"], act)
+            gate = Pointwise(params[f"{p}/se/expand/kernel"], params[f"{p}/se/expand/bias"],
+                             cfg.gating_activation)
+            pos_scale = params[f"{p}/se/pos_encoding/scale"] if cfg.uses_positional_encoding else None
+            se = SqueezeExcite(cfg.se_type, cfg.causal, reduce, gate, f"state_{p}", pos_scale)
+        rezero = float(params[f"{p}/rezero/scale"])
+        projection = folded(f"{p}/projection/conv/kernel", f"{p}/projection/bn", "linear",
+                            scale=rezero)
+        skip_pool = AvgPoolSkip() if any(s > 1 for s in stride) else None
+        skip_conv = None
+        if has_skip_projection(cin, cout, stride):
+            skip_conv = folded(f"{p}/skip/conv/kernel", f"{p}/skip/bn", "linear")
+        blocks.append((p, Block(expansion, feature, se, projection, skip_pool, skip_conv)))
+    head = Head(folded("head/project/conv/kernel", "head/project/bn", act), cfg.causal)
+    classifier = Classifier(
+        Pointwise(params["classifier/hidden/kernel"], params["classifier/hidden/bias"],
+                  cfg.classifier_activation),
+        Pointwise(params["classifier/logits/kernel"], params["classifier/logits/bias"]))
+    return stem, blocks, head, classifier
