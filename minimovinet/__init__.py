@@ -21,6 +21,14 @@ def load(path) -> Movinet:
     return Movinet(config, params, class_names)
 
 
+def random_model(model_id: str = "a0", variant: str = "stream", num_classes: int = 600,
+                 seed: int = 0, **overrides) -> Movinet:
+    """A model with seeded random weights (no download needed): for demos, tests, benchmarks."""
+    from .weights import random_params
+    config = ModelConfig.from_variant(model_id, variant, num_classes=num_classes, **overrides)
+    return Movinet(config, random_params(config, seed))
+
+
 def save(model: Movinet, path, source: str = "") -> None:
     """Write `model` to `path` in the minimovinet h5 format (atomically)."""
     from .weights import save as _save

@@ -145,19 +145,20 @@ def _apply_zeros_count(v: np.ndarray, counts: np.ndarray, unit_log2: int = 0) ->
     return v
 
 
-_CHUNK_LOG2 = 10                # 1 KB chunks: 256 vector steps of 4 bytes each
-_CHUNK = 1 << _CHUNK_LOG2
-_BATCH_ROWS = 1 << 11           # 2 MB of chunks per (cache-friendly) transposed batch
+_BIG_CHUNK_LOG2 = 10            # 1 KB chunks (256 vector steps) for a megabyte or more
+_SMALL_CHUNK_LOG2 = 6           # 64-byte chunks (16 steps) for small reads
+_BATCH_BYTES = 1 << 21          # 2 MB of chunks per (cache-friendly) transposed batch
 
 
 def _raw_chunk_crcs(rows: np.ndarray) -> np.ndarray:
-    """Raw CRC register (from zero) of each row of a C-contiguous (n, _CHUNK) uint8 array."""
+    """Raw CRC register (from zero) of each row of a C-contiguous (n, chunk) uint8 array."""
     n = rows.shape[0]
     out = np.empty(n, dtype=np.uint32)
     lo_t, hi_t = _zeros_tables16(2)          # feed 4 bytes at a time
-    for start in range(0, n, _BATCH_ROWS):
-        words = rows[start:start + _BATCH_ROWS].view("<u4")
-        words = np.ascontiguousarray(words.T).astype(np.uint32, copy=False)   # (64, m)
+    batch = max(1, _BATCH_BYTES // rows.shape[1])
+    for start in range(0, n, batch):
+        words = rows[start:start + batch].view("<u4")
+        words = np.ascontiguousarray(words.T).astype(np.uint32, copy=False)   # (chunk/4, m)
         m = words.shape[1]
         crc = np.zeros(m, dtype=np.uint32)
         x = np.empty(m, dtype=np.uint32)
@@ -166,9 +167,9 @@ def _raw_chunk_crcs(rows: np.ndarray) -> np.ndarray:
         for w in words:
             np.bitwise_xor(crc, w, out=x)
             np.bitwise_and(x, np.uint32(0xFFFF), out=idx)
-            np.take(lo_t, idx, out=tmp)
+            lo_t.take(idx, out=tmp)
             np.right_shift(x, np.uint32(16), out=idx)
-            np.take(hi_t, idx, out=crc)
+            hi_t.take(idx, out=crc)
             crc ^= tmp
         out[start:start + m] = crc
     return out
@@ -177,36 +178,39 @@ def _raw_chunk_crcs(rows: np.ndarray) -> np.ndarray:
 def _crc32c_segments(buf: np.ndarray, offsets: Sequence[int], sizes: Sequence[int]) -> np.ndarray:
     """Standard CRC32C of each buf[offset:offset+size], all segments in one vectorized pass.
 
-    Each segment is cut into 256-byte chunks aligned on its end, the first chunk zero-padded in
-    front (leading zeros leave a zero register unchanged); the raw CRC of every chunk is computed
-    at once, shifted by the zero-byte operator for the bytes that follow it in its segment, and
-    the chunks of a segment are xored together.  The initial value 0xFFFFFFFF contributes
+    Each segment is cut into equal chunks (64 bytes, or 1 KB for a megabyte or more) aligned on
+    its end, the first chunk zero-padded in front (leading zeros leave a zero register
+    unchanged); the raw CRCs of all chunks are computed together, 4 bytes per vector step; each is
+    shifted by the zero-byte operator for the bytes that follow it in its segment, and the chunks
+    of a segment are xored together.  The initial value 0xFFFFFFFF contributes
     Z_size(0xFFFFFFFF), and the final xor completes the standard CRC.
     """
     buf = np.asarray(buf, dtype=np.uint8).reshape(-1)
     offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
     sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
     nseg = sizes.size
-    nchunks = (sizes + _CHUNK - 1) // _CHUNK
+    chunk_log2 = _BIG_CHUNK_LOG2 if sizes.sum() >= 1 << 20 else _SMALL_CHUNK_LOG2
+    chunk = 1 << chunk_log2
+    nchunks = (sizes + chunk - 1) // chunk
     first_row = np.concatenate([[0], np.cumsum(nchunks)])
     total = int(first_row[-1])
-    rows = np.empty((total, _CHUNK), dtype=np.uint8)
+    rows = np.empty((total, chunk), dtype=np.uint8)
     for i in range(nseg):
         k = int(nchunks[i])
         if k == 0:
             continue
         off, size, r0 = int(offsets[i]), int(sizes[i]), int(first_row[i])
-        head = size - (k - 1) * _CHUNK            # 1.._CHUNK bytes in the first chunk
-        rows[r0, :_CHUNK - head] = 0
-        rows[r0, _CHUNK - head:] = buf[off:off + head]
+        head = size - (k - 1) * chunk             # 1..chunk bytes in the first chunk
+        rows[r0, :chunk - head] = 0
+        rows[r0, chunk - head:] = buf[off:off + head]
         if k > 1:
-            rows[r0 + 1:r0 + k] = buf[off + head:off + size].reshape(k - 1, _CHUNK)
+            rows[r0 + 1:r0 + k] = buf[off + head:off + size].reshape(k - 1, chunk)
     raw = np.zeros(nseg, dtype=np.uint32)
     if total:
         chunk_crc = _raw_chunk_crcs(rows)
         seg_of_row = np.repeat(np.arange(nseg), nchunks)
         follow = (first_row[seg_of_row + 1] - 1) - np.arange(total)   # chunks after this one
-        chunk_crc = _apply_zeros_count(chunk_crc, follow, _CHUNK_LOG2)
+        chunk_crc = _apply_zeros_count(chunk_crc, follow, chunk_log2)
         nonempty = nchunks > 0
         raw[nonempty] = np.bitwise_xor.reduceat(chunk_crc, first_row[:-1][nonempty])
     init = _apply_zeros_count(np.full(nseg, _U32, dtype=np.uint32), sizes)
@@ -214,9 +218,11 @@ def _crc32c_segments(buf: np.ndarray, offsets: Sequence[int], sizes: Sequence[in
 
 
 def crc32c(data) -> int:
-    """CRC32C of bytes / bytearray / memoryview / uint8 array (e.g. crc32c(b"123456789") == 0xE3069283)."""
-    arr = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-    arr = arr.reshape(-1).view(np.uint8)
+    """CRC32C of a bytes-like object or array's bytes (crc32c(b"123456789") == 0xE3069283)."""
+    if isinstance(data, np.ndarray):
+        arr = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    else:
+        arr = np.frombuffer(data, dtype=np.uint8)
     return int(_crc32c_segments(arr, [0], [arr.size])[0])
 
 
@@ -557,7 +563,10 @@ class CheckpointReader:
         self._tmpdir: Optional[str] = None
         self.source = os.fspath(path)
         try:
-            self.prefix = self._resolve(self.source)
+            try:
+                self.prefix = self._resolve(self.source)
+            except OSError as exc:
+                raise CheckpointError(f"{self.source}: cannot open the checkpoint: {exc}") from None
             self._open_index()
         except BaseException:
             self.close()
@@ -708,9 +717,21 @@ class CheckpointReader:
         raise CheckpointError(f"{self.index_path}: variable {e.name!r} has dtype {what}, "
                               "which this reader does not support")
 
-    def variables(self) -> List[Tuple[str, np.dtype, Tuple[int, ...]]]:
-        """(name, numpy dtype returned by `get`, shape) of every tensor, sorted by name."""
-        return [(n, self._numpy_dtype(self._entries[n]), self._entries[n].shape) for n in self._names]
+    def variables(self) -> List[Tuple[str, Optional[np.dtype], Tuple[int, ...]]]:
+        """(name, numpy dtype that `get` returns, shape) of every tensor, sorted by name.
+
+        The dtype is None for a dtype this reader cannot decode (float8, int4, variant...);
+        `get` raises a CheckpointError for those.
+        """
+        out = []
+        for n in self._names:
+            e = self._entries[n]
+            try:
+                dt = self._numpy_dtype(e)
+            except CheckpointError:
+                dt = None
+            out.append((n, dt, e.shape))
+        return out
 
     # -- data --------------------------------------------------------------------------------
     def _check_readable(self, e: _Entry) -> None:
@@ -804,27 +825,52 @@ class CheckpointReader:
     __getitem__ = get
 
     def arrays(self) -> Dict[str, np.ndarray]:
-        """Every tensor, by name (each shard is read once; checksums verified in one pass)."""
+        """Every tensor, by name, sorted.
+
+        Each shard is read in spans of up to 32 MB (or one larger tensor), whose checksums are
+        verified in one vectorized pass: peak memory is about the result plus two spans.
+        """
         out: Dict[str, np.ndarray] = {}
         for name in self._names:
             e = self._entries[name]
             self._check_readable(e)
             self._check_size(e)
         for shard in range(self.num_shards):
-            entries = [self._entries[n] for n in self._names
-                       if self._entries[n].shard == shard]
-            if not entries:
-                continue
-            buf = self._read_shard_bytes(shard, 0, self._shard_sizes[shard])
-            fixed = [e for e in entries if e.dtype != _DT_STRING]
-            crcs = _crc32c_segments(buf, [e.offset for e in fixed], [e.size for e in fixed])
-            crc_of = {e.name: int(c) for e, c in zip(fixed, crcs)}
-            for e in entries:
-                out[e.name] = self._decode(e, buf, e.offset, crc_of.get(e.name))
+            entries = sorted((e for e in self._entries.values() if e.shard == shard),
+                             key=lambda e: (e.offset, e.name))
+            for group in _spans(entries, _READ_SPAN_BYTES):
+                start = group[0].offset
+                stop = max(e.offset + e.size for e in group)
+                buf = self._read_shard_bytes(shard, start, stop)
+                fixed = [e for e in group if e.dtype != _DT_STRING]
+                crcs = _crc32c_segments(buf, [e.offset - start for e in fixed],
+                                        [e.size for e in fixed])
+                crc_of = {e.name: int(c) for e, c in zip(fixed, crcs)}
+                for e in group:
+                    out[e.name] = self._decode(e, buf, e.offset - start, crc_of.get(e.name))
+                del buf
         return {n: out[n] for n in self._names}
 
     def __repr__(self) -> str:
         return f"CheckpointReader({self.prefix!r}, {len(self._names)} tensors, {self.num_shards} shard(s))"
+
+
+_READ_SPAN_BYTES = 32 << 20
+
+
+def _spans(entries: Sequence[_Entry], limit: int) -> Iterator[List[_Entry]]:
+    """Consecutive entries (sorted by offset) grouped into file spans of at most `limit` bytes."""
+    group: List[_Entry] = []
+    start = 0
+    for e in entries:
+        if group and e.offset + e.size - start > limit:
+            yield group
+            group = []
+        if not group:
+            start = e.offset
+        group.append(e)
+    if group:
+        yield group
 
 
 def _looks_like_tar(path: str) -> bool:

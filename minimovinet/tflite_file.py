@@ -333,7 +333,7 @@ class _Table:
             p = start + 4 * i
             t = p + _U32.unpack_from(data, p)[0]
             if t >= buf.size:
-                raise TFLiteError(f"truncated: {what} {i} offset {t} beyond end of file "
+                raise TFLiteError(f"truncated: {what} {i} table offset {t} beyond end of file "
                                   f"({buf.size} bytes)")
             out.append(_Table(buf, t, f"{what} {i}"))
         return out
@@ -909,15 +909,14 @@ def _read_quantization(t: _Table, tensor_what: str, shape: Tuple[int, ...]) -> Q
 
 
 def _read_tensor(t: _Table, i: int, n_buffers: int, buffers: List[np.ndarray]) -> Tensor:
-    what = t.what
+    name = t.string(3, "name") or ""
+    what = f"{t.what} {name!r}"
     shape = t.ints(0, "shape") or ()
     type_name = _enum_name(TENSOR_TYPE_NAMES, t.i8(1, "type"))
     buffer = t.u32(2, "buffer")
     if buffer >= n_buffers:
         raise TFLiteError(f"corrupt: {what} buffer index {buffer} out of range "
                           f"({n_buffers} buffers)")
-    name = t.string(3, "name") or ""
-    what = f"{what} {name!r}"
     quant = _read_quantization(t, what, shape)
     is_variable = t.bool(5, "is_variable")
     is_sparse = t.has(6)

@@ -217,3 +217,25 @@ def bn_params(params: Dict[str, np.ndarray], prefix: str) -> Dict[str, np.ndarra
 
 def names_with_prefix(params: Iterable[str], prefix: str):
     return [n for n in params if n.startswith(prefix)]
+
+
+def random_params(cfg: ModelConfig, seed: int = 0) -> Dict[str, np.ndarray]:
+    """Seeded random parameters for `cfg` (for demos and tests: no trained weights needed).
+
+    Unlike a freshly initialized official model (ReZero scales 0, BN statistics 0/1, biases 0,
+    which switch most of the network off), every parameter is random, so every layer counts.
+    """
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, shape in param_specs(cfg).items():
+        if name.endswith(("/gamma", "/moving_variance")):
+            value = rng.uniform(0.5, 1.5, shape)
+        elif name.endswith(("/beta", "/moving_mean", "/bias")):
+            value = rng.normal(0.0, 0.2, shape)
+        elif name.endswith("/scale"):
+            value = rng.uniform(0.3, 0.8, shape) * rng.choice([-1.0, 1.0])
+        else:                                  # He-normal over the kernel's fan-in
+            fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+            value = rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
+        params[name] = value.astype(np.float32)
+    return params

@@ -1,0 +1,40 @@
+"""Shared test fixtures.  `oracle.py` (official TensorFlow models) is imported lazily so that the
+TF-free tests run without TensorFlow."""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED = TESTS.parent.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    if not (SHARED / "README.md").exists():
+        pytest.skip(f"../shared is absent ({SHARED}): the official TFLite model, labels and "
+                    f"clips are not available on this checkout")
+    return SHARED
+
+
+def random_params(cfg, seed=0):
+    from minimovinet.weights import random_params as make
+    return make(cfg, seed)
+
+
+def random_model(model_id="a0", variant="stream", num_classes=10, seed=0):
+    import minimovinet as mm
+    cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=num_classes)
+    return mm.Movinet(cfg, random_params(cfg, seed))
+
+
+def relmax(a, b):
+    """max |a - b| relative to max |a| (the tolerance measure used against the oracle)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    scale = np.max(np.abs(a)) if a.size else 0.0
+    return float(np.max(np.abs(a - b)) / scale) if scale > 0 else float(np.max(np.abs(a - b), initial=0))

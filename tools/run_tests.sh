@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's one test command: create a venv, install minimovinet with its test extra
+# (TensorFlow + Model Garden as the oracle, LiteRT, pytest), run the whole suite.
+#   bash tools/run_tests.sh [pytest args...]
+# Environment: VENV (default .venv), PYTHON (default python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+set +e
+"$VENV/bin/python" -m pytest -ra "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "run_tests.sh: pytest collected no tests: failing on purpose" >&2
+  exit 1
+fi
+exit "$status"
