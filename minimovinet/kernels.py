@@ -12,11 +12,19 @@ two.
 """
 from __future__ import annotations
 
+import os
 import types
 
 import numba
 import numpy as np
 from numba import njit, prange
+
+# numba's OpenMP layer spin-waits between parallel regions; a model runs ~100 short regions per
+# frame, and on a busy 2-4 core board (camera decoding beside inference) the spinning threads
+# starve each other (measured here: 2 threads 5x slower than 1 under load).  The workqueue layer
+# sleeps instead.  A user's explicit NUMBA_THREADING_LAYER wins.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 # Activation codes shared by all kernels (an int argument keeps one compiled kernel per dtype).
 ACT_CODES = {"linear": 0, "relu": 1, "relu6": 2, "swish": 3, "hard_swish": 4, "sigmoid": 5,

@@ -1,0 +1,88 @@
+"""The `minimovinet` command line.
+
+    minimovinet convert CHECKPOINT_PREFIX_OR_DIR_OR_TAR [--model-id a0] [--variant stream] -o a0_stream.h5
+    minimovinet describe MODEL.h5 [--height 172 --width 172]
+
+Exit codes: 0 success, 1 a problem with the input (message on stderr, no traceback),
+2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import MinimovinetError
+
+
+def _read_labels(path):
+    if path is None:
+        return None
+    text = Path(path).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def cmd_convert(args) -> int:
+    from .convert import convert_arrays
+    from .tf_checkpoint import CheckpointReader
+    source = Path(args.source)
+    output = Path(args.output) if args.output else Path(
+        f"{source.name.split('.')[0] or 'model'}.h5")
+    with CheckpointReader(str(source)) as reader:
+        arrays = reader.arrays()
+    note = convert_arrays(arrays, output, model_id=args.model_id, variant=args.variant,
+                          num_classes=args.num_classes, class_names=_read_labels(args.labels),
+                          source=f"converted from {source}")
+    print(note)
+    return 0
+
+
+def cmd_describe(args) -> int:
+    from . import load
+    model = load(args.model)
+    print(model.describe(batch=1, height=args.height, width=args.width))
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="minimovinet",
+                                     description="Streaming MoViNet in NumPy + Numba")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    convert = sub.add_parser("convert", help="convert official MoViNet weights into an h5 file")
+    convert.add_argument("source", help="checkpoint prefix (…/ckpt-1), its directory, or the "
+                                        "released .tar.gz")
+    convert.add_argument("-o", "--output", help="output .h5 (default: <source name>.h5)")
+    convert.add_argument("--model-id", choices=["a0", "a1", "a2", "a3", "a4", "a5"],
+                         help="model id (inferred from the variables when omitted)")
+    convert.add_argument("--variant", choices=["base", "stream", "stream3d", "mobile"],
+                         help="variant (inferred from the variables when omitted)")
+    convert.add_argument("--num-classes", type=int, help="number of classes (default: inferred)")
+    convert.add_argument("--labels", help="text file of class names, one per line")
+    convert.set_defaults(run=cmd_convert)
+
+    describe = sub.add_parser("describe", help="print a model's config and its stream states")
+    describe.add_argument("model")
+    describe.add_argument("--height", type=int, default=172)
+    describe.add_argument("--width", type=int, default=172)
+    describe.set_defaults(run=cmd_describe)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except MinimovinetError as e:
+        print(f"minimovinet {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        print(f"minimovinet {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"minimovinet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""minimovinet equals the official Model Garden MoViNet (the oracle), for every model and variant.
+
+For each (model id, variant) the official model is built with seeded random weights
+(`oracle.py`: BN statistics, gamma/beta, biases, ReZero and positional-encoding scales all
+randomized), written as an official checkpoint, converted into a minimovinet h5 file, loaded,
+and both models run on the same clip:
+  * stream models frame by frame, then in chunks: logits and EVERY output state after every step;
+  * base models on the whole clip.
+Tolerance: max |difference| / max |official logit| < 1e-4 (states: relative to each state's
+max magnitude).  The printed maxdiff lines are the measured agreement.
+"""
+import numpy as np
+import pytest
+
+import minimovinet as mm
+from conftest import relmax
+from minimovinet.convert import convert_arrays
+
+oracle = pytest.importorskip("oracle")
+
+TOL = 1e-4
+MODEL_IDS = ["a0", "a1", "a2", "a3", "a4", "a5"]
+VARIANTS = ["base", "stream", "stream3d", "mobile"]
+SIZE = 40          # 40 -> 20 -> 10 -> 5 -> 3: odd sizes exercise TF's asymmetric SAME padding
+FRAMES = 5
+
+
+def convert_official(model, cfg, tmp_path):
+    """Official checkpoint -> minimovinet h5 file -> loaded model (the user's path)."""
+    _, arrays = oracle.checkpoint_arrays(model, tmp_path / "ckpt")
+    out = tmp_path / f"{cfg.model_id}_{cfg.variant}.h5"
+    convert_arrays(arrays, out, model_id=cfg.model_id, variant=cfg.variant)
+    return mm.load(out)
+
+
+def compare_states(official_states, mine, where):
+    assert set(official_states) == set(mine), (where, set(official_states) ^ set(mine))
+    worst = 0.0
+    for name, value in official_states.items():
+        assert mine[name].shape == value.shape and mine[name].dtype == value.dtype, name
+        if value.dtype.kind == "i":
+            np.testing.assert_array_equal(mine[name], value, err_msg=f"{where} {name}")
+        else:
+            err = relmax(value, mine[name])
+            worst = max(worst, err)
+            assert err < TOL, f"{where}: state {name} rel maxdiff {err:.2e}"
+    return worst
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_equals_official(model_id, variant, tmp_path):
+    cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=600)
+    official = oracle.get_official(cfg, seed=1)
+    model = convert_official(official, cfg, tmp_path)
+    rng = np.random.default_rng(7)
+    clip = rng.random((1, FRAMES, SIZE, SIZE, 3), dtype=np.float32)
+    if not cfg.causal:
+        expected = oracle.run_clip(official, cfg, clip)
+        err = relmax(expected, model(clip))
+        print(f"{model_id} {variant}: whole clip, logits in [{expected.min():.3g}, "
+              f"{expected.max():.3g}], maxdiff {err:.2e} (relative)")
+        assert err < TOL
+        return
+    states = model.init_states(1, SIZE, SIZE)
+    worst_logit = worst_state = 0.0
+    steps = oracle.run_stream(official, cfg, clip, [1] * FRAMES)
+    for t, (expected, official_states) in enumerate(steps):
+        logits, states = model(clip[:, t:t + 1], states)
+        err = relmax(expected, logits)
+        assert err < TOL, f"frame {t}: logits rel maxdiff {err:.2e}"
+        worst_logit = max(worst_logit, err)
+        worst_state = max(worst_state, compare_states(official_states, states, f"frame {t}"))
+    # the same clip again in uneven chunks, continuing from the current states
+    official_from = steps[-1][1]
+    chunked = oracle.run_stream(official, cfg, clip[:, ::-1].copy(), [2, 3], official_from)
+    t = 0
+    for size, (expected, official_states) in zip([2, 3], chunked):
+        logits, states = model(clip[:, ::-1][:, t:t + size].copy(), states)
+        t += size
+        err = relmax(expected, logits)
+        assert err < TOL, f"chunk of {size}: logits rel maxdiff {err:.2e}"
+        worst_logit = max(worst_logit, err)
+        worst_state = max(worst_state, compare_states(official_states, states, f"chunk {size}"))
+    print(f"{model_id} {variant}: {len(states)} states, logits in [{expected.min():.3g}, "
+          f"{expected.max():.3g}], maxdiff logits {worst_logit:.2e}, states {worst_state:.2e} "
+          f"(relative, over {FRAMES} single frames + chunks 2, 3)")
+
+
+def test_a0_stream_at_172(tmp_path):
+    """The official stream model at its native resolution, frame by frame."""
+    cfg = mm.ModelConfig.from_variant("a0", "stream", num_classes=600)
+    official = oracle.get_official(cfg, seed=1)
+    model = convert_official(official, cfg, tmp_path)
+    clip = np.random.default_rng(8).random((1, 4, 172, 172, 3), dtype=np.float32)
+    states = model.init_states(1, 172, 172)
+    assert len(states) == 43
+    worst_logit = worst_state = 0.0
+    for t, (expected, official_states) in enumerate(
+            oracle.run_stream(official, cfg, clip, [1] * 4)):
+        logits, states = model(clip[:, t:t + 1], states)
+        worst_logit = max(worst_logit, relmax(expected, logits))
+        worst_state = max(worst_state, compare_states(official_states, states, f"frame {t}"))
+    print(f"a0 stream 172x172: maxdiff logits {worst_logit:.2e}, states {worst_state:.2e}")
+    assert worst_logit < TOL
+
+
+def test_batch_of_two_equals_official():
+    cfg = mm.ModelConfig.from_variant("a0", "stream", num_classes=600)
+    official = oracle.get_official(cfg, seed=1)
+    from minimovinet.convert import params_from_official
+    import tempfile, pathlib
+    with tempfile.TemporaryDirectory() as d:
+        _, arrays = oracle.checkpoint_arrays(official, pathlib.Path(d))
+    model = mm.Movinet(cfg, params_from_official(arrays, cfg))
+    clips = np.random.default_rng(9).random((2, 3, SIZE, SIZE, 3), dtype=np.float32)
+    expected, official_states = oracle.run_stream(official, cfg, clips, [3])[-1]
+    logits, states = model(clips, model.init_states(2, SIZE, SIZE))
+    assert relmax(expected, logits) < TOL
+    compare_states(official_states, states, "batch 2")
