@@ -327,13 +327,15 @@ def _read_block(data: bytes, offset: int, size: int, what: str) -> bytes:
     limit = len(data) - _FOOTER_LEN
     if offset + size + _BLOCK_TRAILER > limit:
         raise _FormatError(f"{what} at bytes {offset}..{offset + size + _BLOCK_TRAILER} "
-                           f"extends past the end of the table ({limit} bytes): truncated or corrupt")
+                           f"extends past the end of the table ({limit} bytes): truncated or "
+                           "corrupt")
     kind = data[offset + size]
     stored = struct.unpack_from("<I", data, offset + size + 1)[0]
     actual = crc32c(memoryview(data)[offset:offset + size + 1])
     if unmask_crc(stored) != actual:
         raise _FormatError(f"checksum mismatch in {what} at byte {offset} (stored "
-                           f"{unmask_crc(stored):08x}, computed {actual:08x}): the file is corrupt")
+                           f"{unmask_crc(stored):08x}, computed {actual:08x}): the file is "
+                           "corrupt")
     if kind == _SNAPPY:
         raise _FormatError(f"{what} is snappy-compressed, which this reader does not support "
                            "(TensorFlow writes checkpoint indexes uncompressed)")
@@ -500,7 +502,8 @@ def _prefix_in_directory(directory: str, shown: str) -> str:
     found = []
     for root, dirs, files in os.walk(directory):
         dirs.sort()
-        if root != directory and ("checkpoint" in files or any(f.endswith(".index") for f in files)):
+        has_ckpt = "checkpoint" in files or any(f.endswith(".index") for f in files)
+        if root != directory and has_ckpt:
             found.append(root)
     if len(found) == 1:
         return _prefix_in_directory(found[0], found[0])
@@ -508,7 +511,8 @@ def _prefix_in_directory(directory: str, shown: str) -> str:
         rel = ", ".join(os.path.relpath(d, directory) for d in found)
         raise CheckpointError(f"{shown}: several subdirectories hold checkpoints ({rel}); "
                               "pass one of them")
-    raise CheckpointError(f"{shown}: no TensorFlow checkpoint (no '*.index' file) in this directory")
+    raise CheckpointError(f"{shown}: no TensorFlow checkpoint (no '*.index' file) in this "
+                          "directory")
 
 
 def _safe_extract(archive: str, dest: str) -> None:
@@ -517,7 +521,8 @@ def _safe_extract(archive: str, dest: str) -> None:
             for member in tar:
                 name = member.name
                 parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-                if name.startswith(("/", "\\")) or os.path.isabs(name) or re.match(r"^[A-Za-z]:", name):
+                if (name.startswith(("/", "\\")) or os.path.isabs(name)
+                        or re.match(r"^[A-Za-z]:", name)):
                     raise CheckpointError(f"{archive}: refusing archive member with an absolute "
                                           f"path: {name!r}")
                 if ".." in parts:
@@ -566,7 +571,8 @@ class CheckpointReader:
             try:
                 self.prefix = self._resolve(self.source)
             except OSError as exc:
-                raise CheckpointError(f"{self.source}: cannot open the checkpoint: {exc}") from None
+                raise CheckpointError(f"{self.source}: cannot open the checkpoint: "
+                                      f"{exc}") from None
             self._open_index()
         except BaseException:
             self.close()
@@ -599,7 +605,8 @@ class CheckpointReader:
             with open(self.index_path, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            raise CheckpointError(f"{self.index_path}: cannot read the checkpoint index: {exc}") from None
+            raise CheckpointError(f"{self.index_path}: cannot read the checkpoint index: "
+                                  f"{exc}") from None
         try:
             entries = _table_entries(data)
         except _FormatError as exc:
@@ -619,12 +626,15 @@ class CheckpointReader:
         bad_consumers = _packed_or_plain_ints(vf.get(3, []))
         if min_consumer > 1 or 1 in bad_consumers:
             raise CheckpointError(f"{self.index_path}: written by a newer TensorFlow in a format "
-                                  f"version this reader does not know (min_consumer {min_consumer})")
+                                  "version this reader does not know (min_consumer "
+                                  f"{min_consumer})")
         if endianness not in (0, 1):
-            raise CheckpointError(f"{self.index_path}: unknown endianness {endianness} in the header")
+            raise CheckpointError(f"{self.index_path}: unknown endianness {endianness} in the "
+                                  "header")
         self._byteorder = "<" if endianness == 0 else ">"
         if self.num_shards < 1:
-            raise CheckpointError(f"{self.index_path}: bad shard count {self.num_shards} in the header")
+            raise CheckpointError(f"{self.index_path}: bad shard count {self.num_shards} in "
+                                  "the header")
 
         self._entries: Dict[str, _Entry] = {}
         for key, value in entries[1:]:
@@ -637,7 +647,8 @@ class CheckpointReader:
             try:
                 entry = _parse_entry(name, value)
             except _FormatError as exc:
-                raise CheckpointError(f"{self.index_path}: entry for {name!r} is corrupt ({exc})") from None
+                raise CheckpointError(f"{self.index_path}: entry for {name!r} is corrupt "
+                                      f"({exc})") from None
             self._entries[name] = entry
         self._names = sorted(self._entries)
 
@@ -648,7 +659,8 @@ class CheckpointReader:
             try:
                 self._shard_sizes[shard] = os.path.getsize(path)
             except OSError:
-                raise CheckpointError(f"data shard {shard} of {self.num_shards} missing: {path}") from None
+                raise CheckpointError(f"data shard {shard} of {self.num_shards} missing: "
+                                      f"{path}") from None
         for e in self._entries.values():
             if e.sliced:
                 continue
@@ -657,9 +669,10 @@ class CheckpointReader:
                                       f"{e.shard}, but the checkpoint has {self.num_shards}")
             have = self._shard_sizes[e.shard]
             if e.offset < 0 or e.size < 0 or e.offset + e.size > have:
+                path = _data_filename(self.prefix, e.shard, self.num_shards)
                 raise CheckpointError(
-                    f"{_data_filename(self.prefix, e.shard, self.num_shards)}: truncated: variable "
-                    f"{e.name!r} needs bytes {e.offset}..{e.offset + e.size} but the file has {have}")
+                    f"{path}: truncated: variable {e.name!r} needs bytes {e.offset}.."
+                    f"{e.offset + e.size} but the file has {have}")
 
     # -- context management ------------------------------------------------------------------
     def close(self) -> None:
@@ -755,7 +768,7 @@ class CheckpointReader:
         return np.frombuffer(data, dtype=np.uint8)
 
     def _decode(self, e: _Entry, buf: np.ndarray, start: int, crc: Optional[int]) -> np.ndarray:
-        """Tensor of entry e from buf[start:start+e.size]; crc is that segment's CRC32C (None for strings)."""
+        """Entry e's tensor from buf[start:start+e.size], whose CRC32C is crc (None: strings)."""
         shard_path = _data_filename(self.prefix, e.shard, self.num_shards)
         if e.dtype == _DT_STRING:
             return self._decode_strings(e, buf[start:start + e.size].tobytes(), shard_path)
@@ -779,7 +792,8 @@ class CheckpointReader:
             want = e.num_elements * np.dtype(_DTYPES[e.dtype][1]).itemsize
             if e.size != want:
                 raise CheckpointError(f"{self.index_path}: variable {e.name!r} of shape {e.shape} "
-                                      f"stores {e.size} bytes instead of {want}: the index is corrupt")
+                                      f"stores {e.size} bytes instead of {want}: the index is "
+                                      "corrupt")
 
     def _decode_strings(self, e: _Entry, raw: bytes, shard_path: str) -> np.ndarray:
         n = e.num_elements
@@ -852,7 +866,8 @@ class CheckpointReader:
         return {n: out[n] for n in self._names}
 
     def __repr__(self) -> str:
-        return f"CheckpointReader({self.prefix!r}, {len(self._names)} tensors, {self.num_shards} shard(s))"
+        return (f"CheckpointReader({self.prefix!r}, {len(self._names)} tensors, "
+                f"{self.num_shards} shard(s))")
 
 
 _READ_SPAN_BYTES = 32 << 20

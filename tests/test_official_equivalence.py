@@ -51,7 +51,7 @@ def compare_states(official_states, mine, where):
 @pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_equals_official(model_id, variant, tmp_path):
     cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=600)
-    official = oracle.get_official(cfg, seed=1)
+    official = oracle.get_official(cfg, seed=0)
     model = convert_official(official, cfg, tmp_path)
     rng = np.random.default_rng(7)
     clip = rng.random((1, FRAMES, SIZE, SIZE, 3), dtype=np.float32)
@@ -90,7 +90,7 @@ def test_equals_official(model_id, variant, tmp_path):
 def test_a0_stream_at_172(tmp_path):
     """The official stream model at its native resolution, frame by frame."""
     cfg = mm.ModelConfig.from_variant("a0", "stream", num_classes=600)
-    official = oracle.get_official(cfg, seed=1)
+    official = oracle.get_official(cfg, seed=0)
     model = convert_official(official, cfg, tmp_path)
     clip = np.random.default_rng(8).random((1, 4, 172, 172, 3), dtype=np.float32)
     states = model.init_states(1, 172, 172)
@@ -107,7 +107,7 @@ def test_a0_stream_at_172(tmp_path):
 
 def test_batch_of_two_equals_official():
     cfg = mm.ModelConfig.from_variant("a0", "stream", num_classes=600)
-    official = oracle.get_official(cfg, seed=1)
+    official = oracle.get_official(cfg, seed=0)
     from minimovinet.convert import params_from_official
     import tempfile, pathlib
     with tempfile.TemporaryDirectory() as d:

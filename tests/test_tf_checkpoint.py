@@ -27,7 +27,6 @@ from minimovinet.errors import CheckpointError
 from minimovinet.tf_checkpoint import (CheckpointReader, crc32c, mask_crc, read_checkpoint,
                                        unmask_crc)
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 MOVINET_IDS = ["a0", "a1", "a2", "a3", "a4", "a5"]
@@ -50,7 +49,7 @@ def tf_read(tf, prefix):
     for name, dtype in reader.get_variable_to_dtype_map().items():
         value = reader.get_tensor(name)
         if dtype == tf.string:
-            value = np.array(value, dtype=object) if isinstance(value, bytes) else np.asarray(value)
+            value = np.array(value, dtype=object) if isinstance(value, bytes) else value
         out[name] = (dtype.name, np.asarray(value))
     return out
 
@@ -174,7 +173,8 @@ def pb_bytes(field, payload):
 
 
 def pb_header(num_shards=1, endianness=0, producer=1):
-    return pb_varint(1, num_shards) + pb_varint(2, endianness) + pb_bytes(3, pb_varint(1, producer))
+    return (pb_varint(1, num_shards) + pb_varint(2, endianness)
+            + pb_bytes(3, pb_varint(1, producer)))
 
 
 def pb_entry(dtype, shape, shard, offset, size, crc):
@@ -246,17 +246,20 @@ def write_bundle(prefix, tensors, endianness=0, extra_entries=(), num_shards=1, 
         dtype, shape, value = tensors[name]
         enum = _TF_ENUM.get(dtype, dtype)
         if dtype == "string":
-            raw, crc = string_tensor_bytes(list(np.asarray(value, dtype=object).ravel()), byteorder)
+            values = list(np.asarray(value, dtype=object).ravel())
+            raw, crc = string_tensor_bytes(values, byteorder)
         else:
             arr = np.ascontiguousarray(value)
             if arr.dtype.itemsize > 1 and arr.dtype.kind != "b":
                 arr = arr.astype(arr.dtype.newbyteorder(byteorder))
             raw = arr.tobytes()
             crc = crc32c(raw)
-        entries.append((name.encode(), pb_entry(enum, shape, 0, len(data), len(raw), mask_crc(crc))))
+        entry = pb_entry(enum, shape, 0, len(data), len(raw), mask_crc(crc))
+        entries.append((name.encode(), entry))
         data += raw
     entries = sorted(entries + list(extra_entries))
-    write_table(prefix + ".index", [(b"", pb_header(num_shards, endianness))] + entries, **table_kw)
+    header = (b"", pb_header(num_shards, endianness))
+    write_table(prefix + ".index", [header] + entries, **table_kw)
     with open(data_path(prefix, 0, num_shards), "wb") as fh:
         fh.write(data)
 
@@ -880,7 +883,8 @@ def test_unknown_variable_name(small_prefix):
 def test_index_entry_with_wrong_size(tmp_path):
     prefix = str(tmp_path / "badsize")
     data = np.arange(4, dtype=np.float32).tobytes()
-    write_bundle(prefix, {}, extra_entries=[(b"x", pb_entry(1, (5,), 0, 0, 16, mask_crc(crc32c(data))))])
+    entry = pb_entry(1, (5,), 0, 0, 16, mask_crc(crc32c(data)))
+    write_bundle(prefix, {}, extra_entries=[(b"x", entry)])
     with open(data_path(prefix), "wb") as fh:
         fh.write(data)
     with CheckpointReader(prefix) as reader:

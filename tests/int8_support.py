@@ -1,0 +1,199 @@
+"""Helpers of the int8 tests: random-weight int8 TFLite MoViNets, LiteRT reference runs, clips.
+
+* `make_int8_tflite(variant, io, ...)`: build the official stream model for `variant`
+  ('stream': SE + hard_swish; 'mobile': relu6, no SE) with seeded random weights
+  (`oracle.build_official`), trace its streaming signature at batch 1 and one frame, and convert
+  it with the TFLite converter to int8 (`TFLITE_BUILTINS_INT8`) with a *stateful* representative
+  dataset: random clips streamed frame by frame through the float model, states carried
+  forward, so that every state's calibration range is the one it has in streaming.
+  io='float': float32 image/states/logits (QUANTIZE/DEQUANTIZE inside, like the official file);
+  io='int8': int8 image, int8 states and int8 logits ("full int8"); frame counts stay int32.
+  Files are cached under tests/.cache/int8/ keyed by their settings.
+* `LiteRTStream`: LiteRT (ai-edge-litert) on a .tflite file, one frame per call, states carried.
+  resolver='builtin' pins `OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES` (TFLite's built-in
+  optimized kernels, no XNNPACK): the reference minimovinet must equal bit for bit.
+  resolver='default' is LiteRT's default (XNNPACK delegate applied).
+* `read_clip(path, size)`: decode a clip with PyAV, resize every frame to size x size with a
+  NumPy bilinear resize equal to OpenCV's INTER_LINEAR (half-pixel centres, no antialiasing:
+  what the published expectations used), RGB float32 / 255.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+TESTS = Path(__file__).resolve().parent
+CACHE = TESTS / ".cache" / "int8"
+
+
+# ---------------------------------------------------------------------------------------------
+# Random-weight int8 TFLite models.
+
+def make_int8_tflite(variant: str = "mobile", io: str = "float", size: int = 64,
+                     num_classes: int = 10, seed: int = 3, calib_clips: int = 2,
+                     calib_frames: int = 6, model_id: str = "a0") -> Path:
+    """Path of a cached int8 .tflite for the official `variant` stream model (see module doc)."""
+    assert io in ("float", "int8")
+    key = dict(variant=variant, io=io, size=size, num_classes=num_classes, seed=seed,
+               calib_clips=calib_clips, calib_frames=calib_frames, model_id=model_id, v=1)
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    path = CACHE / f"{model_id}_{variant}_{io}_{size}_{digest}.tflite"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    data = _convert(**{k: v for k, v in key.items() if k != "v"})
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def _convert(variant, io, size, num_classes, seed, calib_clips, calib_frames, model_id):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import oracle
+    import tensorflow as tf
+
+    import minimovinet as mm
+
+    cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=num_classes)
+    model = oracle.build_official(cfg, seed=seed)
+    zero_states = oracle.init_states(model, cfg, 1, size, size)
+    specs = {name: tf.TensorSpec(v.shape, tf.as_dtype(v.dtype), name=name)
+             for name, v in zero_states.items()}
+    specs["image"] = tf.TensorSpec([1, 1, size, size, 3], tf.float32, name="image")
+
+    @tf.function(input_signature=[specs])
+    def serve(inputs):
+        logits, new_states = model(inputs, training=False)
+        return {"logits": logits, **new_states}
+
+    concrete = serve.get_concrete_function()
+    rng = np.random.default_rng(seed + 1000)
+
+    def representative():
+        for _ in range(calib_clips):
+            # smooth random videos: a random image drifting, plus noise (not pure noise)
+            base = rng.random((1, 1, size, size, 3), dtype=np.float32)
+            states = {k: v.copy() for k, v in zero_states.items()}
+            for t in range(calib_frames):
+                frame = np.clip(base + 0.15 * rng.standard_normal(base.shape).astype(np.float32),
+                                0, 1).astype(np.float32)
+                sample = {"image": frame, **states}
+                yield sample
+                out = serve({k: tf.constant(v) for k, v in sample.items()})
+                states = {k: np.asarray(out[k]) for k in states}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if io == "int8":
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+# ---------------------------------------------------------------------------------------------
+# LiteRT.
+
+class LiteRTStream:
+    """LiteRT on a stream .tflite: step(image) -> (logits, states), states carried forward.
+
+    States start as the minimovinet int8 model starts them (each at its zero point for int8
+    states, zeros otherwise) unless `states` is given to `reset`.
+    """
+
+    def __init__(self, path, resolver: str = "builtin", threads: int = 1,
+                 preserve_all_tensors: bool = False):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        kwargs = dict(model_path=str(path), num_threads=threads,
+                      experimental_preserve_all_tensors=preserve_all_tensors)
+        if resolver == "builtin":
+            kwargs["experimental_op_resolver_type"] = \
+                OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        elif resolver != "default":
+            raise ValueError(resolver)
+        self.interpreter = Interpreter(**kwargs)
+        self.runner = self.interpreter.get_signature_runner()
+        self.input_details = self.runner.get_input_details()
+        self.output_details = self.runner.get_output_details()
+        self.states = None
+
+    def initial_states(self):
+        states = {}
+        for name, d in self.input_details.items():
+            if name == "image":
+                continue
+            zp = d["quantization_parameters"]["zero_points"]
+            fill = int(zp[0]) if d["dtype"] == np.int8 and len(zp) else 0
+            states[name] = np.full(d["shape"], fill, d["dtype"])
+        return states
+
+    def reset(self, states=None):
+        self.states = self.initial_states() if states is None else dict(states)
+
+    def step(self, image):
+        if self.states is None:
+            self.reset()
+        out = self.runner(image=image, **self.states)
+        self.states = {name: out[name] for name in self.states}
+        return out["logits"], dict(self.states)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clips.
+
+def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """OpenCV INTER_LINEAR resize (half-pixel centres, edge clamp, no antialias) in float32.
+
+    OpenCV computes 8-bit images in fixed point (11-bit weights, then rounding); this float
+    version differs from cv2 by at most 1/255 on a few pixels, far below what the published
+    checks can see.  Returns float32 in the input's value range.
+    """
+    src = np.asarray(image, np.float32)
+    h, w = src.shape[:2]
+
+    def axis(out_size, in_size):
+        scale = in_size / out_size
+        pos = (np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5
+        lo = np.floor(pos).astype(np.int64)
+        frac = (pos - lo).astype(np.float32)
+        lo_c = np.clip(lo, 0, in_size - 1)
+        hi_c = np.clip(lo + 1, 0, in_size - 1)
+        return lo_c, hi_c, frac
+
+    y0, y1, fy = axis(height, h)
+    x0, x1, fx = axis(width, w)
+    top = src[y0] * (1 - fy)[:, None, None] + src[y1] * fy[:, None, None]
+    out = top[:, x0] * (1 - fx)[None, :, None] + top[:, x1] * fx[None, :, None]
+    return out.astype(np.float32)
+
+
+def read_clip(path, size: int = 172, max_frames=None) -> np.ndarray:
+    """All frames of `path` as float32 [T, size, size, 3] RGB in [0, 1] (see module doc)."""
+    import av
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24")
+            if rgb.shape[:2] != (size, size):
+                rgb = resize_bilinear(rgb, size, size)
+            frames.append(np.asarray(rgb, np.float32) / np.float32(255.0))
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+    return np.stack(frames).astype(np.float32)
+
+
+def read_labels(shared_dir):
+    text = (Path(shared_dir) / "labels" / "kinetics600_label_map.txt").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def softmax(logits):
+    z = np.asarray(logits, np.float64).reshape(-1)
+    z = np.exp(z - z.max())
+    return z / z.sum()

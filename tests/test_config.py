@@ -1,0 +1,53 @@
+"""The architecture data equals the official block specs; configs reject nonsense."""
+import pytest
+
+import minimovinet as mm
+from minimovinet.config import BLOCK_SPECS, make_divisible, se_hidden_filters
+
+
+def test_block_specs_equal_official():
+    movinet = pytest.importorskip("official.projects.movinet.modeling.movinet")
+    for model_id, (stem, groups, head) in BLOCK_SPECS.items():
+        official = movinet.BLOCK_SPECS[model_id]
+        assert (stem.filters, stem.kernel, stem.stride) == (
+            official[0].filters, tuple(official[0].kernel_size), tuple(official[0].strides))
+        assert len(groups) == len(official) - 2
+        for group, spec in zip(groups, official[1:-1]):
+            assert group.out_filters == spec.base_filters
+            assert group.expand_filters == tuple(spec.expand_filters)
+            assert group.kernels == tuple(tuple(k) for k in spec.kernel_sizes)
+            assert group.strides == tuple(tuple(s) for s in spec.strides)
+        assert (head.project_filters, head.hidden_filters) == (
+            official[-1].project_filters, official[-1].head_filters)
+
+
+def test_make_divisible_equals_official():
+    nn_layers = pytest.importorskip("official.vision.modeling.layers.nn_layers")
+    for value in [0.25 * e * m for e in range(8, 1000, 7) for m in (1, 2)]:
+        assert make_divisible(value, 8) == nn_layers.make_divisible(value, 8), value
+    assert se_hidden_filters(24, "2plus3d") == 16 and se_hidden_filters(24, "3d") == 8
+
+
+def test_variant_presets():
+    stream = mm.ModelConfig.from_variant("a3", "stream")
+    assert stream.uses_positional_encoding and stream.conv_type == "2plus1d"
+    assert not mm.ModelConfig.from_variant("a2", "stream").uses_positional_encoding
+    mobile = mm.ModelConfig.from_variant("a0", "mobile")
+    assert mobile.se_type == "none" and mobile.activation == "relu6"
+    base = mm.ModelConfig.from_variant("a5", "base")
+    assert not base.causal and base.conv_type == "3d"
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(model_id="a9"), "unknown model_id"),
+    (dict(conv_type="3d_2plus1d"), "unknown conv_type"),
+    (dict(se_type="4d"), "unknown se_type"),
+    (dict(activation="gelu"), "unknown activation"),
+    (dict(causal=False, conv_type="2plus1d"), "causal models only"),
+    (dict(num_classes=0), "num_classes"),
+])
+def test_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mm.ModelConfig(**kwargs)
+    with pytest.raises(ValueError, match="unknown variant"):
+        mm.ModelConfig.from_variant("a0", "fast")
