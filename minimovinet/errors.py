@@ -27,3 +27,19 @@ class CheckpointError(WeightsFileError):
 
 class TFLiteError(MinimovinetError, ValueError):
     """A .tflite file that is truncated, foreign, or not a supported MoViNet graph."""
+
+
+class UnknownModelError(MinimovinetError, ValueError):
+    """A model name that is neither an existing file nor a registry name (`minimovinet models`)."""
+
+
+class ModelNotAvailableError(MinimovinetError):
+    """A registry model that is not in the cache: says what to download, from where, to where."""
+
+
+class DownloadError(MinimovinetError):
+    """A download that failed or did not verify (nothing is left behind in the cache)."""
+
+
+class CacheError(MinimovinetError):
+    """The model cache directory cannot be created, read or written."""
