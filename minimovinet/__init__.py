@@ -15,7 +15,16 @@ __version__ = "0.1.0"
 
 
 def load(path) -> Movinet:
-    """Load a model from a minimovinet .h5 file written by the converter."""
+    """Load a model from a minimovinet .h5 file written by the converter.
+
+    A name from the registry (`minimovinet models`, e.g. "a0-stream") that is not an existing
+    path loads that model from the cache (`minimovinet fetch NAME` puts it there; load never
+    downloads and says what to download where when it is missing).
+    """
+    from .registry import is_registry_name
+    if is_registry_name(path):
+        from .registry import load as load_registered
+        return load_registered(path)
     from .weights import read
     config, params, class_names, _ = read(path)
     return Movinet(config, params, class_names)

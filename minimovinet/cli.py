@@ -2,6 +2,8 @@
 
     minimovinet convert CHECKPOINT_PREFIX_OR_DIR_OR_TAR [--model-id a0] [--variant stream] -o a0_stream.h5
     minimovinet describe MODEL.h5 [--height 172 --width 172]
+    minimovinet models                  (the official models: name, input, fps, URL, cached?)
+    minimovinet fetch NAME [NAME ...] [--force]   (download, verify, convert into the cache)
 
 Exit codes: 0 success, 1 a problem with the input (message on stderr, no traceback),
 2 bad usage.
@@ -44,6 +46,26 @@ def cmd_describe(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    from .registry import format_models
+    print(format_models())
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from .registry import fetch, get
+    entries = [get(name) for name in args.names]      # unknown names fail before downloading
+    for entry in entries:
+        try:
+            path = fetch(entry, force=args.force, progress=False if args.no_progress else None)
+        except KeyboardInterrupt:
+            print(f"minimovinet fetch: interrupted while fetching {entry.name}; the partial "
+                  "download was removed", file=sys.stderr)
+            return 130
+        print(f"{entry.name}: {path}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minimovinet",
                                      description="Streaming MoViNet in NumPy + Numba")
@@ -66,6 +88,16 @@ def build_parser():
     describe.add_argument("--height", type=int, default=172)
     describe.add_argument("--width", type=int, default=172)
     describe.set_defaults(run=cmd_describe)
+
+    models = sub.add_parser("models", help="list the official models (registry) and the cache")
+    models.set_defaults(run=cmd_models)
+
+    fetch = sub.add_parser("fetch", help="download, verify and convert official models into "
+                                         "the cache ($MINIMOVINET_HOME)")
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="registry name, e.g. a0-stream")
+    fetch.add_argument("--force", action="store_true", help="download again even when cached")
+    fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fetch.set_defaults(run=cmd_fetch)
     return parser
 
 

@@ -37,6 +37,7 @@ import difflib
 import hashlib
 import http.client
 import os
+import re
 import shutil
 import sys
 import tarfile
@@ -190,7 +191,7 @@ def get(name: Union[str, Entry]) -> Entry:
     key = _normalize(name)
     if key in REGISTRY:
         return REGISTRY[key]
-    close = difflib.get_close_matches(key, REGISTRY, n=4, cutoff=0.6)
+    close = difflib.get_close_matches(key, REGISTRY, n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise UnknownModelError(f"{name!r} is not a model file or a registry name; {hint}"
                             f"`minimovinet models` lists the {len(REGISTRY)} names")
@@ -211,7 +212,7 @@ def is_registry_name(path) -> bool:
 # --------------------------------------------------------------------------------------------
 
 def cache_dir() -> Path:
-    """``$MINIMOVINET_HOME``, else ``$XDG_CACHE_HOME/minimovinet``, else ``~/.cache/minimovinet``."""
+    """``$MINIMOVINET_HOME``, else ``$XDG_CACHE_HOME/minimovinet``, else ~/.cache/minimovinet."""
     home = os.environ.get("MINIMOVINET_HOME")
     if home:
         return Path(home).expanduser()
@@ -487,14 +488,25 @@ def _download_verified(entry: Entry, dest: Path, progress, verify) -> Path:
 # Converting checkpoints.
 # --------------------------------------------------------------------------------------------
 
+def _one_line(text: str) -> str:
+    """One line, and paths inside an unpacked archive shown relative to the archive."""
+    text = re.sub(re.escape(os.path.join(tempfile.gettempdir(), "minimovinet-ckpt-")) +
+                  r"[^/\\]+[/\\]", "", text)
+    return "; ".join(part.strip(" -") for part in text.splitlines() if part.strip(" -"))
+
+
 def _convert_checkpoint(entry: Entry, archive: Path, out: Path, labels: Sequence[str],
                         shown: str) -> None:
     """Read every tensor of `archive` (CRC-checked), check that it is `entry`'s model, and write
     the h5 atomically with the class names."""
     from .convert import convert_arrays, infer_config
     from .tf_checkpoint import CheckpointReader
-    with CheckpointReader(str(archive)) as reader:
-        arrays = reader.arrays()
+    try:
+        with CheckpointReader(str(archive)) as reader:
+            arrays = reader.arrays()
+    except CheckpointError as e:
+        text = _one_line(str(e))        # tarfile's messages span several lines
+        raise CheckpointError(text if shown in text else f"{shown}: {text}") from None
     try:
         convert_arrays(arrays, out, model_id=entry.model_id, variant=entry.variant,
                        class_names=list(labels),

@@ -307,13 +307,22 @@ def _input_signature(model):
             for name, tensor in model.input.items()}
 
 
-def _call_fn(model):
-    """A cached tf.function running `model` in inference mode on any input shapes."""
+def _call_fn(model, eager=False):
+    """How to run `model` in inference mode on any input shapes.
+
+    Traced: one cached tf.function per model (fixed, dynamic signature, so chunk
+    lengths and resolutions never retrace).  Tracing costs a few seconds (a3:
+    ~10 s), about as much as 5-10 eager calls; use eager=True for one-off runs.
+    autograph is off: the official layers have no tensor-dependent Python control
+    flow (it would raise, not silently differ) and tracing is faster without it.
+    """
+    if eager:
+        return lambda inputs: model(inputs, training=False)
     entry = _FN_CACHE.get(id(model))
     if entry is None or entry[0] is not model:
         tf = _tf()
 
-        @tf.function(input_signature=[_input_signature(model)])
+        @tf.function(input_signature=[_input_signature(model)], autograph=False)
         def fn(inputs):
             return model(inputs, training=False)
 
@@ -351,9 +360,13 @@ def _to_numpy_states(states) -> Dict[str, np.ndarray]:
 
 
 def run_stream(model, cfg, frames, chunk_sizes: Sequence[int],
-               states: Optional[Dict[str, np.ndarray]] = None
+               states: Optional[Dict[str, np.ndarray]] = None, eager: bool = False
                ) -> List[Tuple[np.ndarray, Dict[str, np.ndarray]]]:
-    """Feed `frames` chunk by chunk, carrying the states; (logits, states) after each chunk."""
+    """Feed `frames` chunk by chunk, carrying the states; (logits, states) after each chunk.
+
+    frames: float32 [B, T, H, W, 3]; chunk_sizes: positive ints summing to T.
+    Starts from `states` (default: the official zero states).
+    """
     if not cfg.causal:
         raise ValueError("run_stream needs a causal (stream) model; use run_clip")
     frames = np.asarray(frames, dtype=np.float32)
@@ -361,7 +374,7 @@ def run_stream(model, cfg, frames, chunk_sizes: Sequence[int],
     if any(c < 1 for c in chunk_sizes) or sum(chunk_sizes) != frames.shape[1]:
         raise ValueError(f"chunk sizes {chunk_sizes} must be positive and sum to "
                          f"{frames.shape[1]} frames")
-    fn = _call_fn(model)
+    fn = _call_fn(model, eager)
     if states is None:
         b, _, h, w, _ = frames.shape
         states = init_states(model, cfg, b, h, w)
@@ -377,14 +390,14 @@ def run_stream(model, cfg, frames, chunk_sizes: Sequence[int],
 
 
 def run_clip(model, cfg, frames, states: Optional[Dict[str, np.ndarray]] = None,
-             return_states: bool = False):
+             return_states: bool = False, eager: bool = False):
     """The whole clip in one call: logits [B, num_classes].
 
     Causal models start from `states` (default zeros); with return_states=True
     they also return the output states.  Base models take only the image.
     """
     frames = np.asarray(frames, dtype=np.float32)
-    fn = _call_fn(model)
+    fn = _call_fn(model, eager)
     if not cfg.causal:
         if states:
             raise ValueError("base (non-causal) models have no states")

@@ -1,0 +1,581 @@
+"""Numba int8 kernels with TFLite's integer arithmetic (bit-exact with LiteRT's built-in kernels).
+
+Every quantized tensor is `real = scale * (q - zero_point)`, q int8.  The arithmetic below is
+what LiteRT 2.3's built-in (non-delegated) x86 kernels do, determined op by op against LiteRT
+with all intermediate tensors preserved (see tests/test_int8_ops.py):
+
+* CONV_2D and DEPTHWISE_CONV_2D: exact int32 accumulation of (x - x_zp) * w + bias, then the
+  per-channel requantization `(SRDHM(acc << ls, m) + 2^(rs-1)) >> rs` -- gemmlowp's
+  saturating rounding doubling high multiply followed by a rounding right shift that rounds
+  halves *upward* (the "kUpward" / ARM `vrshl` rounding), then + output zero point and the
+  fused-activation clamp.  (Not TFLite's double-rounding MultiplyByQuantizedMultiplier, whose
+  final shift rounds halves away from zero, and not ruy's single rounding.)
+* ADD, MUL, MEAN, DIV: TFLite's default double-rounding MultiplyByQuantizedMultiplier
+  (SRDHM, then gemmlowp's RoundingDivideByPOT, halves away from zero); ADD with the
+  left_shift 20 / twice-max-input-scale scheme.
+* AVERAGE_POOL_2D: int32 sum over the valid cells, then (sum +- count/2) / count (truncating
+  division: the average rounds half away from zero); padded cells excluded.
+* SUM (int8): float32 `round(sum * (s_in/s_out) + (-zp_in * s_in/s_out * n)) + zp_out`.
+* QUANTIZE (float -> int8): round(x / (double)scale) half away from zero, + zero point.
+* DEQUANTIZE (int8 -> float): float32 `q * scale - zero_point * scale`.
+* HARD_SWISH and LOGISTIC depend on the int8 input value only: they run as 256-entry lookup
+  tables computed at load time (HARD_SWISH with TFLite's int16 fixed-point formula, LOGISTIC
+  with TFLite's float formula).
+
+Multipliers come from `quantize_multiplier` (TFLite's QuantizeMultiplier: frexp, round the
+mantissa to 31 bits).  The fixed-point helpers work on int64 values holding int32 quantities.
+
+Zero points are folded out of the hot loops: a pointwise conv computes `sum(x * w)` (a plain
+int8 x int8 -> int32 reduction over input channels, which LLVM turns into vpmaddwd on x86 and
+sdot on a Cortex-A76) and adds the precomputed `bias - x_zp * sum(w)`.  On x86 the operands are
+widened to int16 once per call (weights at load time), which lets LLVM use vpmaddwd without a
+widening step in the inner loop; on ARM they stay int8 (see `PREFER_INT16`).
+"""
+from __future__ import annotations
+
+import math
+import platform
+import types
+
+import numpy as np
+from numba import njit, prange
+
+from . import kernels as _float_kernels
+
+# x86: int16 operands (vpmaddwd directly); aarch64: int8 operands (sdot / smull+sadalp).
+PREFER_INT16 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
+
+# ---- parameters computed in Python (load time) ---------------------------------------------
+
+def quantize_multiplier(real: float):
+    """TFLite QuantizeMultiplier: real = m * 2^(shift - 31), m in [2^30, 2^31) (or 0)."""
+    real = float(real)
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = int(_round_half_away(q * float(1 << 31)))
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        shift, q_fixed = 0, 0
+    if shift > 30:
+        shift, q_fixed = 30, (1 << 31) - 1
+    return q_fixed, shift
+
+
+def quantize_multipliers(reals):
+    pairs = [quantize_multiplier(r) for r in np.asarray(reals, np.float64).ravel()]
+    return (np.array([m for m, _ in pairs], np.int64), np.array([s for _, s in pairs], np.int64))
+
+
+def _round_half_away(x: float) -> float:
+    return math.floor(abs(x) + 0.5) * (1.0 if x >= 0 else -1.0)
+
+
+def _wrap16(v: int) -> int:
+    return ((v + 32768) % 65536) - 32768
+
+
+def _srdhm16(a: int, b: int) -> int:
+    if a == b == -32768:
+        return 32767
+    ab = a * b
+    s = ab + ((1 << 14) if ab >= 0 else 1 - (1 << 14))
+    return s >> 15 if s >= 0 else -((-s) >> 15)
+
+
+def _sdhm16(a: int, b: int) -> int:
+    if a == b == -32768:
+        return 32767
+    ab = a * b
+    return _wrap16(ab >> 15 if ab >= 0 else -((-ab) >> 15))
+
+
+def _rdbpot_py(x: int, e: int) -> int:
+    mask = (1 << e) - 1
+    rem = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> e) + (1 if rem > threshold else 0)
+
+
+def _downscale_to_int16(m32: int) -> int:
+    if m32 >= INT32_MAX - (1 << 15):
+        return 32767
+    return (m32 + (1 << 15)) >> 16
+
+
+def hard_swish_lut(in_scale, in_zp, out_scale, out_zp) -> np.ndarray:
+    """int8 HARD_SWISH as a table indexed by q + 128, with TFLite's int16 fixed-point formula
+    (reference_ops::HardSwish and the parameters of activations.cc HardSwishPrepare)."""
+    f32 = np.float32
+    hires = f32(f32(1.0) / f32(128.0)) * f32(in_scale)
+    reluish_scale = f32(3.0) / f32(32768.0)
+    out_m32, out_exp = quantize_multiplier(float(hires / f32(out_scale)))
+    out_m16 = _downscale_to_int16(out_m32)
+    rel_m32, rel_exp = quantize_multiplier(float(hires / reluish_scale))
+    rel_m16 = _downscale_to_int16(rel_m32)
+    if out_exp > 0:
+        raise ValueError("HARD_SWISH output multiplier exponent > 0 (TFLite refuses it too)")
+    lut = np.empty(256, np.int8)
+    for q in range(-128, 128):
+        v = _wrap16(q - int(in_zp))
+        hires_v = _wrap16(v * 128)
+        preshift = _srdhm16(hires_v, out_m16)
+        r = hires_v
+        if rel_exp > 0:
+            r = max(min(r * (1 << (rel_exp - 1)), 32767), -32768)
+        r = _srdhm16(r, rel_m16)
+        if rel_exp > 0:
+            r = max(min(r * 2, 32767), -32768)
+        if rel_exp < 0:
+            r = _rdbpot_py(r, -rel_exp)
+        r = (r + (1 << 15)) >> 1
+        o = _rdbpot_py(_sdhm16(r, preshift), -out_exp)
+        o = _wrap16(o + int(out_zp))
+        lut[q + 128] = max(min(o, 127), -128)
+    return lut
+
+
+def logistic_lut(in_scale, in_zp, out_scale, out_zp) -> np.ndarray:
+    """int8 LOGISTIC as a table indexed by q + 128 (TFLite LUTPopulate<int8_t> in float32;
+    expf is evaluated in float64 and rounded to float32, i.e. correctly rounded)."""
+    f32 = np.float32
+    inverse_scale = f32(1.0) / f32(out_scale)
+    lut = np.empty(256, np.int8)
+    for q in range(-128, 128):
+        dequantized = f32(in_scale) * f32(q - int(in_zp))
+        e = f32(np.exp(-np.float64(dequantized)))
+        transformed = f32(1.0) / (f32(1.0) + e)
+        rescaled = f32(_round_half_away(float(transformed * inverse_scale)))
+        quantized = int(rescaled + f32(out_zp))
+        lut[q + 128] = max(min(quantized, 127), -128)
+    return lut
+
+
+def activation_range(fused: str, out_scale, out_zp):
+    """TFLite CalculateActivationRangeQuantized for int8 outputs."""
+    lo, hi = -128, 127
+    f32 = np.float32
+    if fused in ("RELU", "RELU6", "RELU_N1_TO_1"):
+        low = {"RELU": 0.0, "RELU6": 0.0, "RELU_N1_TO_1": -1.0}[fused]
+        lo = max(lo, int(out_zp) + int(_round_half_away(float(f32(low) / f32(out_scale)))))
+    if fused in ("RELU6", "RELU_N1_TO_1"):
+        high = 6.0 if fused == "RELU6" else 1.0
+        hi = min(hi, int(out_zp) + int(_round_half_away(float(f32(high) / f32(out_scale)))))
+    elif fused not in ("NONE", "RELU"):
+        raise ValueError(f"unsupported fused activation {fused}")
+    return lo, hi
+
+
+# ---- fixed-point helpers (inlined into the kernels) ------------------------------------------
+
+@njit(inline="always", cache=True)
+def _srdhm(a, b):
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values held in int64 (b >= 0, so
+    the INT32_MIN * INT32_MIN saturation case cannot occur)."""
+    ab = a * b
+    v = ab + (np.int64(1 << 30) if ab >= 0 else np.int64(1 - (1 << 30)))
+    # (v / 2^31) truncated toward zero
+    return (v + ((v >> 63) & np.int64((1 << 31) - 1))) >> 31
+
+
+@njit(inline="always", cache=True)
+def _shift_left32(x, left):
+    # x * 2^left in int32 (TFLite's `x * (1 << left_shift)`); wraps like the C code would.
+    return np.int64(np.int32(x << left))
+
+
+@njit(inline="always", cache=True)
+def _requant_upward(acc, m, shift):
+    """Conv / depthwise requantization: SRDHM, then rounding shift right (halves upward)."""
+    left = max(shift, 0)
+    right = max(-shift, 0)
+    v = _srdhm(_shift_left32(acc, left), m)
+    return (v + ((np.int64(1) << right) >> 1)) >> right
+
+
+@njit(inline="always", cache=True)
+def _rdbpot(x, e):
+    """gemmlowp RoundingDivideByPOT (halves away from zero)."""
+    mask = (np.int64(1) << e) - 1
+    rem = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (rem > threshold)
+
+
+@njit(inline="always", cache=True)
+def _mbqm(x, m, shift):
+    """TFLite MultiplyByQuantizedMultiplier (double rounding: SRDHM then RDBPOT)."""
+    left = max(shift, 0)
+    right = max(-shift, 0)
+    return _rdbpot(_srdhm(_shift_left32(x, left), m), right)
+
+
+@njit(inline="always", cache=True)
+def _clamp(v, lo, hi):
+    return min(max(v, lo), hi)
+
+
+# ---- kernels ---------------------------------------------------------------------------------
+
+def _widen(x, out):
+    """int8 -> int16 copy (flat arrays)."""
+    n = x.shape[0]
+    for i in prange(n):
+        out[i] = x[i]
+
+
+def _pointwise(x, w, bias, mult, shift, out_zp, lo, hi, out):
+    """1x1 conv, reduction over input channels.
+
+    x [P, Cin] (int8 or int16 holding int8 values); w [Cout, Cin] (same dtype); bias [Cout]
+    int64 = tflite bias - x_zp * sum(w); mult/shift [Cout] int64; out [P, Cout] int8.
+    """
+    P, Cin = x.shape
+    Cout = w.shape[0]
+    for block in prange((P + 15) // 16):
+        acc = np.empty(Cout, np.int64)
+        for p in range(block * 16, min(P, block * 16 + 16)):
+            for co in range(Cout):
+                s = np.int32(0)
+                for ci in range(Cin):
+                    s += np.int32(x[p, ci]) * np.int32(w[co, ci])
+                acc[co] = s
+            for co in range(Cout):
+                v = _requant_upward(acc[co] + bias[co], mult[co], shift[co]) + out_zp
+                out[p, co] = _clamp(v, lo, hi)
+
+
+def _pointwise_outer(x, wt, bias, mult, shift, out_zp, lo, hi, out):
+    """1x1 conv for few input channels: outer products vectorized over output channels.
+
+    x [P, Cin]; wt [Cin, Cout] (int8 or int16); other arguments as `_pointwise`.
+    """
+    P, Cin = x.shape
+    Cout = wt.shape[1]
+    for block in prange((P + 15) // 16):
+        acc = np.empty(Cout, np.int32)
+        for p in range(block * 16, min(P, block * 16 + 16)):
+            for co in range(Cout):
+                acc[co] = 0
+            for ci in range(Cin):
+                xv = np.int32(x[p, ci])
+                for co in range(Cout):
+                    acc[co] += xv * np.int32(wt[ci, co])
+            for co in range(Cout):
+                v = _requant_upward(np.int64(acc[co]) + bias[co], mult[co], shift[co]) + out_zp
+                out[p, co] = _clamp(v, lo, hi)
+
+
+def _conv_patch(x, wt, bias, x_zp, kh, kw, stride_h, stride_w, pad_top, pad_left,
+                mult, shift, out_zp, lo, hi, out):
+    """Dense kh x kw conv (the stem): outer products over the patch, vectorized over Cout.
+
+    x [H, W, Cin] int8; wt [kh * kw * Cin, Cout]; bias as `_pointwise` (x_zp * sum(w) folded:
+    padded cells read as x_zp, so that they contribute nothing); out [Ho, Wo, Cout].
+    """
+    H, W, Cin = x.shape
+    Ho, Wo, Cout = out.shape
+    for oh in prange(Ho):
+        acc = np.empty(Cout, np.int32)
+        for ow in range(Wo):
+            for co in range(Cout):
+                acc[co] = 0
+            k = 0
+            for dh in range(kh):
+                ih = oh * stride_h - pad_top + dh
+                for dw in range(kw):
+                    iw = ow * stride_w - pad_left + dw
+                    inside = 0 <= ih < H and 0 <= iw < W
+                    for ci in range(Cin):
+                        xv = np.int32(x[ih, iw, ci]) if inside else np.int32(x_zp)
+                        for co in range(Cout):
+                            acc[co] += xv * np.int32(wt[k, co])
+                        k += 1
+            for co in range(Cout):
+                v = _requant_upward(np.int64(acc[co]) + bias[co], mult[co], shift[co]) + out_zp
+                out[oh, ow, co] = _clamp(v, lo, hi)
+
+
+def _depthwise(x, w, bias, wsum, x_zp, stride_h, stride_w, pad_top, pad_left,
+               mult, shift, out_zp, lo, hi, out):
+    """Depthwise conv (depth multiplier 1).
+
+    x [N, H, W, C] int8; w [kh, kw, C] (int8 or int16); bias [C] int64 (raw tflite bias);
+    wsum [C] int64 = sum of w over the whole window; out [N, Ho, Wo, C] int8.
+    Inner loop: sum over valid taps of x * w; the zero point enters as x_zp * (sum of w over
+    the valid taps): the full-window sum inside, a partial sum at the borders.
+    """
+    N, H, W, C = x.shape
+    kh, kw, _ = w.shape
+    _, Ho, Wo, _ = out.shape
+    for job in prange(N * Ho):
+        n = job // Ho
+        oh = job % Ho
+        acc = np.empty(C, np.int32)
+        corr = np.empty(C, np.int64)
+        h0 = oh * stride_h - pad_top
+        dh0 = max(0, -h0)
+        dh1 = min(kh, H - h0)
+        for ow in range(Wo):
+            w0 = ow * stride_w - pad_left
+            dw0 = max(0, -w0)
+            dw1 = min(kw, W - w0)
+            for c in range(C):
+                acc[c] = 0
+            for dh in range(dh0, dh1):
+                for dw in range(dw0, dw1):
+                    for c in range(C):
+                        acc[c] += np.int32(x[n, h0 + dh, w0 + dw, c]) * np.int32(w[dh, dw, c])
+            if dh0 == 0 and dh1 == kh and dw0 == 0 and dw1 == kw:
+                for c in range(C):
+                    corr[c] = wsum[c]
+            else:
+                for c in range(C):
+                    corr[c] = 0
+                for dh in range(dh0, dh1):
+                    for dw in range(dw0, dw1):
+                        for c in range(C):
+                            corr[c] += np.int64(w[dh, dw, c])
+            for c in range(C):
+                a = np.int64(acc[c]) - x_zp * corr[c] + bias[c]
+                v = _requant_upward(a, mult[c], shift[c]) + out_zp
+                out[n, oh, ow, c] = _clamp(v, lo, hi)
+
+
+def _add(a, b, b_mode, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi, out):
+    """Quantized ADD (TFLite: left_shift 20, inputs rescaled to twice the larger input scale).
+
+    a, out [R, C] int8; b [R, C] (b_mode 0), [1, C] (1: broadcast over rows) or [1, 1] (2).
+    """
+    R, C = a.shape
+    for r in prange(R):
+        for c in range(C):
+            if b_mode == 0:
+                bv = b[r, c]
+            elif b_mode == 1:
+                bv = b[0, c]
+            else:
+                bv = b[0, 0]
+            x1 = (np.int64(a[r, c]) - a_zp) << 20
+            x2 = (np.int64(bv) - b_zp) << 20
+            s1 = _rdbpot(_srdhm(x1, a_m), -a_s)
+            s2 = _rdbpot(_srdhm(x2, b_m), -b_s)
+            v = _rdbpot(_srdhm(s1 + s2, o_m), -o_s) + out_zp
+            out[r, c] = _clamp(v, lo, hi)
+
+
+def _mul(a, b, b_mode, a_zp, b_zp, m, s, out_zp, lo, hi, out):
+    """Quantized MUL: MultiplyByQuantizedMultiplier((a - a_zp) * (b - b_zp)) + out_zp."""
+    R, C = a.shape
+    for r in prange(R):
+        for c in range(C):
+            if b_mode == 0:
+                bv = b[r, c]
+            elif b_mode == 1:
+                bv = b[0, c]
+            else:
+                bv = b[0, 0]
+            prod = (np.int64(a[r, c]) - a_zp) * (np.int64(bv) - b_zp)
+            v = _mbqm(prod, m, s) + out_zp
+            out[r, c] = _clamp(v, lo, hi)
+
+
+def _avg_pool(x, k, stride, pad_top, pad_left, lo, hi, out):
+    """AVERAGE_POOL_2D on int8 (input and output share scale and zero point)."""
+    N, H, W, C = x.shape
+    _, Ho, Wo, _ = out.shape
+    for job in prange(N * Ho):
+        n = job // Ho
+        oh = job % Ho
+        acc = np.empty(C, np.int32)
+        h0 = max(oh * stride - pad_top, 0)
+        h1 = min(oh * stride - pad_top + k, H)
+        for ow in range(Wo):
+            w0 = max(ow * stride - pad_left, 0)
+            w1 = min(ow * stride - pad_left + k, W)
+            for c in range(C):
+                acc[c] = 0
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    for c in range(C):
+                        acc[c] += np.int32(x[n, ih, iw, c])
+            count = np.int32((h1 - h0) * (w1 - w0))
+            half = count // 2
+            for c in range(C):
+                a = acc[c]
+                # C++ integer division truncates toward zero
+                if a > 0:
+                    v = (a + half) // count
+                else:
+                    v = -((half - a) // count)
+                out[n, oh, ow, c] = _clamp(v, lo, hi)
+
+
+def _lut(x, table, out):
+    """out = table[x + 128] (flat int8 arrays)."""
+    n = x.shape[0]
+    for i in prange(n):
+        out[i] = table[np.int32(x[i]) + 128]
+
+
+def _mean(x, in_zp, m, s, out_zp, out):
+    """int8 MEAN over axis 1 of x [N, P, C] -> out [N, C] (TFLite reference
+    QuantizedMeanOrSum, integer multiplier already divided by P)."""
+    N, P, C = x.shape
+    for n in range(N):
+        for c in range(C):
+            acc = np.int64(0)
+            for p in range(P):
+                acc += np.int64(x[n, p, c])
+            v = _mbqm(np.int64(np.int32(acc - in_zp * P)), m, s) + out_zp
+            out[n, c] = _clamp(v, -128, 127)
+
+
+def _sum(x, scale, bias, out_zp, out):
+    """int8 SUM over axis 1 of x [N, P, C] -> out [N, C], TFLite's float rescaling:
+    round(float(sum) * scale + bias) + out_zp (float32 arithmetic)."""
+    N, P, C = x.shape
+    for n in range(N):
+        for c in range(C):
+            acc = np.int32(0)
+            for p in range(P):
+                acc += np.int32(x[n, p, c])
+            f = np.float32(acc) * scale + bias
+            r = np.trunc(f)
+            if np.abs(f - r) >= np.float32(0.5):
+                r += np.float32(1.0) if f > 0 else np.float32(-1.0)
+            v = np.int64(np.int32(r)) + out_zp
+            out[n, c] = _clamp(v, -128, 127)
+
+
+@njit(inline="always", cache=True)
+def _sat_shl2(x, e):
+    """gemmlowp SaturatingRoundingMultiplyByPOT<e> for e > 0 on int32 values."""
+    threshold = (np.int64(1) << (31 - e)) - 1
+    if x > threshold:
+        return np.int64(INT32_MAX)
+    if x < -threshold:
+        return np.int64(INT32_MIN)
+    return x << e
+
+
+@njit(inline="always", cache=True)
+def _wrap32(x):
+    return np.int64(np.int32(x))
+
+
+@njit(cache=True)
+def _one_over_one_plus_x(a):
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1 on a Q0.31 raw value."""
+    s = a + np.int64(INT32_MAX)
+    sign = 1 if s >= 0 else -1
+    t = s + sign
+    half_denominator = t // 2 if t >= 0 else -((-t) // 2)
+    x = _wrap32(np.int64(1515870810) + _srdhm(half_denominator, np.int64(-1010580540)))
+    for _ in range(3):
+        hdx = _srdhm(half_denominator, x)
+        one_minus = _wrap32(np.int64(1 << 29) - hdx)
+        x = _wrap32(x + _sat_shl2(_srdhm(x, one_minus), 2))
+    return _sat_shl2(x, 1)
+
+
+@njit(inline="always", cache=True)
+def _clz32(x):
+    x = x & 0xFFFFFFFF
+    n = 0
+    if x == 0:
+        return 32
+    while (x & 0x80000000) == 0:
+        x = (x << 1) & 0xFFFFFFFF
+        n += 1
+    return n
+
+
+@njit(inline="always", cache=True)
+def _clrsb32(x):
+    if x == 0:
+        return 31
+    if x > 0:
+        return _clz32(x) - 1
+    return _clz32(~x & 0xFFFFFFFF) - 1
+
+
+def _div(a, b_value, a_zp, b_zp, m, s, out_zp, lo, hi, out):
+    """int8 DIV of a [n] by one int8 value (TFLite reference DivElementwise)."""
+    n = a.shape[0]
+    d = np.int64(b_value) - b_zp
+    for i in range(n):
+        v1 = np.int64(a[i]) - a_zp
+        v2 = d
+        if v2 < 0:
+            v1 = -v1
+            v2 = -v2
+        head1 = _clz32(v2)
+        recip_shift = 31 - head1
+        shifted = _wrap32(((v2 << head1) & 0xFFFFFFFF) - (np.int64(1) << 31))
+        inv = _one_over_one_plus_x(shifted)
+        headroom = _clrsb32(v1)
+        unscaled = _srdhm(_wrap32(v1 << headroom), inv)
+        total = s - recip_shift - headroom
+        v = _rdbpot(_srdhm(unscaled, m), max(-total, 0)) + out_zp
+        out[i] = _clamp(v, lo, hi)
+
+
+def _quantize(x, scale, zp, out):
+    """float32 -> int8: round(x / (double)scale) (halves away from zero) + zp, clamped."""
+    n = x.shape[0]
+    for i in prange(n):
+        f = np.float64(x[i]) / scale
+        r = np.trunc(f)
+        if np.abs(f - r) >= 0.5:
+            r += 1.0 if f > 0 else -1.0
+        v = np.int64(r) + zp
+        out[i] = _clamp(v, -128, 127)
+
+
+def _dequantize(x, scale, zp_times_scale, out):
+    """int8 -> float32: q * scale - zp * scale, in float32 (LiteRT's DEQUANTIZE rounding)."""
+    n = x.shape[0]
+    for i in prange(n):
+        out[i] = np.float32(x[i]) * scale - zp_times_scale
+
+
+_SOURCES = {
+    "widen": _widen,
+    "pointwise": _pointwise,
+    "pointwise_outer": _pointwise_outer,
+    "conv_patch": _conv_patch,
+    "depthwise": _depthwise,
+    "add": _add,
+    "mul": _mul,
+    "avg_pool": _avg_pool,
+    "lut": _lut,
+    "quantize": _quantize,
+    "dequantize": _dequantize,
+}
+# small kernels that are never worth threads
+_SERIAL_ONLY = {"mean": _mean, "sum": _sum, "div": _div}
+
+SERIAL = types.SimpleNamespace(**{
+    name: njit(cache=True, nogil=True)(_float_kernels._renamed(fn, "_serial"))
+    for name, fn in {**_SOURCES, **_SERIAL_ONLY}.items()})
+PARALLEL = types.SimpleNamespace(**{
+    name: njit(cache=True, nogil=True, parallel=True)(_float_kernels._renamed(fn, "_parallel"))
+    for name, fn in _SOURCES.items()})
+for _name in _SERIAL_ONLY:
+    setattr(PARALLEL, _name, getattr(SERIAL, _name))
+
+
+def impl():
+    """The kernel namespace for the current `minimovinet.set_num_threads` setting."""
+    return SERIAL if _float_kernels.impl() is _float_kernels.SERIAL else PARALLEL
+
+
+__all__ = ["SERIAL", "PARALLEL", "impl", "quantize_multiplier", "quantize_multipliers",
+           "hard_swish_lut", "logistic_lut", "activation_range", "PREFER_INT16"]
