@@ -11,6 +11,7 @@ Exit codes: 0 success, 1 a problem with the input (message on stderr, no traceba
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -101,20 +102,39 @@ def build_parser():
     return parser
 
 
+def _one_line(error) -> str:
+    return " ".join(str(error).split())
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except MinimovinetError as e:
-        print(f"minimovinet {args.command}: error: {e}", file=sys.stderr)
+        print(f"minimovinet {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 1
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        print(f"minimovinet {args.command}: error: {e}", file=sys.stderr)
+    except (OSError, ValueError) as e:
+        # file-system problems and bad values from the user's files: one line, no traceback
+        if isinstance(e, BrokenPipeError):
+            raise
+        print(f"minimovinet {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"minimovinet {args.command}: interrupted", file=sys.stderr)
         return 130
 
 
+def entry_point() -> int:
+    """Console-script entry: also quiet when the reader of stdout goes away (`| head`)."""
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())     # Python flushes stdout again at exit
+        return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry_point())

@@ -16,8 +16,10 @@ with all intermediate tensors preserved (see tests/test_int8_ops.py):
 * AVERAGE_POOL_2D: int32 sum over the valid cells, then (sum +- count/2) / count (truncating
   division: the average rounds half away from zero); padded cells excluded.
 * SUM (int8): float32 `round(sum * (s_in/s_out) + (-zp_in * s_in/s_out * n)) + zp_out`.
-* QUANTIZE (float -> int8): round(x / (double)scale) half away from zero, + zero point.
-* DEQUANTIZE (int8 -> float): float32 `q * scale - zero_point * scale`.
+* QUANTIZE (float -> int8) and DEQUANTIZE (int8 -> float) follow LiteRT's optimized kernels,
+  whose NEON code runs on x86 too (through NEON_2_SSE): blocks of 8 elements in float32
+  (x * float32(1/scale) rounded half to even; q * scale + (-zero_point * scale)), the n % 8
+  remaining elements in double (round(x / scale) halves away from zero; scale * (q - zp)).
 * HARD_SWISH and LOGISTIC depend on the int8 input value only: they run as 256-entry lookup
   tables computed at load time (HARD_SWISH with TFLite's int16 fixed-point formula, LOGISTIC
   with TFLite's float formula).
@@ -527,10 +529,17 @@ def _div(a, b_value, a_zp, b_zp, m, s, out_zp, lo, hi, out):
         out[i] = _clamp(v, lo, hi)
 
 
-def _quantize(x, scale, zp, out):
-    """float32 -> int8: round(x / (double)scale) (halves away from zero) + zp, clamped."""
+def _quantize(x, scale, inv_scale, zp, out):
+    """float32 -> int8 as LiteRT's optimized AffineQuantize does it: in blocks of 8 (its NEON
+    path, also on x86) x * float32(1 / scale) rounded half to even; the remaining n % 8
+    elements with the scalar path, round(x / (double)scale) halves away from zero."""
     n = x.shape[0]
-    for i in prange(n):
+    n8 = n - n % 8
+    for i in prange(n8):
+        f = x[i] * inv_scale
+        v = np.int64(np.rint(f)) + zp
+        out[i] = _clamp(v, -128, 127)
+    for i in range(n8, n):
         f = np.float64(x[i]) / scale
         r = np.trunc(f)
         if np.abs(f - r) >= 0.5:
@@ -539,11 +548,16 @@ def _quantize(x, scale, zp, out):
         out[i] = _clamp(v, -128, 127)
 
 
-def _dequantize(x, scale, zp_times_scale, out):
-    """int8 -> float32: q * scale - zp * scale, in float32 (LiteRT's DEQUANTIZE rounding)."""
+def _dequantize(x, scale32, neg_zp_times_scale, scale, zp, out):
+    """int8 -> float32 as LiteRT's optimized Dequantize: in blocks of 8, float32
+    q * scale + (-zp * scale); the remaining n % 8 elements (float)(scale * (q - zp)) with
+    the product in double."""
     n = x.shape[0]
-    for i in prange(n):
-        out[i] = np.float32(x[i]) * scale - zp_times_scale
+    n8 = n - n % 8
+    for i in prange(n8):
+        out[i] = np.float32(x[i]) * scale32 + neg_zp_times_scale
+    for i in range(n8, n):
+        out[i] = np.float32(scale * np.float64(np.int64(x[i]) - zp))
 
 
 _SOURCES = {

@@ -137,11 +137,51 @@ class LiteRTStream:
         self.states = self.initial_states() if states is None else dict(states)
 
     def step(self, image):
+        """Run one frame; returns (logits, raw output states).  The states fed to the next
+        call are the outputs, int8 ones requantized to the input's quantization when the file
+        quantizes an output state differently from its input (what a LiteRT user must do)."""
         if self.states is None:
             self.reset()
         out = self.runner(image=image, **self.states)
-        self.states = {name: out[name] for name in self.states}
-        return out["logits"], dict(self.states)
+        self.raw = {name: np.array(out[name]) for name in self.states}
+        self.states = {name: self._feedback(name, value) for name, value in self.raw.items()}
+        return np.array(out["logits"]), dict(self.raw)
+
+    def _feedback(self, name, value):
+        di = self.input_details[name]
+        do = self.output_details[name]
+        if di["dtype"] != np.int8:
+            return value
+        qi, qo = di["quantization"], do["quantization"]
+        if qi == qo:
+            return value
+        return quantize_like_litert(dequantize_like_litert(value, *qo), *qi)
+
+
+def quantize_like_litert(x, scale, zero_point):
+    """float32 -> int8 with LiteRT's optimized QUANTIZE arithmetic (NumPy, written separately
+    from minimovinet's kernel): blocks of 8 elements x * float32(1/scale) rounded half to
+    even, the n % 8 remaining ones round(x / double(scale)) halves away from zero."""
+    flat = np.asarray(x, np.float32).reshape(-1)
+    n8 = flat.size - flat.size % 8
+    s = np.float64(np.float32(scale))
+    head = np.rint(flat[:n8] * np.float32(1.0 / s)).astype(np.int64)
+    f = flat[n8:].astype(np.float64) / s
+    r = np.trunc(f)
+    tail = (r + np.where(np.abs(f - r) >= 0.5, np.sign(f), 0)).astype(np.int64)
+    q = np.concatenate([head, tail]) + int(zero_point)
+    return np.clip(q, -128, 127).astype(np.int8).reshape(np.shape(x))
+
+
+def dequantize_like_litert(q, scale, zero_point):
+    """int8 -> float32 with LiteRT's optimized DEQUANTIZE arithmetic: blocks of 8 in float32
+    q * s + (-zp * s), the n % 8 remaining ones (float)(double(s) * (q - zp))."""
+    flat = np.asarray(q).reshape(-1).astype(np.int64)
+    n8 = flat.size - flat.size % 8
+    s = np.float32(scale)
+    head = flat[:n8].astype(np.float32) * s + np.float32(-int(zero_point) * np.float64(s))
+    tail = (np.float64(s) * (flat[n8:] - int(zero_point))).astype(np.float32)
+    return np.concatenate([head, tail]).reshape(np.shape(q))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -117,10 +117,31 @@ def build_official(cfg, seed=0, batch=None, height=None, width=None):
     return model
 
 
-@functools.lru_cache(maxsize=None)
+_OFFICIAL_CACHE: "collections.OrderedDict" = None
+OFFICIAL_CACHE_SIZE = 2   # a5 takes GBs of TF memory: keep only the last few models alive
+
+
 def get_official(cfg, seed=0):
-    """`build_official(cfg, seed)`, built once per (cfg, seed) and process."""
-    return build_official(cfg, seed)
+    """`build_official(cfg, seed)`, cached per (cfg, seed) for the last OFFICIAL_CACHE_SIZE models.
+
+    The tests are ordered by model (tests/conftest.py) so each model is built once."""
+    import collections
+    import gc
+    global _OFFICIAL_CACHE
+    if _OFFICIAL_CACHE is None:
+        _OFFICIAL_CACHE = collections.OrderedDict()
+    key = (cfg, seed)
+    if key in _OFFICIAL_CACHE:
+        _OFFICIAL_CACHE.move_to_end(key)
+        return _OFFICIAL_CACHE[key]
+    while len(_OFFICIAL_CACHE) >= OFFICIAL_CACHE_SIZE:
+        _, evicted = _OFFICIAL_CACHE.popitem(last=False)
+        _FN_CACHE.pop(id(evicted), None)      # the traced function holds the model too
+        del evicted
+        gc.collect()
+    model = build_official(cfg, seed)
+    _OFFICIAL_CACHE[key] = model
+    return model
 
 
 # ---------------------------------------------------------------------------

@@ -6,8 +6,11 @@ randomized), written as an official checkpoint, converted into a minimovinet h5 
 and both models run on the same clip:
   * stream models frame by frame, then in chunks: logits and EVERY output state after every step;
   * base models on the whole clip.
-Tolerance: max |difference| / max |official logit| < 1e-4 (states: relative to each state's
-max magnitude).  The printed maxdiff lines are the measured agreement.
+Tolerances: logits max |difference| / max |official logit| < 1e-4; states max |difference| /
+max |official state| < 5e-4.  The state tolerance is looser because the deepest stream buffers
+of these random models are badly conditioned in float32: `test_float32_noise_floor` runs the
+official model in float64 and shows that TF's own float32 result is as far from it (up to
+~1e-4) as minimovinet's.  The printed maxdiff lines are the measured agreement.
 """
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from minimovinet.convert import convert_arrays
 oracle = pytest.importorskip("oracle")
 
 TOL = 1e-4
+STATE_TOL = 5e-4
 MODEL_IDS = ["a0", "a1", "a2", "a3", "a4", "a5"]
 VARIANTS = ["base", "stream", "stream3d", "mobile"]
 SIZE = 40          # 40 -> 20 -> 10 -> 5 -> 3: odd sizes exercise TF's asymmetric SAME padding
@@ -43,7 +47,7 @@ def compare_states(official_states, mine, where):
         else:
             err = relmax(value, mine[name])
             worst = max(worst, err)
-            assert err < TOL, f"{where}: state {name} rel maxdiff {err:.2e}"
+            assert err < STATE_TOL, f"{where}: state {name} rel maxdiff {err:.2e}"
     return worst
 
 
@@ -118,3 +122,42 @@ def test_batch_of_two_equals_official():
     logits, states = model(clips, model.init_states(2, SIZE, SIZE))
     assert relmax(expected, logits) < TOL
     compare_states(official_states, states, "batch 2")
+
+
+def test_float32_noise_floor(tmp_path):
+    """Against the official model run in float64 (the exact answer for these weights),
+    minimovinet's float32 result is about as accurate as TensorFlow's own float32 result."""
+    import tensorflow as tf
+    import tf_keras
+    cfg = mm.ModelConfig.from_variant("a3", "mobile", num_classes=600)
+    official = oracle.get_official(cfg, seed=0)
+    model = convert_official(official, cfg, tmp_path)
+    clip = np.random.default_rng(7).random((1, 6, SIZE, SIZE, 3), dtype=np.float32)
+    float32_steps = oracle.run_stream(official, cfg, clip, [1] * 6)
+    previous = tf_keras.backend.floatx()
+    tf_keras.backend.set_floatx("float64")
+    try:
+        official64 = oracle.build_raw(cfg)
+        states64 = {k: tf.constant(v) for k, v in oracle.init_states(official64, cfg, 1, SIZE,
+                                                                      SIZE).items()}
+        official64({**states64, "image": tf.zeros([1, 1, SIZE, SIZE, 3], tf.float64)})
+        assert [w.shape for w in official64.weights] == [w.shape for w in official.weights]
+        for mine, theirs in zip(official64.weights, official.weights):
+            mine.assign(theirs.numpy().astype(np.float64))
+        states = model.init_states(1, SIZE, SIZE)
+        for t in range(6):
+            logits64, states64 = official64({**states64, "image": tf.constant(
+                clip[:, t:t + 1].astype(np.float64))})
+            logits, states = model(clip[:, t:t + 1], states)
+            tf32_logits = relmax(logits64.numpy(), float32_steps[t][0])
+            mm_logits = relmax(logits64.numpy(), logits)
+            tf32_state = max(relmax(v.numpy(), float32_steps[t][1][k]) for k, v in states64.items()
+                             if v.dtype == tf.float64)
+            mm_state = max(relmax(v.numpy(), states[k]) for k, v in states64.items()
+                           if v.dtype == tf.float64)
+            print(f"frame {t}: distance to float64: logits TF32 {tf32_logits:.2e} minimovinet "
+                  f"{mm_logits:.2e}; worst state TF32 {tf32_state:.2e} minimovinet {mm_state:.2e}")
+            assert mm_logits < max(3 * tf32_logits, 1e-5)
+            assert mm_state < max(3 * tf32_state, 1e-5)
+    finally:
+        tf_keras.backend.set_floatx(previous)

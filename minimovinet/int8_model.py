@@ -1,0 +1,882 @@
+"""The int8 MoViNet: runs an imported int8 TFLite stream model with minimovinet's kernels.
+
+    model = minimovinet.load("movinet_a0_stream_k600_int8.tflite")   # or the converted .h5
+    states = model.init_states()                  # the file's states, int8 ones at their zero point
+    logits, states = model(frames, states)        # frames float32 [B, T, H, W, 3] in [0, 1]
+    float_model = model.dequantize()              # the same architecture in float32
+
+The model is the `Int8Program` of `tflite_import`: the TFLite operators in execution order,
+each labelled with its MoViNet layer, run one after the other by Numba kernels
+(`int8_kernels`) with TFLite's integer arithmetic, so that the logits and every output state are
+bit-identical to LiteRT's built-in kernels.  The file's input size and batch are fixed (one
+frame of H x W per invocation, as the file says); `model(frames, states)` accepts any batch and
+any number of frames per call and runs them frame by frame and stream by stream, which is what a
+stream model means.
+
+States keep the file's names, shapes (batch first) and dtypes.  For files with int8 states whose
+output quantization differs from the input's (full-int8 conversions may do that), the returned
+states are requantized to the input quantization so that they can be fed back directly
+(`raw_states=True` returns them exactly as the file's outputs).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from . import int8_kernels as K
+from .errors import InputError, StateError, WeightsFileError
+from .kernels import same_padding
+from .tflite_import import Int8Program, OpSpec, TensorSpec
+
+States = Dict[str, np.ndarray]
+
+KIND_INT8 = "int8"
+PROGRAM_VERSION = 1
+_NP = {"int8": np.int8, "int32": np.int32, "float32": np.float32}
+
+
+class Int8Movinet:
+    """An int8 MoViNet stream model (see the module docstring)."""
+
+    def __init__(self, program: Int8Program, class_names: Optional[Sequence[str]] = None,
+                 source: str = ""):
+        self.program = program
+        self.config = program.config
+        self.source = source or program.source
+        self.class_names = list(class_names) if class_names is not None else None
+        if self.class_names is not None and len(self.class_names) != self.config.num_classes:
+            raise WeightsFileError(f"{len(self.class_names)} class names for "
+                                   f"{self.config.num_classes} classes")
+        image = program.tensors[program.image]
+        self.height, self.width = image.shape[2], image.shape[3]
+        self._local = threading.local()
+        self._compile()
+
+    # ---- description --------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return f"{self.config.model_id}-{self.config.variant}-int8"
+
+    @property
+    def image_quantization(self):
+        """(dtype, scale, zero_point) of the image input (scale None for float input)."""
+        t = self.program.tensors[self.program.image]
+        return t.dtype, t.scale, t.zero_point
+
+    @property
+    def logits_quantization(self):
+        t = self.program.tensors[self.program.logits]
+        return t.dtype, t.scale, t.zero_point
+
+    def state_quantization(self) -> "OrderedDict[str, tuple]":
+        """Name -> (dtype, input scale, input zero point, output scale, output zero point)."""
+        out = OrderedDict()
+        for name, (ti, to) in self.program.states.items():
+            a, b = self.program.tensors[ti], self.program.tensors[to]
+            out[name] = (a.dtype, a.scale, a.zero_point, b.scale, b.zero_point)
+        return out
+
+    def __repr__(self):
+        return (f"<minimovinet.Int8Movinet {self.name}, {self.config.num_classes} classes, "
+                f"{self.height}x{self.width} frames>")
+
+    def num_parameters(self) -> int:
+        return int(sum(t.data.size for t in self.program.tensors
+                       if t.data is not None and t.data.ndim >= 1 and t.data.size > 8))
+
+    def describe(self, batch: int = 1) -> str:
+        cfg = self.config
+        dt, s, z = self.image_quantization
+        lt, ls, lz = self.logits_quantization
+        lines = [f"MoViNet {self.name}: int8 TFLite stream model ({self.source}); architecture "
+                 f"{cfg.model_id} conv {cfg.conv_type}, SE {cfg.se_type}, activation "
+                 f"{cfg.activation}, classifier {cfg.classifier_activation}, "
+                 f"{cfg.num_classes} classes, {self.num_parameters():,} parameters",
+                 f"input image {dt} [B, T, {self.height}, {self.width}, 3]"
+                 + (f" (scale {s:.6g}, zero point {z})" if s is not None else
+                    " (quantized inside)")
+                 + f"; logits {lt}" + (f" (scale {ls:.6g}, zero point {lz})" if ls else "")]
+        counts = OrderedDict()
+        for op in self.program.ops:
+            if op.kind == "reshape":
+                continue
+            top = op.layer.split("/")[0]
+            counts.setdefault(top, []).append(op.kind)
+        lines.append(f"layers ({sum(len(v) for v in counts.values())} ops, RESHAPEs as views):")
+        for top, kinds in counts.items():
+            block = next((b for b in self.program.blocks
+                          if f"block{b.get('g')}_layer{b.get('l')}" == top), None)
+            extra = ""
+            if block:
+                kt, kh, kw = block["kernel"]
+                extra = (f"  {block['cin']}->{block['expand']}->{block['cout']}, kernel "
+                         f"{kt}x{kh}x{kw}, stride {block['stride'][1]}, skip {block['skip']}"
+                         f"{', SE' if block['se'] else ''}")
+            summary = ", ".join(f"{k} x{kinds.count(k)}" if kinds.count(k) > 1 else k
+                                for k in dict.fromkeys(kinds))
+            lines.append(f"  {top:<16} {summary}{extra}")
+        specs = self.state_specs(batch)
+        lines.append(f"stream states for batch {batch}, {self.height}x{self.width} frames:")
+        lines.append(f"  {'state':<44} {'shape':<22} {'dtype':<8} {'bytes':>10}  quantization")
+        total = 0
+        quant = self.state_quantization()
+        for name, (shape, dtype) in specs.items():
+            nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            total += nbytes
+            _, si, zi, so, zo = quant[name]
+            q = "" if si is None else f"scale {si:.4g} zp {zi}" + (
+                "" if (si, zi) == (so, zo) else f" (out: {so:.4g} zp {zo})")
+            used = "" if self._passthrough.get(name) is None else " (unused: passed through)"
+            lines.append(f"  {name:<44} {str(shape):<22} {np.dtype(dtype).name:<8} "
+                         f"{nbytes:>10,}  {q}{used}")
+        lines.append(f"  {'total':<44} {'':<22} {'':<8} {total:>10,}  ({len(specs)} states, "
+                     f"{total / 2**20:.2f} MiB)")
+        return "\n".join(lines)
+
+    # ---- states -------------------------------------------------------------------------------
+
+    def state_specs(self, batch: int = 1, height: Optional[int] = None,
+                    width: Optional[int] = None) -> "OrderedDict[str, tuple]":
+        """Name -> (shape, dtype) of every state for `batch` streams (the file's order)."""
+        _check_size(self, height, width)
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise InputError(f"batch must be a positive integer, got {batch!r}")
+        specs = OrderedDict()
+        for name, (ti, _) in self.program.states.items():
+            t = self.program.tensors[ti]
+            shape = tuple(t.shape)
+            if name.endswith("_buffer"):
+                shape = (int(batch),) + shape[1:]
+            specs[name] = (shape, np.dtype(_NP[t.dtype]))
+        return specs
+
+    def init_states(self, batch: int = 1, height: Optional[int] = None,
+                    width: Optional[int] = None) -> States:
+        """Initial states: zeros, and each int8 state at its zero point (real value 0)."""
+        states = {}
+        for name, (shape, dtype) in self.state_specs(batch, height, width).items():
+            t = self.program.tensors[self.program.states[name][0]]
+            fill = t.zero_point if (t.dtype == "int8" and t.zero_point is not None) else 0
+            states[name] = np.full(shape, fill, dtype)
+        return states
+
+    # ---- inference ----------------------------------------------------------------------------
+
+    def __call__(self, frames, states: Optional[States] = None, raw_states: bool = False):
+        """Logits after the last frame and the next states (a new dict; inputs untouched).
+
+        frames: float32 [B, T, H, W, 3] in [0, 1] (quantized as the file's QUANTIZE does), or,
+        for files with an int8 image input, already-quantized int8 frames.  Without `states`
+        the stream starts from `init_states` and only the logits are returned.
+        Logits have the file's output dtype (float32 for float-output files).
+        """
+        frames = self._check_frames(frames)
+        B, T = frames.shape[:2]
+        streaming = states is not None
+        if streaming:
+            self._check_states(states, B)
+        else:
+            states = self.init_states(B)
+        logits_out, new_states = [], []
+        for b in range(B):
+            cur = {name: (value[b:b + 1] if name.endswith("_buffer") else value)
+                   for name, value in states.items()}
+            raw = None
+            for t in range(T):
+                logits, raw = self._step(frames[b:b + 1, t:t + 1], cur)
+                cur = self._feedback(raw)
+            logits_out.append(logits)
+            new_states.append(raw if raw_states else cur)
+        logits = np.concatenate(logits_out, axis=0) if B > 1 else logits_out[0]
+        if not streaming:
+            return logits
+        if B == 1:
+            return logits, new_states[0]
+        merged = {}
+        for name in new_states[0]:
+            if name.endswith("_buffer"):
+                merged[name] = np.concatenate([s[name] for s in new_states], axis=0)
+            else:
+                merged[name] = new_states[0][name]
+        return logits, merged
+
+    def predict_proba(self, frames, states: Optional[States] = None):
+        """Softmax over the (dequantized) logits; same call forms as `__call__`."""
+        out = self(frames, states)
+        logits, rest = out if isinstance(out, tuple) else (out, None)
+        z = self.dequantize_logits(logits).astype(np.float64)
+        z = np.exp(z - z.max(axis=-1, keepdims=True))
+        probs = (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
+        return (probs, rest) if rest is not None else probs
+
+    def dequantize_logits(self, logits) -> np.ndarray:
+        dtype, s, z = self.logits_quantization
+        if dtype == "float32":
+            return np.asarray(logits, np.float32)
+        return _dequantize_np(np.asarray(logits), s, z)
+
+    def _feedback(self, raw: States) -> States:
+        """Output states as next inputs: int8 states requantized where the file's output
+        quantization differs from the input's."""
+        out = {}
+        for name, value in raw.items():
+            conv = self._requantize.get(name)
+            out[name] = value if conv is None else _requantize_np(value, *conv)
+        return out
+
+    # ---- the program ----------------------------------------------------------------------------
+
+    def _compile(self):
+        prog = self.program
+        self._runners = []
+        self._scratch = []            # (shape, dtype) of extra workspace arrays
+        n = len(prog.tensors)
+        produced_by = {}
+        for op in prog.ops:
+            for t in op.outputs:
+                produced_by[t] = op
+        self._inputs = {prog.image} | {ti for ti, _ in prog.states.values()}
+        self._passthrough = {name: (ti if ti == to else None)
+                             for name, (ti, to) in prog.states.items()}
+        outputs = {prog.logits} | {to for name, (ti, to) in prog.states.items() if ti != to}
+        # outputs written by a kernel get a fresh array each call; views of the workspace are
+        # copied at the end
+        self._fresh = sorted(t for t in outputs if produced_by[t].kind != "reshape")
+        self._copy_out = {t for t in outputs if produced_by[t].kind == "reshape"}
+        self._requantize = {}
+        for name, (ti, to) in prog.states.items():
+            a, b = prog.tensors[ti], prog.tensors[to]
+            if a.dtype == "int8" and (a.scale, a.zero_point) != (b.scale, b.zero_point):
+                self._requantize[name] = (b.scale, b.zero_point, a.scale, a.zero_point)
+        for op in prog.ops:
+            self._runners.append(_compile_op(op, prog.tensors, self._scratch, n))
+        self._n_tensors = n
+
+    def _workspace(self):
+        ws = getattr(self._local, "bufs", None)
+        if ws is None:
+            prog = self.program
+            ws = [None] * (self._n_tensors + len(self._scratch))
+            views = {t for op in prog.ops if op.kind == "reshape" for t in op.outputs}
+            for i, t in enumerate(prog.tensors):
+                if t.data is not None:
+                    ws[i] = t.data
+                elif i not in self._inputs and i not in views and i not in self._fresh:
+                    ws[i] = np.empty(t.shape, _NP[t.dtype])
+            for j, (shape, dtype) in enumerate(self._scratch):
+                ws[self._n_tensors + j] = np.empty(shape, dtype)
+            self._local.bufs = ws
+        return ws
+
+    def _step(self, image, states):
+        """One invocation of the file's graph: image [1, 1, H, W, 3], states of batch 1."""
+        prog = self.program
+        ws = self._workspace()
+        ws[prog.image] = image
+        for name, (ti, _) in prog.states.items():
+            ws[ti] = states[name]
+        for t in self._fresh:
+            spec = prog.tensors[t]
+            ws[t] = np.empty(spec.shape, _NP[spec.dtype])
+        ki = K.impl()
+        for run in self._runners:
+            run(ws, ki)
+        logits = ws[prog.logits]
+        if prog.logits in self._copy_out:
+            logits = logits.copy()
+        raw = {}
+        for name, (ti, to) in prog.states.items():
+            v = ws[to]
+            raw[name] = v.copy() if (ti == to or to in self._copy_out) else v
+        for name, (ti, _) in prog.states.items():
+            ws[ti] = None
+        ws[prog.image] = None
+        return logits, raw
+
+    # ---- validation -----------------------------------------------------------------------------
+
+    def _check_frames(self, frames):
+        from .model import _check_frames
+        dtype = self.image_quantization[0]
+        if dtype == "int8" and isinstance(frames, np.ndarray) and frames.dtype == np.int8:
+            if frames.ndim != 5 or frames.shape[-1] != 3 or min(frames.shape) < 1:
+                raise InputError(f"frames must have shape [B, T, H, W, 3], got {frames.shape}")
+            arr = np.ascontiguousarray(frames)
+        else:
+            arr = _check_frames(frames)
+        if arr.shape[2:4] != (self.height, self.width):
+            raise InputError(f"frames are {arr.shape[2]}x{arr.shape[3]} but this int8 model was "
+                             f"converted for {self.height}x{self.width} frames (a TFLite file has "
+                             f"fixed shapes); resize the frames to {self.height}x{self.width}")
+        if dtype == "int8" and arr.dtype != np.int8:
+            _, s, z = self.image_quantization
+            arr = _quantize_np(arr, s, z)
+        return arr
+
+    def _check_states(self, states, batch):
+        specs = self.state_specs(batch)
+        if not isinstance(states, dict):
+            raise StateError(f"states must be a dict of arrays (from model.init_states), got "
+                             f"{type(states).__name__}")
+        missing = [n for n in specs if n not in states]
+        extra = [n for n in states if n not in specs]
+        if missing or extra:
+            raise StateError(f"states do not match model {self.name}: missing {missing[:4]}"
+                             f"{' ...' if len(missing) > 4 else ''} ({len(missing)}), unexpected "
+                             f"{extra[:4]}{' ...' if len(extra) > 4 else ''} ({len(extra)}); "
+                             f"create them with model.init_states()")
+        for name, (shape, dtype) in specs.items():
+            value = states[name]
+            if not isinstance(value, np.ndarray):
+                raise StateError(f"state {name!r} must be a numpy array, got "
+                                 f"{type(value).__name__}")
+            if value.shape != shape:
+                raise StateError(f"state {name!r} has shape {value.shape}, expected {shape} "
+                                 f"for batch {batch} (this int8 model runs "
+                                 f"{self.height}x{self.width} frames; states come from "
+                                 f"init_states of the same model)")
+            if value.dtype != dtype:
+                raise StateError(f"state {name!r} has dtype {value.dtype}, expected {dtype} "
+                                 f"(the file's dtype for this state)")
+            if dtype.kind == "f" and not np.isfinite(value).all():
+                raise StateError(f"state {name!r} contains NaN or infinite values")
+            if name.endswith("_frame_count"):
+                if int(value[0]) < 0:
+                    raise StateError(f"state {name!r} is negative ({int(value[0])})")
+                if int(value[0]) >= np.iinfo(np.int32).max:
+                    raise StateError(f"state {name!r} would overflow int32; start a new "
+                                     f"stream with init_states()")
+
+    # ---- float view -----------------------------------------------------------------------------
+
+    def dequantize(self):
+        """A float32 `Movinet` of the same architecture with the dequantized weights."""
+        from .model import Movinet
+        return Movinet(self.config, dequantized_params(self.program), self.class_names)
+
+
+def _check_size(model, height, width):
+    if height is None and width is None:
+        return
+    if (height, width) != (model.height, model.width):
+        raise InputError(f"this int8 model was converted for {model.height}x{model.width} "
+                         f"frames (a TFLite file has fixed shapes); got {height}x{width}")
+
+
+def _dequantize_np(q, scale, zp):
+    """DEQUANTIZE as LiteRT computes it (see int8_kernels._dequantize)."""
+    flat = np.ascontiguousarray(q).reshape(-1)
+    out = np.empty(flat.size, np.float32)
+    s = float(np.float32(scale))
+    K.SERIAL.dequantize(flat, np.float32(s), np.float32(-int(zp) * s), s, int(zp), out)
+    return out.reshape(np.shape(q))
+
+
+def _quantize_np(x, scale, zp):
+    """QUANTIZE as LiteRT computes it (see int8_kernels._quantize)."""
+    flat = np.ascontiguousarray(x, np.float32).reshape(-1)
+    out = np.empty(flat.size, np.int8)
+    s = float(np.float32(scale))
+    K.SERIAL.quantize(flat, s, np.float32(1.0 / s), int(zp), out)
+    return out.reshape(np.shape(x))
+
+
+def _requantize_np(q, s_out, z_out, s_in, z_in):
+    """An int8 output state in its input's quantization: DEQUANTIZE then QUANTIZE."""
+    return _quantize_np(_dequantize_np(q, s_out, z_out), s_in, z_in)
+
+
+# ---- compiling ops into runners ------------------------------------------------------------------
+
+def _q(t: TensorSpec):
+    return float(np.float32(t.scale)), int(t.zero_point)
+
+
+def _compile_op(op: OpSpec, tensors, scratch, n_tensors):
+    kind = op.kind
+    ins, outs = op.inputs, op.outputs
+    o = outs[0]
+    T = tensors
+    if kind == "reshape":
+        shape = T[o].shape
+        i = ins[0]
+
+        def run(ws, ki):
+            ws[o] = ws[i].reshape(shape)
+        return run
+    if kind in ("conv", "depthwise"):
+        return _compile_conv(op, tensors, scratch, n_tensors)
+    if kind in ("add", "mul"):
+        return _compile_binary(op, tensors)
+    if kind == "div":
+        return _compile_div(op, tensors)
+    if kind == "avg_pool":
+        x = ins[0]
+        a = op.attrs
+        H, W = T[x].shape[1:3]
+        if (T[x].scale, T[x].zero_point) != (T[o].scale, T[o].zero_point):
+            raise WeightsFileError(f"{op.layer}: AVERAGE_POOL with requantization")
+        if a["filter_h"] != a["filter_w"] or a["stride_h"] != a["stride_w"]:
+            raise WeightsFileError(f"{op.layer}: non-square average pool")
+        k, s = a["filter_h"], a["stride_h"]
+        if a["padding"] == "SAME":
+            _, pt = same_padding(H, k, s)
+            _, pl = same_padding(W, k, s)
+        else:
+            pt = pl = 0
+        lo, hi = K.activation_range(a["activation"], *_q(T[o]))
+
+        def run(ws, ki):
+            ki.avg_pool(ws[x], k, s, pt, pl, lo, hi, ws[o])
+        return run
+    if kind in ("hard_swish", "logistic"):
+        x = ins[0]
+        make = K.hard_swish_lut if kind == "hard_swish" else K.logistic_lut
+        table = make(*_q(T[x]), *_q(T[o]))
+
+        def run(ws, ki):
+            ki.lut(ws[x].reshape(-1), table, ws[o].reshape(-1))
+        return run
+    if kind in ("mean", "sum"):
+        x = ins[0]
+        shape = T[x].shape
+        axes = op.attrs["axes"]
+        if axes != list(range(axes[0], axes[-1] + 1)) or axes[-1] == len(shape) - 1:
+            raise WeightsFileError(f"{op.layer}: {kind} over axes {axes} is not supported")
+        N = int(np.prod(shape[:axes[0]]))
+        P = int(np.prod(shape[axes[0]:axes[-1] + 1]))
+        C = int(np.prod(shape[axes[-1] + 1:]))
+        si, zi = _q(T[x])
+        so, zo = _q(T[o])
+        if kind == "mean":
+            m, s = K.quantize_multiplier(si / so)
+            k = P.bit_length() - 1
+            k = min(k, 32, 31 + s)
+            m2 = (m << k) // P
+            s2 = s - k
+
+            def run(ws, ki):
+                ki.mean(ws[x].reshape(N, P, C), zi, m2, s2, zo, ws[o].reshape(N, C))
+        else:
+            scale = np.float32(np.float32(si) / np.float32(so))
+            bias = np.float32(np.float32(np.float32(-zi) * scale) * np.float32(P))
+
+            def run(ws, ki):
+                ki.sum(ws[x].reshape(N, P, C), scale, bias, zo, ws[o].reshape(N, C))
+        return run
+    if kind == "quantize":
+        x = ins[0]
+        if T[x].dtype != "float32":
+            raise WeightsFileError(f"{op.layer}: int8 -> int8 QUANTIZE (requantization) is not "
+                                   f"supported")
+        s, z = _q(T[o])
+        inv = np.float32(1.0 / s)
+
+        def run(ws, ki):
+            ki.quantize(ws[x].reshape(-1), s, inv, z, ws[o].reshape(-1))
+        return run
+    if kind == "dequantize":
+        x = ins[0]
+        s, z = _q(T[x])
+        s32 = np.float32(s)
+        nzs = np.float32(-z * s)
+
+        def run(ws, ki):
+            ki.dequantize(ws[x].reshape(-1), s32, nzs, s, z, ws[o].reshape(-1))
+        return run
+    if kind == "cast":
+        x = ins[0]
+        dtype = _NP[T[o].dtype]
+
+        def run(ws, ki):
+            ws[o][...] = ws[x].astype(dtype).reshape(ws[o].shape)
+        return run
+    if kind == "concat":
+        axis = op.attrs["axis"]
+        srcs = list(ins)
+
+        def run(ws, ki):
+            np.concatenate([ws[i] for i in srcs], axis=axis, out=ws[o])
+        return run
+    if kind == "slice":
+        x = ins[0]
+        index = tuple(slice(*s) for s in op.attrs["slices"])
+
+        def run(ws, ki):
+            ws[o][...] = ws[x][index]
+        return run
+    raise WeightsFileError(f"{op.layer}: unknown op kind {kind!r}")
+
+
+def _compile_conv(op, T, scratch, n_tensors):
+    x, wt, bt = op.inputs[:3]
+    o = op.outputs[0]
+    a = op.attrs
+    w = T[wt].data
+    bias = T[bt].data.astype(np.int64)
+    si, zi = _q(T[x])
+    so, zo = _q(T[o])
+    scales = T[wt].channel_scales
+    if scales is None:
+        scales = np.full(bias.shape, T[wt].scale, np.float32)
+    mult, shift = K.quantize_multipliers(np.float64(si) * scales.astype(np.float64)
+                                         / np.float64(so))
+    lo, hi = K.activation_range(a["activation"], so, zo)
+    _, H, W, Cin = T[x].shape
+    _, Ho, Wo, Cout = T[o].shape
+    sh, sw = a["stride_h"], a["stride_w"]
+    wide = np.int16 if K.PREFER_INT16 else np.int8
+    if op.kind == "depthwise":
+        kh, kw, C = w.shape[1:]
+        w3 = np.ascontiguousarray(w[0]).astype(wide)
+        wsum = w[0].astype(np.int64).sum(axis=(0, 1))
+        pt, pl = _pads(a["padding"], H, W, kh, kw, sh, sw)
+
+        def run(ws, ki):
+            ki.depthwise(ws[x], w3, bias, wsum, zi, sh, sw, pt, pl, mult, shift, zo, lo, hi,
+                         ws[o])
+        return run
+    Cout_, kh, kw, Cin_ = w.shape
+    wsum = w.astype(np.int64).reshape(Cout_, -1).sum(axis=1)
+    bias_eff = bias - zi * wsum
+    if (kh, kw, sh, sw) == (1, 1, 1, 1):
+        P = H * W
+        if Cin < 16:
+            wt2 = np.ascontiguousarray(w.reshape(Cout, Cin).T).astype(wide)
+
+            def run(ws, ki):
+                ki.pointwise_outer(ws[x].reshape(P, Cin), wt2, bias_eff, mult, shift, zo, lo,
+                                   hi, ws[o].reshape(P, Cout))
+            return run
+        w2 = np.ascontiguousarray(w.reshape(Cout, Cin)).astype(wide)
+        if K.PREFER_INT16:
+            slot = n_tensors + len(scratch)
+            scratch.append(((P * Cin,), np.int16))
+
+            def run(ws, ki):
+                x16 = ws[slot]
+                ki.widen(ws[x].reshape(-1), x16)
+                ki.pointwise(x16.reshape(P, Cin), w2, bias_eff, mult, shift, zo, lo, hi,
+                             ws[o].reshape(P, Cout))
+            return run
+
+        def run(ws, ki):
+            ki.pointwise(ws[x].reshape(P, Cin), w2, bias_eff, mult, shift, zo, lo, hi,
+                         ws[o].reshape(P, Cout))
+        return run
+    pt, pl = _pads(a["padding"], H, W, kh, kw, sh, sw)
+    wk = np.ascontiguousarray(w.transpose(1, 2, 3, 0).reshape(kh * kw * Cin, Cout)).astype(wide)
+
+    def run(ws, ki):
+        ki.conv_patch(ws[x][0], wk, bias_eff, zi, kh, kw, sh, sw, pt, pl, mult, shift, zo, lo,
+                      hi, ws[o][0])
+    return run
+
+
+def _pads(padding, H, W, kh, kw, sh, sw):
+    if padding == "VALID":
+        return 0, 0
+    return same_padding(H, kh, sh)[1], same_padding(W, kw, sw)[1]
+
+
+def _compile_binary(op, T):
+    a_t, b_t = op.inputs
+    o = op.outputs[0]
+    if T[o].dtype == "int32":                          # frame count + 1
+        def run(ws, ki):
+            np.add(ws[a_t], ws[b_t], out=ws[o], casting="unsafe")
+        return run
+    if T[o].dtype != "int8":
+        raise WeightsFileError(f"{op.layer}: {op.kind} on {T[o].dtype}")
+    shape_o = T[o].shape
+    size_a, size_b = int(np.prod(T[a_t].shape)), int(np.prod(T[b_t].shape))
+    size_o = int(np.prod(shape_o))
+    if size_a != size_o:                               # put the full operand first
+        a_t, b_t = b_t, a_t
+        size_a, size_b = size_b, size_a
+    C = shape_o[-1] if shape_o else 1
+    if size_a != size_o:
+        raise WeightsFileError(f"{op.layer}: {op.kind} broadcasting both operands")
+    if size_b == size_o:
+        mode, b_shape = 0, (size_o // C, C)
+    elif size_b == 1:
+        mode, b_shape = 2, (1, 1)
+    elif size_b == C and T[b_t].shape[-1] == C:
+        mode, b_shape = 1, (1, C)
+    else:
+        raise WeightsFileError(f"{op.layer}: unsupported broadcast {T[a_t].shape} x "
+                               f"{T[b_t].shape}")
+    R = size_o // C
+    s1, z1 = _q(T[a_t])
+    s2, z2 = _q(T[b_t])
+    so, zo = _q(T[o])
+    lo, hi = K.activation_range(op.attrs.get("activation", "NONE"), so, zo)
+    if op.kind == "add":
+        twice = 2.0 * float(max(np.float32(s1), np.float32(s2)))
+        m1, sh1 = K.quantize_multiplier(s1 / twice)
+        m2, sh2 = K.quantize_multiplier(s2 / twice)
+        mo, sho = K.quantize_multiplier(twice / ((1 << 20) * so))
+
+        def run(ws, ki):
+            ki.add(ws[a_t].reshape(R, C), ws[b_t].reshape(b_shape), mode, z1, z2, m1, sh1, m2,
+                   sh2, mo, sho, zo, lo, hi, ws[o].reshape(R, C))
+        return run
+    m, sh = K.quantize_multiplier(s1 * s2 / so)
+
+    def run(ws, ki):
+        ki.mul(ws[a_t].reshape(R, C), ws[b_t].reshape(b_shape), mode, z1, z2, m, sh, zo, lo, hi,
+               ws[o].reshape(R, C))
+    return run
+
+
+def _compile_div(op, T):
+    a_t, b_t = op.inputs
+    o = op.outputs[0]
+    if T[o].dtype == "float32":
+        def run(ws, ki):
+            np.divide(ws[a_t], ws[b_t], out=ws[o])
+        return run
+    if int(np.prod(T[b_t].shape)) != 1:
+        raise WeightsFileError(f"{op.layer}: int8 DIV by a tensor of shape {T[b_t].shape}")
+    s1, z1 = _q(T[a_t])
+    s2, z2 = _q(T[b_t])
+    so, zo = _q(T[o])
+    real = float(np.float32(s1) / (np.float32(s2) * np.float32(so)))
+    m, sh = K.quantize_multiplier(real)
+    lo, hi = K.activation_range(op.attrs.get("activation", "NONE"), so, zo)
+
+    def run(ws, ki):
+        ki.div(ws[a_t].reshape(-1), ws[b_t].reshape(-1)[0], z1, z2, m, sh, zo, lo, hi,
+               ws[o].reshape(-1))
+    return run
+
+
+# ---- the dequantized float view ----------------------------------------------------------------
+
+def dequantized_params(program: Int8Program) -> Dict[str, np.ndarray]:
+    """minimovinet float parameters (weights.param_specs names) from the int8 program.
+
+    Batch norm is already folded into the int8 convs: each conv gets an identity batch norm
+    whose beta is the dequantized bias.  The SE gate conv of hard-sigmoid models carries the
+    +3 of relu6(x + 3) / 6 in its bias (the converter folded it): it is taken out again."""
+    from .weights import param_specs
+    cfg = program.config
+    T = program.tensors
+    convs = {op.layer: op for op in program.ops if op.kind in ("conv", "depthwise")}
+    eps = cfg.bn_epsilon
+    params = {}
+
+    def weights(layer):
+        op = convs[layer]
+        x, wt, bt = op.inputs[:3]
+        w = T[wt].data.astype(np.float64)
+        scales = T[wt].channel_scales
+        scales = (np.full(w.shape[0 if op.kind == "conv" else 3], T[wt].scale)
+                  if scales is None else scales.astype(np.float64))
+        if op.kind == "conv":
+            wf = w * scales[:, None, None, None]
+        else:
+            wf = w * scales[None, None, None, :]
+        bf = T[bt].data.astype(np.float64) * float(np.float32(T[x].scale)) * scales
+        return wf, bf
+
+    def identity_bn(prefix, bias):
+        c = bias.shape[0]
+        params[f"{prefix}/gamma"] = np.ones(c, np.float32)
+        params[f"{prefix}/beta"] = bias.astype(np.float32)
+        params[f"{prefix}/moving_mean"] = np.zeros(c, np.float32)
+        params[f"{prefix}/moving_variance"] = np.full(c, 1.0 - eps, np.float32)
+
+    def pointwise(layer, name, bn=None, bias_name=None, bias_shift=0.0):
+        wf, bf = weights(layer)
+        params[name] = wf[:, 0, 0, :].T.astype(np.float32)          # [Cin, Cout]
+        if bn:
+            identity_bn(bn, bf)
+        else:
+            params[bias_name] = (bf - bias_shift).astype(np.float32)
+
+    wf, bf = weights("stem/conv")
+    params["stem/conv/kernel"] = wf.transpose(1, 2, 3, 0)[None].astype(np.float32)
+    identity_bn("stem/bn", bf)
+    blocks = {(b["g"], b["l"]): b for b in program.blocks}
+    for g, l, cin, expand, cout, kernel, stride in cfg.layers():
+        p = f"block{g}_layer{l}"
+        pointwise(f"{p}/expansion/conv", f"{p}/expansion/conv/kernel", f"{p}/expansion/bn")
+        wf, bf = weights(f"{p}/feature/conv")
+        params[f"{p}/feature/conv/kernel"] = wf.astype(np.float32)   # [1, kh, kw, C]
+        identity_bn(f"{p}/feature/bn", bf)
+        if kernel[0] > 1:
+            wf, bf = weights(f"{p}/feature/conv_temporal")             # [1, kt, 1, C]
+            params[f"{p}/feature/conv_temporal/kernel"] = \
+                wf.reshape(kernel[0], 1, 1, -1).astype(np.float32)
+            identity_bn(f"{p}/feature/bn_temporal", bf)
+        if cfg.se_type != "none":
+            pointwise(f"{p}/se/reduce/conv", f"{p}/se/reduce/kernel",
+                      bias_name=f"{p}/se/reduce/bias")
+            pointwise(f"{p}/se/expand/conv", f"{p}/se/expand/kernel",
+                      bias_name=f"{p}/se/expand/bias", bias_shift=3.0)
+        pointwise(f"{p}/projection/conv", f"{p}/projection/conv/kernel", f"{p}/projection/bn")
+        if f"{p}/skip/conv" in convs:
+            pointwise(f"{p}/skip/conv", f"{p}/skip/conv/kernel", f"{p}/skip/bn")
+        params[f"{p}/rezero/scale"] = np.array(blocks[(g, l)]["rezero"], np.float32)
+    pointwise("head/project/conv", "head/project/conv/kernel", "head/project/bn")
+    pointwise("classifier/hidden/conv", "classifier/hidden/kernel",
+              bias_name="classifier/hidden/bias")
+    pointwise("classifier/logits/conv", "classifier/logits/kernel",
+              bias_name="classifier/logits/bias")
+    specs = param_specs(cfg)
+    missing = [n for n in specs if n not in params]
+    if missing:
+        raise WeightsFileError(f"the int8 model lacks parameters for {missing[:3]}")
+    return {n: params[n] for n in specs}
+
+
+# ---- h5 format ---------------------------------------------------------------------------------
+
+def save_int8(path, model: Int8Movinet, source: str = "") -> None:
+    """Write `model` to `path` in the minimovinet h5 format, kind "int8" (atomically)."""
+    import h5py
+    from .weights import FORMAT_NAME, FORMAT_VERSION
+    prog = model.program
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".minimovinet-", suffix=".h5.part", dir=directory)
+    os.close(fd)
+    datasets = _dataset_names(prog)
+    tensors_json = []
+    for i, t in enumerate(prog.tensors):
+        j = t.to_json()
+        j["data"] = datasets.get(i)
+        tensors_json.append(j)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT_NAME
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["kind"] = KIND_INT8
+            f.attrs["config"] = json.dumps(prog.config.to_dict(), sort_keys=True)
+            f.attrs["source"] = source or model.source
+            f.attrs["int8_program_version"] = PROGRAM_VERSION
+            f.attrs["tensors"] = json.dumps(tensors_json)
+            f.attrs["ops"] = json.dumps([op.to_json() for op in prog.ops])
+            f.attrs["structure"] = json.dumps(prog.structure_json())
+            group = f.create_group("constants")
+            for i, name in datasets.items():
+                t = prog.tensors[i]
+                ds = group.create_dataset(name, data=t.data)
+                if t.channel_scales is not None:
+                    ds.attrs["scales"] = t.channel_scales.astype(np.float32)
+                    ds.attrs["quantized_dimension"] = t.quantized_dimension
+                elif t.scale is not None:
+                    ds.attrs["scale"] = np.float32(t.scale)
+                    ds.attrs["zero_point"] = t.zero_point
+            if model.class_names is not None:
+                f.create_dataset("class_names", data=np.array(
+                    [s.encode("utf-8") for s in model.class_names], dtype=h5py.string_dtype()))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+_ROLES = {"conv": ("input", "kernel", "bias"), "depthwise": ("input", "kernel", "bias")}
+
+
+def _dataset_names(prog: Int8Program) -> Dict[int, str]:
+    """Tensor id -> dataset name under /constants for every constant an op reads."""
+    names: Dict[int, str] = {}
+    taken = set()
+    for op in prog.ops:
+        roles = _ROLES.get(op.kind, ())
+        for pos, t in enumerate(op.inputs):
+            if t < 0 or prog.tensors[t].data is None or t in names:
+                continue
+            role = roles[pos] if pos < len(roles) else f"operand{pos}"
+            name = f"{op.layer}/{role}"
+            k = 1
+            while name in taken:
+                k += 1
+                name = f"{op.layer}/{role}{k}"
+            taken.add(name)
+            names[t] = name
+    return names
+
+
+def read_int8(path, f=None) -> "Int8Movinet":
+    """Read an int8 model file (kind "int8") written by `save_int8`."""
+    import h5py
+    from .config import ModelConfig
+    path = os.fspath(path)
+    own = f is None
+    if own:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as e:
+            raise WeightsFileError(f"{path}: not a readable HDF5 file (truncated or another "
+                                   f"format): {e}") from None
+    try:
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        if attrs.get("kind") != KIND_INT8:
+            raise WeightsFileError(f"{path}: holds a {attrs.get('kind')!r} model, not an int8 "
+                                   f"model")
+        version = int(attrs.get("int8_program_version", -1))
+        if version != PROGRAM_VERSION:
+            raise WeightsFileError(f"{path}: int8 program version {version} is not supported "
+                                   f"(this minimovinet reads version {PROGRAM_VERSION})")
+        try:
+            cfg = ModelConfig.from_dict(json.loads(attrs["config"]))
+            tensors_json = json.loads(attrs["tensors"])
+            ops_json = json.loads(attrs["ops"])
+            structure = json.loads(attrs["structure"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise WeightsFileError(f"{path}: bad int8 model attributes: {e}") from None
+        tensors = []
+        group = f["constants"] if "constants" in f else None
+        for j in tensors_json:
+            t = TensorSpec(name=j["name"], shape=tuple(j["shape"]), dtype=j["dtype"],
+                           scale=j["scale"], zero_point=j["zero_point"],
+                           quantized_dimension=j.get("quantized_dimension", 0))
+            if j.get("data"):
+                if group is None or j["data"] not in group:
+                    raise WeightsFileError(f"{path}: constant {j['data']!r} is missing")
+                ds = group[j["data"]]
+                t.data = np.asarray(ds[()])
+                if "scales" in ds.attrs:
+                    t.channel_scales = np.asarray(ds.attrs["scales"], np.float32)
+                if t.data.shape != t.shape or t.data.dtype != np.dtype(_NP[t.dtype]):
+                    raise WeightsFileError(f"{path}: constant {j['data']!r} has shape "
+                                           f"{t.data.shape} {t.data.dtype}, expected {t.shape} "
+                                           f"{t.dtype}")
+            tensors.append(t)
+        ops = [OpSpec(kind=j["kind"], layer=j["layer"], inputs=tuple(j["inputs"]),
+                      outputs=tuple(j["outputs"]), attrs=j["attrs"], tflite_op=j.get("tflite_op"),
+                      tflite_index=j.get("tflite_index")) for j in ops_json]
+        states = OrderedDict((n, (i, o)) for n, i, o in structure["states"])
+        program = Int8Program(tensors=tensors, ops=ops, image=structure["image"],
+                              logits=structure["logits"], states=states, config=cfg,
+                              blocks=structure["blocks"], source=attrs.get("source", ""))
+        class_names = None
+        if "class_names" in f:
+            class_names = [s.decode("utf-8") if isinstance(s, bytes) else str(s)
+                           for s in f["class_names"][()]]
+    except WeightsFileError:
+        raise
+    except (OSError, KeyError, RuntimeError, ValueError) as e:
+        raise WeightsFileError(f"{path}: cannot read the int8 model (truncated or corrupted?): "
+                               f"{e}") from None
+    finally:
+        if own:
+            f.close()
+    return Int8Movinet(program, class_names, source=attrs.get("source", path))
+
+
+def load_tflite(path, class_names: Optional[Sequence[str]] = None) -> Int8Movinet:
+    from .tflite_import import import_tflite
+    return Int8Movinet(import_tflite(path), class_names)
