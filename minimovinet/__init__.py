@@ -10,12 +10,17 @@ from .errors import (CheckpointError, InputError, MinimovinetError, StateError, 
                      TFLiteError, WeightsFileError)
 from .kernels import get_num_threads, set_num_threads  # noqa: F401
 from .model import Movinet  # noqa: F401
+from .int8_model import Int8Movinet  # noqa: F401
 
 __version__ = "0.1.0"
 
 
-def load(path) -> Movinet:
+def load(path, class_names=None):
     """Load a model from a minimovinet .h5 file written by the converter.
+
+    Also loads int8 models: an int8 TFLite MoViNet stream model (.tflite, read and mapped onto
+    the MoViNet structure without TFLite) or the int8 .h5 file converted from one; these
+    return an `Int8Movinet` (`class_names` optionally names a .tflite model's classes).
 
     A name from the registry (`minimovinet models`, e.g. "a0-stream") that is not an existing
     path loads that model from the cache (`minimovinet fetch NAME` puts it there; load never
@@ -25,7 +30,14 @@ def load(path) -> Movinet:
     if is_registry_name(path):
         from .registry import load as load_registered
         return load_registered(path)
-    from .weights import read
+    from .weights import file_kind, read
+    kind = file_kind(path)
+    if kind == "tflite":          # an int8 TFLite stream model, mapped onto MoViNet
+        from .int8_model import load_tflite
+        return load_tflite(path, class_names)
+    if kind == "int8":            # an int8 h5 file (minimovinet convert model.tflite)
+        from .int8_model import read_int8
+        return read_int8(path)
     config, params, class_names, _ = read(path)
     return Movinet(config, params, class_names)
 
@@ -39,6 +51,10 @@ def random_model(model_id: str = "a0", variant: str = "stream", num_classes: int
 
 
 def save(model: Movinet, path, source: str = "") -> None:
-    """Write `model` to `path` in the minimovinet h5 format (atomically)."""
+    """Write `model` (float32 or int8) to `path` in the minimovinet h5 format (atomically)."""
+    from .int8_model import Int8Movinet, save_int8
+    if isinstance(model, Int8Movinet):
+        save_int8(path, model, source=source)
+        return
     from .weights import save as _save
     _save(path, model.config, model._params, model.class_names, source=source)

@@ -1,6 +1,7 @@
 """The `minimovinet` command line.
 
     minimovinet convert CHECKPOINT_PREFIX_OR_DIR_OR_TAR [--model-id a0] [--variant stream] -o a0_stream.h5
+    minimovinet convert MODEL_INT8.tflite [--labels labels.txt] -o model_int8.h5
     minimovinet describe MODEL.h5 [--height 172 --width 172]
     minimovinet models                  (the official models: name, input, fps, URL, cached?)
     minimovinet fetch NAME [NAME ...] [--force]   (download, verify, convert into the cache)
@@ -31,12 +32,29 @@ def cmd_convert(args) -> int:
     source = Path(args.source)
     output = Path(args.output) if args.output else Path(
         f"{source.name.split('.')[0] or 'model'}.h5")
+    if source.suffix.lower() == ".tflite":
+        return convert_tflite(source, output, args)
     with CheckpointReader(str(source)) as reader:
         arrays = reader.arrays()
     note = convert_arrays(arrays, output, model_id=args.model_id, variant=args.variant,
                           num_classes=args.num_classes, class_names=_read_labels(args.labels),
                           source=f"converted from {source}")
     print(note)
+    return 0
+
+
+def convert_tflite(source, output, args) -> int:
+    """An int8 TFLite MoViNet stream model -> an int8 minimovinet h5 file."""
+    from .int8_model import load_tflite, save_int8
+    if args.model_id or args.variant or args.num_classes:
+        print("minimovinet convert: note: --model-id/--variant/--num-classes are read off the "
+              ".tflite graph and ignored", file=sys.stderr)
+    model = load_tflite(source, _read_labels(args.labels))
+    save_int8(output, model, source=f"converted from {source}")
+    cfg = model.config
+    print(f"int8 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}), "
+          f"{model.height}x{model.width} frames, {len(model.program.states)} states: "
+          f"{source} -> {output}")
     return 0
 
 
@@ -72,9 +90,10 @@ def build_parser():
                                      description="Streaming MoViNet in NumPy + Numba")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    convert = sub.add_parser("convert", help="convert official MoViNet weights into an h5 file")
-    convert.add_argument("source", help="checkpoint prefix (…/ckpt-1), its directory, or the "
-                                        "released .tar.gz")
+    convert = sub.add_parser("convert", help="convert official MoViNet weights (checkpoint or "
+                                             "int8 .tflite) into an h5 file")
+    convert.add_argument("source", help="checkpoint prefix (…/ckpt-1), its directory, the "
+                                        "released .tar.gz, or an int8 stream model .tflite")
     convert.add_argument("-o", "--output", help="output .h5 (default: <source name>.h5)")
     convert.add_argument("--model-id", choices=["a0", "a1", "a2", "a3", "a4", "a5"],
                          help="model id (inferred from the variables when omitted)")

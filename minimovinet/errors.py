@@ -43,3 +43,7 @@ class DownloadError(MinimovinetError):
 
 class CacheError(MinimovinetError):
     """The model cache directory cannot be created, read or written."""
+
+
+class VideoError(MinimovinetError):
+    """A video file or camera that cannot be read: missing, not a video, no frames, no decoder."""

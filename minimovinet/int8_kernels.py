@@ -193,11 +193,11 @@ def _shift_left32(x, left):
 
 
 @njit(inline="always", cache=True)
-def _requant_upward(acc, m, shift):
-    """Conv / depthwise requantization: SRDHM, then rounding shift right (halves upward)."""
-    left = max(shift, 0)
-    right = max(-shift, 0)
-    v = _srdhm(_shift_left32(acc, left), m)
+def _requant_upward(acc, m, left, right):
+    """Conv / depthwise requantization: SRDHM(acc << left, m), then a rounding shift right by
+    `right` that rounds halves upward.  acc int64 holding an int32 value; m, left, right
+    int32 per-channel parameters (m sign-extended: the product is a 32 x 32 -> 64 multiply)."""
+    v = _srdhm(_shift_left32(acc, left), np.int64(m))
     return (v + ((np.int64(1) << right) >> 1)) >> right
 
 
@@ -225,18 +225,11 @@ def _clamp(v, lo, hi):
 
 # ---- kernels ---------------------------------------------------------------------------------
 
-def _widen(x, out):
-    """int8 -> int16 copy (flat arrays)."""
-    n = x.shape[0]
-    for i in prange(n):
-        out[i] = x[i]
+def _pointwise(x, w, bias, mult, left, right, out_zp, lo, hi, out):
+    """1x1 conv as a reduction over input channels (the form for ARM: sdot / smull+sadalp).
 
-
-def _pointwise(x, w, bias, mult, shift, out_zp, lo, hi, out):
-    """1x1 conv, reduction over input channels.
-
-    x [P, Cin] (int8 or int16 holding int8 values); w [Cout, Cin] (same dtype); bias [Cout]
-    int64 = tflite bias - x_zp * sum(w); mult/shift [Cout] int64; out [P, Cout] int8.
+    x [P, Cin] int8; w [Cout, Cin] int8; bias [Cout] int64 = tflite bias - x_zp * sum(w);
+    mult/left/right [Cout] int32 requantization parameters; out [P, Cout] int8.
     """
     P, Cin = x.shape
     Cout = w.shape[0]
@@ -249,104 +242,136 @@ def _pointwise(x, w, bias, mult, shift, out_zp, lo, hi, out):
                     s += np.int32(x[p, ci]) * np.int32(w[co, ci])
                 acc[co] = s
             for co in range(Cout):
-                v = _requant_upward(acc[co] + bias[co], mult[co], shift[co]) + out_zp
+                v = _requant_upward(acc[co] + bias[co], mult[co], left[co], right[co]) + out_zp
                 out[p, co] = _clamp(v, lo, hi)
 
 
-def _pointwise_outer(x, wt, bias, mult, shift, out_zp, lo, hi, out):
-    """1x1 conv for few input channels: outer products vectorized over output channels.
+def _pointwise_rows(x, wt, pairs, bias, mult, left, right, out_zp, lo, hi, out):
+    """1x1 conv in groups of 4 pixels that share each weight row: outer products vectorized
+    over output channels (the form for x86, where LLVM does not use vpdpbusd).
 
-    x [P, Cin]; wt [Cin, Cout] (int8 or int16); other arguments as `_pointwise`.
+    x [P, Cin] int8; wt [Cin, Cout] int16 holding int8 weights.  Products are exact in int16
+    (|x * w| <= 128 * 127); with `pairs` (weights in [-127, 127]) two products are summed in
+    int16 (<= 32512) before widening to the int32 accumulator.  Other arguments as
+    `_pointwise`.
     """
     P, Cin = x.shape
     Cout = wt.shape[1]
-    for block in prange((P + 15) // 16):
-        acc = np.empty(Cout, np.int32)
-        for p in range(block * 16, min(P, block * 16 + 16)):
-            for co in range(Cout):
-                acc[co] = 0
-            for ci in range(Cin):
-                xv = np.int32(x[p, ci])
+    groups = (P + 3) // 4
+    chunk = 16                                   # groups per task
+    half = Cin // 2 if pairs else 0
+    for task in prange((groups + chunk - 1) // chunk):
+        acc = np.empty((4, Cout), np.int32)
+        for group in range(task * chunk, min(groups, task * chunk + chunk)):
+            p0 = group * 4
+            n = min(4, P - p0)
+            for r in range(4):
                 for co in range(Cout):
-                    acc[co] += xv * np.int32(wt[ci, co])
-            for co in range(Cout):
-                v = _requant_upward(np.int64(acc[co]) + bias[co], mult[co], shift[co]) + out_zp
-                out[p, co] = _clamp(v, lo, hi)
-
-
-def _conv_patch(x, wt, bias, x_zp, kh, kw, stride_h, stride_w, pad_top, pad_left,
-                mult, shift, out_zp, lo, hi, out):
-    """Dense kh x kw conv (the stem): outer products over the patch, vectorized over Cout.
-
-    x [H, W, Cin] int8; wt [kh * kw * Cin, Cout]; bias as `_pointwise` (x_zp * sum(w) folded:
-    padded cells read as x_zp, so that they contribute nothing); out [Ho, Wo, Cout].
-    """
-    H, W, Cin = x.shape
-    Ho, Wo, Cout = out.shape
-    for oh in prange(Ho):
-        acc = np.empty(Cout, np.int32)
-        for ow in range(Wo):
-            for co in range(Cout):
-                acc[co] = 0
-            k = 0
-            for dh in range(kh):
-                ih = oh * stride_h - pad_top + dh
-                for dw in range(kw):
-                    iw = ow * stride_w - pad_left + dw
-                    inside = 0 <= ih < H and 0 <= iw < W
+                    acc[r, co] = 0
+            if n == 4:
+                for cp in range(half):
+                    c0 = 2 * cp
+                    c1 = c0 + 1
+                    a0 = np.int16(x[p0, c0])
+                    b0 = np.int16(x[p0, c1])
+                    a1 = np.int16(x[p0 + 1, c0])
+                    b1 = np.int16(x[p0 + 1, c1])
+                    a2 = np.int16(x[p0 + 2, c0])
+                    b2 = np.int16(x[p0 + 2, c1])
+                    a3 = np.int16(x[p0 + 3, c0])
+                    b3 = np.int16(x[p0 + 3, c1])
+                    for co in range(Cout):
+                        w0 = wt[c0, co]
+                        w1 = wt[c1, co]
+                        acc[0, co] += np.int32(np.int16(a0 * w0 + b0 * w1))
+                        acc[1, co] += np.int32(np.int16(a1 * w0 + b1 * w1))
+                        acc[2, co] += np.int32(np.int16(a2 * w0 + b2 * w1))
+                        acc[3, co] += np.int32(np.int16(a3 * w0 + b3 * w1))
+                for ci in range(2 * half, Cin):
+                    a0 = np.int16(x[p0, ci])
+                    a1 = np.int16(x[p0 + 1, ci])
+                    a2 = np.int16(x[p0 + 2, ci])
+                    a3 = np.int16(x[p0 + 3, ci])
+                    for co in range(Cout):
+                        w0 = wt[ci, co]
+                        acc[0, co] += np.int32(np.int16(a0 * w0))
+                        acc[1, co] += np.int32(np.int16(a1 * w0))
+                        acc[2, co] += np.int32(np.int16(a2 * w0))
+                        acc[3, co] += np.int32(np.int16(a3 * w0))
+            else:
+                for r in range(n):
                     for ci in range(Cin):
-                        xv = np.int32(x[ih, iw, ci]) if inside else np.int32(x_zp)
+                        xv = np.int32(x[p0 + r, ci])
                         for co in range(Cout):
-                            acc[co] += xv * np.int32(wt[k, co])
-                        k += 1
-            for co in range(Cout):
-                v = _requant_upward(np.int64(acc[co]) + bias[co], mult[co], shift[co]) + out_zp
-                out[oh, ow, co] = _clamp(v, lo, hi)
+                            acc[r, co] += xv * np.int32(wt[ci, co])
+            for r in range(n):
+                for co in range(Cout):
+                    v = _requant_upward(np.int64(acc[r, co]) + bias[co], mult[co], left[co],
+                                        right[co]) + out_zp
+                    out[p0 + r, co] = _clamp(v, lo, hi)
 
 
-def _depthwise(x, w, bias, wsum, x_zp, stride_h, stride_w, pad_top, pad_left,
-               mult, shift, out_zp, lo, hi, out):
-    """Depthwise conv (depth multiplier 1).
+def _im2col(x, kh, kw, stride_h, stride_w, pad_top, pad_left, x_zp, Wo, out):
+    """Patches of a dense conv: x [H, W, Cin] int8 -> out [Ho * Wo, kh * kw * Cin]; cells
+    outside the image read as x_zp (they then contribute nothing once x_zp * sum(w) is
+    subtracted)."""
+    H, W, Cin = x.shape
+    P = out.shape[0]
+    for p in prange(P):
+        oh = p // Wo
+        ow = p % Wo
+        k = 0
+        for dh in range(kh):
+            ih = oh * stride_h - pad_top + dh
+            for dw in range(kw):
+                iw = ow * stride_w - pad_left + dw
+                if 0 <= ih < H and 0 <= iw < W:
+                    for ci in range(Cin):
+                        out[p, k + ci] = x[ih, iw, ci]
+                else:
+                    for ci in range(Cin):
+                        out[p, k + ci] = x_zp
+                k += Cin
 
-    x [N, H, W, C] int8; w [kh, kw, C] (int8 or int16); bias [C] int64 (raw tflite bias);
-    wsum [C] int64 = sum of w over the whole window; out [N, Ho, Wo, C] int8.
-    Inner loop: sum over valid taps of x * w; the zero point enters as x_zp * (sum of w over
-    the valid taps): the full-window sum inside, a partial sum at the borders.
-    """
+
+def _pad_copy(x, pad_top, pad_left, out):
+    """Copy x [N, H, W, C] into the interior of out [N, Hp, Wp, C] (its border keeps the
+    fill value written when it was allocated)."""
     N, H, W, C = x.shape
+    for job in prange(N * H):
+        n = job // H
+        h = job % H
+        for w in range(W):
+            for c in range(C):
+                out[n, h + pad_top, w + pad_left, c] = x[n, h, w, c]
+
+
+def _depthwise(xp, w, bias, stride_h, stride_w, mult, left, right, out_zp, lo, hi, out):
+    """Depthwise conv (depth multiplier 1) on a padded input, taps outermost.
+
+    xp [N, Hp, Wp, C] int8, already padded with the input zero point (so every tap is valid
+    and x_zp * sum(w) is folded into `bias`); w [kh, kw, C] int16 holding int8 weights;
+    bias [C] int64 = tflite bias - x_zp * sum(w); out [N, Ho, Wo, C] int8.  For each output
+    row the taps sweep the whole row: acc[ow, c] += x * w (int16 products, int32 sums).
+    """
+    N, Hp, Wp, C = xp.shape
     kh, kw, _ = w.shape
     _, Ho, Wo, _ = out.shape
     for job in prange(N * Ho):
         n = job // Ho
         oh = job % Ho
-        acc = np.empty(C, np.int32)
-        corr = np.empty(C, np.int64)
-        h0 = oh * stride_h - pad_top
-        dh0 = max(0, -h0)
-        dh1 = min(kh, H - h0)
-        for ow in range(Wo):
-            w0 = ow * stride_w - pad_left
-            dw0 = max(0, -w0)
-            dw1 = min(kw, W - w0)
-            for c in range(C):
-                acc[c] = 0
-            for dh in range(dh0, dh1):
-                for dw in range(dw0, dw1):
+        acc = np.zeros((Wo, C), np.int32)
+        for dh in range(kh):
+            ih = oh * stride_h + dh
+            for dw in range(kw):
+                for ow in range(Wo):
+                    iw = ow * stride_w + dw
                     for c in range(C):
-                        acc[c] += np.int32(x[n, h0 + dh, w0 + dw, c]) * np.int32(w[dh, dw, c])
-            if dh0 == 0 and dh1 == kh and dw0 == 0 and dw1 == kw:
-                for c in range(C):
-                    corr[c] = wsum[c]
-            else:
-                for c in range(C):
-                    corr[c] = 0
-                for dh in range(dh0, dh1):
-                    for dw in range(dw0, dw1):
-                        for c in range(C):
-                            corr[c] += np.int64(w[dh, dw, c])
+                        acc[ow, c] += np.int32(np.int16(xp[n, ih, iw, c]) * w[dh, dw, c])
+        for ow in range(Wo):
             for c in range(C):
-                a = np.int64(acc[c]) - x_zp * corr[c] + bias[c]
-                v = _requant_upward(a, mult[c], shift[c]) + out_zp
+                v = _requant_upward(np.int64(acc[ow, c]) + bias[c], mult[c], left[c],
+                                    right[c]) + out_zp
                 out[n, oh, ow, c] = _clamp(v, lo, hi)
 
 
@@ -561,10 +586,10 @@ def _dequantize(x, scale32, neg_zp_times_scale, scale, zp, out):
 
 
 _SOURCES = {
-    "widen": _widen,
     "pointwise": _pointwise,
-    "pointwise_outer": _pointwise_outer,
-    "conv_patch": _conv_patch,
+    "pointwise_rows": _pointwise_rows,
+    "im2col": _im2col,
+    "pad_copy": _pad_copy,
     "depthwise": _depthwise,
     "add": _add,
     "mul": _mul,

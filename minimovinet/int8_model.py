@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import threading
 from collections import OrderedDict
@@ -37,6 +38,10 @@ from .tflite_import import Int8Program, OpSpec, TensorSpec
 States = Dict[str, np.ndarray]
 
 KIND_INT8 = "int8"
+# Pointwise conv kernel: "rows" (outer products over output channels, int16 products; the
+# fast form on x86) or "reduce" (int8 x int8 -> int32 reduction over input channels; sdot on
+# ARMv8.2+).  Both are bit-exact; the tests run both.
+POINTWISE_FORM = "rows" if K.PREFER_INT16 else "reduce"
 PROGRAM_VERSION = 1
 _NP = {"int8": np.int8, "int32": np.int32, "float32": np.float32}
 
@@ -91,7 +96,10 @@ class Int8Movinet:
         return int(sum(t.data.size for t in self.program.tensors
                        if t.data is not None and t.data.ndim >= 1 and t.data.size > 8))
 
-    def describe(self, batch: int = 1) -> str:
+    def describe(self, batch: int = 1, height: Optional[int] = None,
+                 width: Optional[int] = None) -> str:
+        """The model's structure, quantization and states.  The frame size is fixed by the
+        file; `height`/`width` are accepted for the float model's signature and ignored."""
         cfg = self.config
         dt, s, z = self.image_quantization
         lt, ls, lz = self.logits_quantization
@@ -110,7 +118,7 @@ class Int8Movinet:
             top = op.layer.split("/")[0]
             counts.setdefault(top, []).append(op.kind)
         lines.append(f"layers ({sum(len(v) for v in counts.values())} ops, RESHAPEs as views):")
-        for top, kinds in counts.items():
+        for top, kinds in sorted(counts.items(), key=lambda kv: _layer_order(kv[0])):
             block = next((b for b in self.program.blocks
                           if f"block{b.get('g')}_layer{b.get('l')}" == top), None)
             extra = ""
@@ -236,7 +244,7 @@ class Int8Movinet:
     def _compile(self):
         prog = self.program
         self._runners = []
-        self._scratch = []            # (shape, dtype) of extra workspace arrays
+        self._scratch = []            # (shape, dtype, fill) of extra workspace arrays
         n = len(prog.tensors)
         produced_by = {}
         for op in prog.ops:
@@ -270,8 +278,8 @@ class Int8Movinet:
                     ws[i] = t.data
                 elif i not in self._inputs and i not in views and i not in self._fresh:
                     ws[i] = np.empty(t.shape, _NP[t.dtype])
-            for j, (shape, dtype) in enumerate(self._scratch):
-                ws[self._n_tensors + j] = np.empty(shape, dtype)
+            for j, (shape, dtype, fill) in enumerate(self._scratch):
+                ws[self._n_tensors + j] = np.full(shape, fill, dtype)
             self._local.bufs = ws
         return ws
 
@@ -345,7 +353,9 @@ class Int8Movinet:
             if value.dtype != dtype:
                 raise StateError(f"state {name!r} has dtype {value.dtype}, expected {dtype} "
                                  f"(the file's dtype for this state)")
-            if dtype.kind == "f" and not np.isfinite(value).all():
+            # one reduction instead of an isfinite mask (states are MBs): NaN and inf survive
+            # a sum, and finite states are bounded by their quantization range
+            if dtype.kind == "f" and not np.isfinite(value.sum()):
                 raise StateError(f"state {name!r} contains NaN or infinite values")
             if name.endswith("_frame_count"):
                 if int(value[0]) < 0:
@@ -360,6 +370,13 @@ class Int8Movinet:
         """A float32 `Movinet` of the same architecture with the dequantized weights."""
         from .model import Movinet
         return Movinet(self.config, dequantized_params(self.program), self.class_names)
+
+
+def _layer_order(top: str):
+    m = re.match(r"block(\d+)_layer(\d+)$", top)
+    if m:
+        return (2, int(m.group(1)), int(m.group(2)))
+    return ({"input": 0, "stem": 1, "head": 3, "classifier": 4, "output": 5}.get(top, 6), 0, 0)
 
 
 def _check_size(model, height, width):
@@ -528,55 +545,80 @@ def _compile_conv(op, T, scratch, n_tensors):
         scales = np.full(bias.shape, T[wt].scale, np.float32)
     mult, shift = K.quantize_multipliers(np.float64(si) * scales.astype(np.float64)
                                          / np.float64(so))
+    mult = mult.astype(np.int32)
+    left = np.maximum(shift, 0).astype(np.int32)
+    right = np.maximum(-shift, 0).astype(np.int32)
     lo, hi = K.activation_range(a["activation"], so, zo)
     _, H, W, Cin = T[x].shape
     _, Ho, Wo, Cout = T[o].shape
     sh, sw = a["stride_h"], a["stride_w"]
-    wide = np.int16 if K.PREFER_INT16 else np.int8
+
+    def scratch_slot(shape, dtype, fill=0):
+        scratch.append((shape, dtype, fill))
+        return n_tensors + len(scratch) - 1
+
     if op.kind == "depthwise":
         kh, kw, C = w.shape[1:]
-        w3 = np.ascontiguousarray(w[0]).astype(wide)
+        w3 = np.ascontiguousarray(w[0]).astype(np.int16)
         wsum = w[0].astype(np.int64).sum(axis=(0, 1))
+        bias_eff = bias - zi * wsum
         pt, pl = _pads(a["padding"], H, W, kh, kw, sh, sw)
+        Hp = max(H + pt, (Ho - 1) * sh + kh)
+        Wp = max(W + pl, (Wo - 1) * sw + kw)
+        if (Hp, Wp) == (H, W):                     # VALID (the temporal convs): no copy
+
+            def run(ws, ki):
+                ki.depthwise(ws[x], w3, bias_eff, sh, sw, mult, left, right, zo, lo, hi, ws[o])
+            return run
+        slot = scratch_slot((1, Hp, Wp, C), np.int8, zi)   # border filled with x_zp once
 
         def run(ws, ki):
-            ki.depthwise(ws[x], w3, bias, wsum, zi, sh, sw, pt, pl, mult, shift, zo, lo, hi,
-                         ws[o])
+            xp = ws[slot]
+            ki.pad_copy(ws[x], pt, pl, xp)
+            ki.depthwise(xp, w3, bias_eff, sh, sw, mult, left, right, zo, lo, hi, ws[o])
         return run
     Cout_, kh, kw, Cin_ = w.shape
     wsum = w.astype(np.int64).reshape(Cout_, -1).sum(axis=1)
     bias_eff = bias - zi * wsum
+    pairs = bool(w.min() >= -127)
     if (kh, kw, sh, sw) == (1, 1, 1, 1):
         P = H * W
-        if Cin < 16:
-            wt2 = np.ascontiguousarray(w.reshape(Cout, Cin).T).astype(wide)
+        if POINTWISE_FORM == "rows" and P >= 4:          # x86: outer products, int16
+            wt2 = np.ascontiguousarray(w.reshape(Cout, Cin).T).astype(np.int16)
 
             def run(ws, ki):
-                ki.pointwise_outer(ws[x].reshape(P, Cin), wt2, bias_eff, mult, shift, zo, lo,
-                                   hi, ws[o].reshape(P, Cout))
+                ki.pointwise_rows(ws[x].reshape(P, Cin), wt2, pairs, bias_eff, mult, left,
+                                  right, zo, lo, hi, ws[o].reshape(P, Cout))
             return run
-        w2 = np.ascontiguousarray(w.reshape(Cout, Cin)).astype(wide)
-        if K.PREFER_INT16:
-            slot = n_tensors + len(scratch)
-            scratch.append(((P * Cin,), np.int16))
-
-            def run(ws, ki):
-                x16 = ws[slot]
-                ki.widen(ws[x].reshape(-1), x16)
-                ki.pointwise(x16.reshape(P, Cin), w2, bias_eff, mult, shift, zo, lo, hi,
-                             ws[o].reshape(P, Cout))
-            return run
+        # aarch64, and single pixels (the classifier): int8 x int8 -> int32 reductions over
+        # the input channels (sdot on ARMv8.2+)
+        # (int8 weights: the classifier's MBs of weights make it memory-bound)
+        w2 = np.ascontiguousarray(w.reshape(Cout, Cin))
 
         def run(ws, ki):
-            ki.pointwise(ws[x].reshape(P, Cin), w2, bias_eff, mult, shift, zo, lo, hi,
+            ki.pointwise(ws[x].reshape(P, Cin), w2, bias_eff, mult, left, right, zo, lo, hi,
                          ws[o].reshape(P, Cout))
         return run
+    # dense kh x kw conv (the stem): patches, then the pointwise kernel
     pt, pl = _pads(a["padding"], H, W, kh, kw, sh, sw)
-    wk = np.ascontiguousarray(w.transpose(1, 2, 3, 0).reshape(kh * kw * Cin, Cout)).astype(wide)
+    P, Kk = Ho * Wo, kh * kw * Cin
+    slot = scratch_slot((P, Kk), np.int8)
+    w_rows = w.reshape(Cout, Kk)            # [Cout, kh, kw, Cin]: the patch order of _im2col
+    if POINTWISE_FORM == "rows":
+        wt2 = np.ascontiguousarray(w_rows.T).astype(np.int16)
+
+        def run(ws, ki):
+            cols = ws[slot]
+            ki.im2col(ws[x][0], kh, kw, sh, sw, pt, pl, zi, Wo, cols)
+            ki.pointwise_rows(cols, wt2, pairs, bias_eff, mult, left, right, zo, lo, hi,
+                              ws[o].reshape(P, Cout))
+        return run
+    w2 = np.ascontiguousarray(w_rows)
 
     def run(ws, ki):
-        ki.conv_patch(ws[x][0], wk, bias_eff, zi, kh, kw, sh, sw, pt, pl, mult, shift, zo, lo,
-                      hi, ws[o][0])
+        cols = ws[slot]
+        ki.im2col(ws[x][0], kh, kw, sh, sw, pt, pl, zi, Wo, cols)
+        ki.pointwise(cols, w2, bias_eff, mult, left, right, zo, lo, hi, ws[o].reshape(P, Cout))
     return run
 
 

@@ -113,9 +113,13 @@ class _Mismatch(Exception):
 # ---------------------------------------------------------------------------------------------
 
 def import_tflite(source) -> Int8Program:
-    """Read a .tflite file (path or bytes) and map it onto the MoViNet stream structure."""
+    """Read a .tflite file (path, bytes, or an already parsed `TFLiteModel`) and map it onto
+    the MoViNet stream structure."""
     label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<bytes>"
-    model = read_tflite(source)
+    if isinstance(source, TFLiteModel):
+        model, label = source, "<TFLiteModel>"
+    else:
+        model = read_tflite(source)
     try:
         return _Importer(model, label).run()
     except _Mismatch as e:

@@ -148,6 +148,27 @@ def save(path, cfg: ModelConfig, params: Dict[str, np.ndarray],
         raise
 
 
+def file_kind(path) -> str:
+    """'tflite' for a TFLite flatbuffer, else the h5 file's `kind` attribute ('float32',
+    'int8'); unreadable files are left to the readers, which say what is wrong."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return KIND_FLOAT
+    if head[4:8] == b"TFL3" or (path.lower().endswith(".tflite") and not
+                                head.startswith(b"\x89HDF")):
+        return "tflite"
+    try:
+        import h5py
+        with h5py.File(path, "r") as f:
+            kind = f.attrs.get("kind", KIND_FLOAT)
+            return kind.decode() if isinstance(kind, bytes) else str(kind)
+    except OSError:
+        return KIND_FLOAT
+
+
 def read(path) -> Tuple[ModelConfig, Dict[str, np.ndarray], Optional[list], dict]:
     """Read and validate a float model file: (config, raw params, class names or None, attrs)."""
     import h5py

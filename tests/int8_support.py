@@ -1,6 +1,6 @@
 """Helpers of the int8 tests: random-weight int8 TFLite MoViNets, LiteRT reference runs, clips.
 
-* `make_int8_tflite(variant, io, ...)`: build the official stream model for `variant`
+* `converted_models(cache_dir)`: build the official stream model for each variant
   ('stream': SE + hard_swish; 'mobile': relu6, no SE) with seeded random weights
   (`oracle.build_official`), trace its streaming signature at batch 1 and one frame, and convert
   it with the TFLite converter to int8 (`TFLITE_BUILTINS_INT8`) with a *stateful* representative
@@ -8,7 +8,7 @@
   forward, so that every state's calibration range is the one it has in streaming.
   io='float': float32 image/states/logits (QUANTIZE/DEQUANTIZE inside, like the official file);
   io='int8': int8 image, int8 states and int8 logits ("full int8"); frame counts stay int32.
-  Files are cached under tests/.cache/int8/ keyed by their settings.
+  Files are cached in `cache_dir` (the tests use pytest's cache directory) keyed by settings.
 * `LiteRTStream`: LiteRT (ai-edge-litert) on a .tflite file, one frame per call, states carried.
   resolver='builtin' pins `OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES` (TFLite's built-in
   optimized kernels, no XNNPACK): the reference minimovinet must equal bit for bit.
@@ -26,45 +26,66 @@ from pathlib import Path
 
 import numpy as np
 
-TESTS = Path(__file__).resolve().parent
-CACHE = TESTS / ".cache" / "int8"
 
 
 # ---------------------------------------------------------------------------------------------
 # Random-weight int8 TFLite models.
 
-def make_int8_tflite(variant: str = "mobile", io: str = "float", size: int = 64,
-                     num_classes: int = 10, seed: int = 3, calib_clips: int = 2,
-                     calib_frames: int = 6, model_id: str = "a0") -> Path:
-    """Path of a cached int8 .tflite for the official `variant` stream model (see module doc)."""
-    assert io in ("float", "int8")
-    key = dict(variant=variant, io=io, size=size, num_classes=num_classes, seed=seed,
-               calib_clips=calib_clips, calib_frames=calib_frames, model_id=model_id, v=1)
+# The models the tests convert: (variant, io); 'float32' is a plain float TFLite file (the
+# "float model where int8 is expected" case).
+CONVERSIONS = (("mobile", "float"), ("mobile", "int8"), ("stream", "float"), ("stream", "int8"),
+               ("mobile", "float32"))
+SIZE = 64             # frames are SIZE x SIZE: small, so that conversion and runs are quick
+NUM_CLASSES = 10
+SEED = 3
+CALIB_CLIPS, CALIB_FRAMES = 2, 6
+REF_FRAMES = 8        # frames of the fixed test clip the float reference is run on
+
+
+def test_clip(frames: int = REF_FRAMES, size: int = SIZE, seed: int = 11) -> np.ndarray:
+    """A fixed smooth random clip [1, T, size, size, 3] in [0, 1] (a drifting image + noise)."""
+    rng = np.random.default_rng(seed)
+    base = rng.random((1, 1, size, size, 3), dtype=np.float32)
+    clip = [np.clip(base + 0.1 * t / frames + 0.1 * rng.standard_normal(base.shape), 0, 1)
+            for t in range(frames)]
+    return np.concatenate(clip, axis=1).astype(np.float32)
+
+
+def converted_models(cache_dir, model_id: str = "a0", variants=("mobile", "stream")) -> dict:
+    """{(variant, io): path} of the converted random-weight models (see module doc), and
+    {(variant, 'float_logits'): path of an .npz with the official float model's streaming
+    logits on `test_clip()`}.  Built once per cache directory (a few minutes: the official
+    model is built once per variant and converted with each setting)."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = dict(model_id=model_id, size=SIZE, num_classes=NUM_CLASSES, seed=SEED,
+               calib=(CALIB_CLIPS, CALIB_FRAMES), ref=REF_FRAMES, v=2)
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
-    path = CACHE / f"{model_id}_{variant}_{io}_{size}_{digest}.tflite"
-    if path.exists():
-        return path
-    CACHE.mkdir(parents=True, exist_ok=True)
-    data = _convert(**{k: v for k, v in key.items() if k != "v"})
-    tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path
+    out = {}
+    for variant in variants:
+        wanted = {io: cache_dir / f"{model_id}_{variant}_{io}_{SIZE}_{digest}.tflite"
+                  for v, io in CONVERSIONS if v == variant}
+        ref = cache_dir / f"{model_id}_{variant}_float_logits_{SIZE}_{digest}.npz"
+        if not all(p.exists() for p in wanted.values()) or not ref.exists():
+            _convert_variant(model_id, variant, wanted, ref)
+        out.update({(variant, io): p for io, p in wanted.items()})
+        out[(variant, "float_logits")] = ref
+    return out
 
 
-def _convert(variant, io, size, num_classes, seed, calib_clips, calib_frames, model_id):
+def _convert_variant(model_id, variant, wanted, ref_path):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import oracle
     import tensorflow as tf
 
     import minimovinet as mm
 
-    cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=num_classes)
-    model = oracle.build_official(cfg, seed=seed)
-    zero_states = oracle.init_states(model, cfg, 1, size, size)
+    cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=NUM_CLASSES)
+    model = oracle.build_official(cfg, seed=SEED)
+    zero_states = oracle.init_states(model, cfg, 1, SIZE, SIZE)
     specs = {name: tf.TensorSpec(v.shape, tf.as_dtype(v.dtype), name=name)
              for name, v in zero_states.items()}
-    specs["image"] = tf.TensorSpec([1, 1, size, size, 3], tf.float32, name="image")
+    specs["image"] = tf.TensorSpec([1, 1, SIZE, SIZE, 3], tf.float32, name="image")
 
     @tf.function(input_signature=[specs])
     def serve(inputs):
@@ -72,29 +93,46 @@ def _convert(variant, io, size, num_classes, seed, calib_clips, calib_frames, mo
         return {"logits": logits, **new_states}
 
     concrete = serve.get_concrete_function()
-    rng = np.random.default_rng(seed + 1000)
+
+    def step(frame, states):
+        out = serve({"image": tf.constant(frame), **{k: tf.constant(v) for k, v in states.items()}})
+        return np.asarray(out["logits"]), {k: np.asarray(out[k]) for k in states}
+
+    # the float model's streaming logits on the fixed test clip
+    clip = test_clip()
+    states, logits = dict(zero_states), []
+    for t in range(clip.shape[1]):
+        lg, states = step(clip[:, t:t + 1], states)
+        logits.append(lg)
+    tmp = ref_path.with_suffix(f".{os.getpid()}.part.npz")
+    np.savez(tmp, logits=np.concatenate(logits, axis=0))
+    tmp.replace(ref_path)
 
     def representative():
-        for _ in range(calib_clips):
+        rng = np.random.default_rng(SEED + 1000)
+        for _ in range(CALIB_CLIPS):
             # smooth random videos: a random image drifting, plus noise (not pure noise)
-            base = rng.random((1, 1, size, size, 3), dtype=np.float32)
-            states = {k: v.copy() for k, v in zero_states.items()}
-            for t in range(calib_frames):
-                frame = np.clip(base + 0.15 * rng.standard_normal(base.shape).astype(np.float32),
-                                0, 1).astype(np.float32)
-                sample = {"image": frame, **states}
-                yield sample
-                out = serve({k: tf.constant(v) for k, v in sample.items()})
-                states = {k: np.asarray(out[k]) for k in states}
+            base = rng.random((1, 1, SIZE, SIZE, 3), dtype=np.float32)
+            states = dict(zero_states)
+            for _t in range(CALIB_FRAMES):
+                frame = np.clip(base + 0.15 * rng.standard_normal(base.shape), 0, 1)
+                frame = frame.astype(np.float32)
+                yield {"image": frame, **states}
+                _, states = step(frame, states)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if io == "int8":
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    return converter.convert()
+    for io, path in wanted.items():
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+        if io != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if io == "int8":
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        data = converter.convert()
+        tmp = path.with_suffix(f".{os.getpid()}.part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,14 +252,17 @@ def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def read_clip(path, size: int = 172, max_frames=None) -> np.ndarray:
-    """All frames of `path` as float32 [T, size, size, 3] RGB in [0, 1] (see module doc)."""
+    """All frames of `path` as float32 [T, size, size, 3] RGB in [0, 1] (see module doc).
+
+    Frames that need resizing are resized with `resize_bilinear` and rounded back to uint8,
+    as cv2.resize does for uint8 images, before dividing by 255."""
     import av
     frames = []
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
             rgb = frame.to_ndarray(format="rgb24")
             if rgb.shape[:2] != (size, size):
-                rgb = resize_bilinear(rgb, size, size)
+                rgb = np.clip(np.rint(resize_bilinear(rgb, size, size)), 0, 255).astype(np.uint8)
             frames.append(np.asarray(rgb, np.float32) / np.float32(255.0))
             if max_frames is not None and len(frames) >= max_frames:
                 break

@@ -50,14 +50,15 @@ CLASSIFIER_BIAS_STD = 0.1
 GAMMA_RANGE = (0.5, 1.5)
 GAMMA_NEG_PROB = 0.1
 BETA_STD = 0.5
-REZERO_RANGE = (0.4, 1.0)
+REZERO_RANGE = (0.1, 0.3)
 POS_ENC_RANGE = (0.3, 1.0)
 BN_MEAN_NOISE = 0.25        # stored mean = actual mean + z * actual std, z ~ N(0, this)
 BN_LOGVAR_NOISE = 0.25      # stored var = actual var * exp(w), w ~ N(0, this)
-BN_MIN_VAR = 1e-3           # floor on the measured variance (dead/constant channels)
+BN_MIN_VAR = 1e-3           # absolute floor on the measured variance
+BN_REL_VAR_FLOOR = 0.1      # ... and relative to the layer's median channel variance
 GATE_MEAN_STD = 1.5         # pre-gate channel means after calibration ~ N(0, this)
 # The calibration clip: [batch, frames, height, width, 3], uniform [0, 1).
-CALIB_SHAPE = (2, 6, 64, 64, 3)
+CALIB_SHAPE = (2, 8, 128, 128, 3)
 
 # Checkpoint key of the object graph (not a variable).
 _GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -262,7 +263,8 @@ def _calibrate(model, clip, bns, bn_noise, gate_convs, gate_targets):
                 visited.add(id(self))
                 x = inputs.numpy().astype(np.float64)
                 x = x.reshape(-1, x.shape[-1])
-                mean, var = x.mean(axis=0), np.maximum(x.var(axis=0), BN_MIN_VAR)
+                mean, var = x.mean(axis=0), x.var(axis=0)
+                var = np.maximum(var, max(BN_MIN_VAR, BN_REL_VAR_FLOOR * np.median(var)))
                 noise = bn_noise[id(self)]
                 self.moving_mean.assign((mean + noise["z"] * np.sqrt(var)).astype(np.float32))
                 self.moving_variance.assign((var * np.exp(noise["w"])).astype(np.float32))

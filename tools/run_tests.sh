@@ -14,7 +14,8 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 set +e
-"$VENV/bin/python" -m pytest -ra "$@"
+# Two workers (the machines have 2 cores); each official model's tests stay on one worker.
+"$VENV/bin/python" -m pytest -ra -n "${TEST_WORKERS:-2}" --dist loadgroup "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -1,0 +1,151 @@
+"""Per-frame latency of the official int8 MoViNet-A0 stream model: minimovinet vs LiteRT.
+
+    python benchmarks/bench_int8.py [--frames 100] [--warmup 10] [--threads 1,2]
+                                    [--model ../shared/models/movinet_a0_stream_k600_int8.tflite]
+
+Every (engine, threads) pair runs in its own subprocess on the same frames (the first
+frames of ../shared/media/carving_ice_172.mp4 when PyAV is installed, else seeded random
+frames), one frame per call, states carried forward:
+
+  minimovinet      minimovinet.load(model.tflite), mm.set_num_threads(n)  (bit-exact with the next)
+  litert-builtin   LiteRT, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, num_threads=n
+  litert-xnnpack   LiteRT default (XNNPACK delegate), num_threads=n
+
+Reported: median and p90 ms per frame after warm-up, the first call, the peak RSS of the process,
+the ratio minimovinet / engine in this run, and the bytes of state carried between frames.
+Machines shared with other jobs are noisy: compare ratios within one run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DEFAULT_MODEL = SHARED / "models" / "movinet_a0_stream_k600_int8.tflite"
+
+
+def load_frames(n: int) -> np.ndarray:
+    clip = SHARED / "media" / "carving_ice_172.mp4"
+    try:
+        import av
+        frames = []
+        with av.open(str(clip)) as container:
+            for frame in container.decode(video=0):
+                frames.append(frame.to_ndarray(format="rgb24").astype(np.float32) / 255)
+                if len(frames) == n:
+                    break
+        while len(frames) < n:                     # loop the clip if it is shorter
+            frames += frames[: n - len(frames)]
+        return np.stack(frames)[:, None, None]     # [n, 1, 1, 172, 172, 3]
+    except Exception:                              # no PyAV / no clip: seeded random frames
+        rng = np.random.default_rng(0)
+        return rng.random((n, 1, 1, 172, 172, 3), dtype=np.float32)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_minimovinet(model_path, threads, frames):
+    sys.path.insert(0, str(ROOT))
+    import minimovinet as mm
+    mm.set_num_threads(threads)
+    model = mm.load(model_path)
+    states = model.init_states()
+    state_bytes = sum(v.nbytes for v in states.values())
+    times = []
+    for frame in frames:
+        t0 = time.perf_counter()
+        logits, states = model(frame, states)
+        times.append(time.perf_counter() - t0)
+    return times, logits, state_bytes
+
+
+def _run_litert(model_path, threads, frames, builtin):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    kwargs = dict(model_path=str(model_path), num_threads=threads)
+    if builtin:
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    runner = Interpreter(**kwargs).get_signature_runner()
+    states = {name: np.zeros(d["shape"], d["dtype"])
+              for name, d in runner.get_input_details().items() if name != "image"}
+    state_bytes = sum(v.nbytes for v in states.values())
+    times = []
+    for frame in frames:
+        t0 = time.perf_counter()
+        out = runner(image=frame, **states)
+        states = {name: out[name] for name in states}
+        times.append(time.perf_counter() - t0)
+    return times, out["logits"], state_bytes
+
+
+ENGINES = {
+    "minimovinet": run_minimovinet,
+    "litert-builtin": lambda m, t, f: _run_litert(m, t, f, builtin=True),
+    "litert-xnnpack": lambda m, t, f: _run_litert(m, t, f, builtin=False),
+}
+
+
+def worker(args):
+    frames = load_frames(args.warmup + args.frames)
+    times, logits, state_bytes = ENGINES[args.engine](args.model, args.threads, frames)
+    timed = np.array(times[args.warmup:]) * 1000
+    print(json.dumps({"median_ms": float(np.median(timed)), "p90_ms": float(np.percentile(timed, 90)),
+                      "first_ms": float(times[0] * 1000), "peak_rss_mb": peak_rss_mb(),
+                      "state_bytes": int(state_bytes),
+                      "logits_head": np.asarray(logits).reshape(-1)[:3].tolist()}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--engines", default="minimovinet,litert-builtin,litert-xnnpack")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        args.threads = int(args.threads)
+        return worker(args)
+    if not Path(args.model).exists():
+        raise SystemExit(f"{args.model}: not found (the official model lives in ../shared)")
+    print(f"model {args.model}; {args.frames} timed frames after {args.warmup} warm-up, "
+          f"one frame per call, states carried")
+    print(f"{'thr':>3}  {'engine':<15}{'median ms':>10}{'p90 ms':>8}{'first ms':>10}"
+          f"{'peak MB':>9}{'state bytes':>13}{'mm/engine':>11}")
+    for threads in [int(t) for t in args.threads.split(",")]:
+        results = {}
+        for engine in args.engines.split(","):
+            cmd = [sys.executable, __file__, "--worker", "--engine", engine, "--model",
+                   args.model, "--threads", str(threads), "--frames", str(args.frames),
+                   "--warmup", str(args.warmup)]
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                print(done.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"{engine} worker failed")
+            results[engine] = json.loads(done.stdout.strip().splitlines()[-1])
+        mine = results.get("minimovinet", {}).get("median_ms")
+        for engine, r in results.items():
+            ratio = "" if engine == "minimovinet" or mine is None else \
+                f"{mine / r['median_ms']:.2f}x"
+            print(f"{threads:>3}  {engine:<15}{r['median_ms']:>10.2f}{r['p90_ms']:>8.2f}"
+                  f"{r['first_ms']:>10.0f}{r['peak_rss_mb']:>9.0f}{r['state_bytes']:>13,}"
+                  f"{ratio:>11}", flush=True)
+    print("\nmm/engine = minimovinet median / engine median in this run; minimovinet and "
+          "litert-builtin compute the same bits.")
+
+
+if __name__ == "__main__":
+    main()

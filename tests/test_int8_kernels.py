@@ -1,0 +1,352 @@
+"""The int8 kernels against plain NumPy / Python-integer references of TFLite's arithmetic.
+
+These need neither TensorFlow nor LiteRT: they pin the integer semantics (rounding of every
+requantization, zero-point folding, padding, broadcasting) op by op on random data, with
+parameter ranges wider than a real model's (positive and negative shifts, odd sizes, -128
+weights).  Bit-exactness against LiteRT itself is tested in test_int8_litert.py and
+test_int8_official.py.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from minimovinet import int8_kernels as K
+from minimovinet.kernels import same_padding
+
+KERNELS = [pytest.param(K.SERIAL, id="serial"), pytest.param(K.PARALLEL, id="parallel")]
+
+
+# ---- references (Python ints / NumPy int64, written from TFLite's definitions) ----------------
+
+def srdhm(a, m):
+    """gemmlowp SaturatingRoundingDoublingHighMul, elementwise on int64 arrays."""
+    ab = a.astype(np.int64) * np.int64(m) if np.isscalar(m) else a.astype(np.int64) * m
+    v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    return np.where(v >= 0, v >> 31, -((-v) >> 31))
+
+
+def rdbpot(x, e):
+    """gemmlowp RoundingDivideByPOT: halves away from zero."""
+    e = np.asarray(e, np.int64)
+    mask = (np.int64(1) << e) - 1
+    rem = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (rem > threshold)
+
+
+def requant_upward(acc, m, shift):
+    """conv/depthwise: SRDHM(acc << left, m) then a rounding shift right, halves upward."""
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    v = srdhm(acc * (np.int64(1) << left), m)
+    return (v + ((np.int64(1) << right) >> 1)) >> right
+
+
+def mbqm(x, m, shift):
+    """TFLite MultiplyByQuantizedMultiplier, double rounding."""
+    left, right = max(shift, 0), max(-shift, 0)
+    return rdbpot(srdhm(x * (1 << left), m), right)
+
+
+def quant_params(rng, c, shifts=(-12, 2)):
+    mult = rng.integers(1 << 30, (1 << 31) - 1, c).astype(np.int64)
+    shift = rng.integers(shifts[0], shifts[1], c).astype(np.int64)
+    return mult, shift
+
+
+def split(mult, shift):
+    return (mult.astype(np.int32), np.maximum(shift, 0).astype(np.int32),
+            np.maximum(-shift, 0).astype(np.int32))
+
+
+# ---- parameters ------------------------------------------------------------------------------
+
+def test_quantize_multiplier():
+    assert K.quantize_multiplier(0.0) == (0, 0)
+    assert K.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert K.quantize_multiplier(1.0) == (1 << 30, 1)
+    assert K.quantize_multiplier(2.0 ** -40) == (0, 0)          # too small: TFLite flushes to 0
+    assert K.quantize_multiplier(1 - 2.0 ** -40) == (1 << 30, 1)  # mantissa rounds up to 2^31
+    rng = np.random.default_rng(0)
+    for real in rng.uniform(1e-6, 8.0, 200):
+        m, s = K.quantize_multiplier(real)
+        assert (1 << 30) <= m < (1 << 31)
+        assert abs(m * 2.0 ** (s - 31) - real) <= real * 2.0 ** -31
+
+
+def test_activation_range():
+    assert K.activation_range("NONE", 0.1, 3) == (-128, 127)
+    assert K.activation_range("RELU6", 6 / 255, -128) == (-128, 127)
+    assert K.activation_range("RELU6", 0.05, -10) == (-10, 110)
+    assert K.activation_range("RELU", 0.05, -10) == (-10, 127)
+
+
+# ---- convs -----------------------------------------------------------------------------------
+
+def pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi):
+    acc = (x.astype(np.int64) - x_zp) @ w.astype(np.int64).T + bias
+    return np.clip(requant_upward(acc, mult[None], shift[None]) + out_zp, lo, hi).astype(np.int8)
+
+
+@pytest.mark.parametrize("ki", KERNELS)
+@pytest.mark.parametrize("P,Cin,Cout", [(1, 1, 1), (7, 8, 24), (45, 33, 17), (16, 80, 32),
+                                        (3, 480, 64)])
+def test_pointwise_forms(ki, P, Cin, Cout):
+    rng = np.random.default_rng(P * 1000 + Cin)
+    x = rng.integers(-128, 128, (P, Cin)).astype(np.int8)
+    w = rng.integers(-127, 128, (Cout, Cin)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, Cout).astype(np.int64)
+    mult, shift = quant_params(rng, Cout)
+    x_zp, out_zp, lo, hi = int(rng.integers(-128, 128)), 5, -100, 120
+    expected = pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi)
+    bias_eff = bias - x_zp * w.astype(np.int64).sum(axis=1)
+    m, left, right = split(mult, shift)
+    out = np.empty((P, Cout), np.int8)
+    ki.pointwise(x, w, bias_eff, m, left, right, out_zp, lo, hi, out)
+    np.testing.assert_array_equal(out, expected)
+    wt = np.ascontiguousarray(w.T).astype(np.int16)
+    for pairs in (True, False):
+        out = np.empty((P, Cout), np.int8)
+        ki.pointwise_rows(x, wt, pairs, bias_eff, m, left, right, out_zp, lo, hi, out)
+        np.testing.assert_array_equal(out, expected)
+    # a -128 weight: products up to 128 * 128, pairs would overflow int16 -> unpaired path
+    w[0, 0] = -128
+    x[:, 0] = -128
+    expected = pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi)
+    bias_eff = bias - x_zp * w.astype(np.int64).sum(axis=1)
+    ki.pointwise_rows(x, np.ascontiguousarray(w.T).astype(np.int16), False, bias_eff, m, left,
+                      right, out_zp, lo, hi, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+def depthwise_reference(x, w, bias, x_zp, stride, padding, mult, shift, out_zp, lo, hi):
+    N, H, W, C = x.shape
+    kh, kw, _ = w.shape
+    if padding == "SAME":
+        Ho, pt = same_padding(H, kh, stride)
+        Wo, pl = same_padding(W, kw, stride)
+    else:
+        Ho, Wo, pt, pl = (H - kh) // stride + 1, (W - kw) // stride + 1, 0, 0
+    xs = np.zeros((N, H + kh + stride * Ho, W + kw + stride * Wo, C), np.int64)
+    xs[:, pt:pt + H, pl:pl + W] = x.astype(np.int64) - x_zp     # zero padding in real terms
+    acc = np.zeros((N, Ho, Wo, C), np.int64) + bias
+    for dh in range(kh):
+        for dw in range(kw):
+            acc += xs[:, dh:dh + stride * Ho:stride, dw:dw + stride * Wo:stride] * w[dh, dw]
+    return np.clip(requant_upward(acc, mult, shift) + out_zp, lo, hi).astype(np.int8)
+
+
+@pytest.mark.parametrize("ki", KERNELS)
+@pytest.mark.parametrize("H,W,C,k,stride,padding", [
+    (9, 9, 24, (5, 5), 2, "SAME"), (11, 7, 16, (3, 3), 1, "SAME"), (22, 22, 8, (3, 3), 2, "SAME"),
+    (3, 121, 24, (3, 1), 1, "VALID"), (5, 36, 8, (5, 1), 1, "VALID")])
+def test_depthwise(ki, H, W, C, k, stride, padding):
+    rng = np.random.default_rng(H * W + C)
+    x = rng.integers(-128, 128, (1, H, W, C)).astype(np.int8)
+    w = rng.integers(-127, 128, k + (C,)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, C).astype(np.int64)
+    mult, shift = quant_params(rng, C)
+    x_zp, out_zp, lo, hi = -7, -3, -128, 127
+    expected = depthwise_reference(x, w, bias, x_zp, stride, padding, mult, shift, out_zp, lo, hi)
+    Ho, Wo = expected.shape[1:3]
+    pt = pl = 0
+    if padding == "SAME":
+        pt, pl = same_padding(H, k[0], stride)[1], same_padding(W, k[1], stride)[1]
+    Hp, Wp = max(H + pt, (Ho - 1) * stride + k[0]), max(W + pl, (Wo - 1) * stride + k[1])
+    xp = np.full((1, Hp, Wp, C), x_zp, np.int8)
+    ki.pad_copy(x, pt, pl, xp)
+    bias_eff = bias - x_zp * w.astype(np.int64).sum(axis=(0, 1))
+    out = np.empty_like(expected)
+    ki.depthwise(xp, w.astype(np.int16), bias_eff, stride, stride, *split(mult, shift), out_zp,
+                 lo, hi, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("ki", KERNELS)
+def test_im2col_dense_conv(ki):
+    """The stem: a 3x3 stride-2 SAME conv through patches + the pointwise kernel."""
+    rng = np.random.default_rng(3)
+    H, W, Cin, Cout, k, s = 17, 12, 3, 8, 3, 2
+    x = rng.integers(-128, 128, (H, W, Cin)).astype(np.int8)
+    w = rng.integers(-127, 128, (Cout, k, k, Cin)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, Cout).astype(np.int64)
+    mult, shift = quant_params(rng, Cout)
+    x_zp = -128
+    Ho, pt = same_padding(H, k, s)
+    Wo, pl = same_padding(W, k, s)
+    xs = np.zeros((H + 2 * k, W + 2 * k, Cin), np.int64)
+    xs[pt:pt + H, pl:pl + W] = x.astype(np.int64) - x_zp
+    acc = np.zeros((Ho, Wo, Cout), np.int64) + bias
+    for dh in range(k):
+        for dw in range(k):
+            acc += xs[dh:dh + s * Ho:s, dw:dw + s * Wo:s] @ w[:, dh, dw, :].astype(np.int64).T
+    expected = np.clip(requant_upward(acc, mult, shift) + 2, -128, 127).astype(np.int8)
+    cols = np.empty((Ho * Wo, k * k * Cin), np.int8)
+    ki.im2col(x, k, k, s, s, pt, pl, x_zp, Wo, cols)
+    bias_eff = bias - x_zp * w.astype(np.int64).reshape(Cout, -1).sum(axis=1)
+    out = np.empty((Ho * Wo, Cout), np.int8)
+    ki.pointwise_rows(cols, np.ascontiguousarray(w.reshape(Cout, -1).T).astype(np.int16), True,
+                      bias_eff, *split(mult, shift), 2, -128, 127, out)
+    np.testing.assert_array_equal(out.reshape(Ho, Wo, Cout), expected)
+
+
+# ---- elementwise -----------------------------------------------------------------------------
+
+def add_reference(a, b, s1, z1, s2, z2, so, zo):
+    twice = 2.0 * float(max(np.float32(s1), np.float32(s2)))
+    m1, e1 = K.quantize_multiplier(s1 / twice)
+    m2, e2 = K.quantize_multiplier(s2 / twice)
+    mo, eo = K.quantize_multiplier(twice / ((1 << 20) * so))
+    x1 = rdbpot(srdhm((a.astype(np.int64) - z1) << 20, m1), -e1)
+    x2 = rdbpot(srdhm((b.astype(np.int64) - z2) << 20, m2), -e2)
+    return np.clip(rdbpot(srdhm(x1 + x2, mo), -eo) + zo, -128, 127).astype(np.int8)
+
+
+@pytest.mark.parametrize("ki", KERNELS)
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_add_mul(ki, mode):
+    rng = np.random.default_rng(mode)
+    R, C = 37, 24
+    a = rng.integers(-128, 128, (R, C)).astype(np.int8)
+    b = rng.integers(-128, 128, [(R, C), (1, C), (1, 1)][mode]).astype(np.int8)
+    s1, z1, s2, z2, so, zo = 0.31, -7, 0.12, 11, 0.4, 3
+    expected = add_reference(a, np.broadcast_to(b, a.shape), s1, z1, s2, z2, so, zo)
+    twice = 2.0 * float(max(np.float32(s1), np.float32(s2)))
+    m1, e1 = K.quantize_multiplier(s1 / twice)
+    m2, e2 = K.quantize_multiplier(s2 / twice)
+    mo, eo = K.quantize_multiplier(twice / ((1 << 20) * so))
+    out = np.empty_like(a)
+    ki.add(a, b, mode, z1, z2, m1, e1, m2, e2, mo, eo, zo, -128, 127, out)
+    np.testing.assert_array_equal(out, expected)
+    m, e = K.quantize_multiplier(s1 * s2 / so)
+    prod = (a.astype(np.int64) - z1) * (np.broadcast_to(b, a.shape).astype(np.int64) - z2)
+    expected = np.clip(mbqm(prod, m, e) + zo, -128, 127).astype(np.int8)
+    ki.mul(a, b, mode, z1, z2, m, e, zo, -128, 127, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("ki", KERNELS)
+def test_avg_pool_rounds_half_away_from_zero(ki):
+    rng = np.random.default_rng(4)
+    x = rng.integers(-128, 128, (1, 11, 10, 5)).astype(np.int8)
+    Ho, pt = same_padding(11, 3, 2)
+    Wo, pl = same_padding(10, 3, 2)
+    expected = np.empty((1, Ho, Wo, 5), np.int8)
+    for i in range(Ho):
+        for j in range(Wo):
+            h0, h1 = max(2 * i - pt, 0), min(2 * i - pt + 3, 11)
+            w0, w1 = max(2 * j - pl, 0), min(2 * j - pl + 3, 10)
+            for c in range(5):
+                total = int(x[0, h0:h1, w0:w1, c].astype(np.int64).sum())
+                n = (h1 - h0) * (w1 - w0)
+                # half away from zero, on exact rationals
+                expected[0, i, j, c] = math.copysign(math.floor(abs(total) / n + 0.5), total)
+    out = np.empty_like(expected)
+    ki.avg_pool(x, 3, 2, pt, pl, -128, 127, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_div_by_frame_count():
+    """int8 DIV by a quantized count: within one quantum of the real quotient, and exactly
+    the same as a Python-integer transcription of TFLite's DivElementwise."""
+    s1, z1, s2, z2, so, zo = 0.04, -83, 6 / 255, -128, 0.0075, -78
+    real = float(np.float32(s1) / (np.float32(s2) * np.float32(so)))
+    m, e = K.quantize_multiplier(real)
+    a = np.arange(-128, 128, dtype=np.int8)
+    for count in range(1, 7):
+        q = np.int8(round(count / s2) + z2)
+        out = np.empty_like(a)
+        K.SERIAL.div(a, q, z1, z2, m, e, zo, -128, 127, out)
+        exact = s1 * (a.astype(np.float64) - z1) / (s2 * (float(q) - z2)) / so + zo
+        assert np.all(np.abs(out - np.clip(exact, -128, 127)) <= 1.0)
+        np.testing.assert_array_equal(out, [_div_python(int(v), int(q), z1, z2, m, e, zo)
+                                            for v in a])
+
+
+def _div_python(a, b, z1, z2, m, shift, zo):
+    def srdhm1(x, y):
+        v = x * y
+        v += (1 << 30) if v >= 0 else 1 - (1 << 30)
+        return v >> 31 if v >= 0 else -((-v) >> 31)
+
+    def wrap(v):
+        return ((v + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+    def sat_shl(v, k):
+        t = (1 << (31 - k)) - 1
+        return (1 << 31) - 1 if v > t else -(1 << 31) if v < -t else v << k
+
+    def one_over(x):                               # gemmlowp one_over_one_plus_x_for_x_in_0_1
+        s = x + (1 << 31) - 1
+        t = s + (1 if s >= 0 else -1)
+        hd = t // 2 if t >= 0 else -((-t) // 2)
+        v = wrap(1515870810 + srdhm1(hd, -1010580540))
+        for _ in range(3):
+            v = wrap(v + sat_shl(srdhm1(v, wrap((1 << 29) - srdhm1(hd, v))), 2))
+        return sat_shl(v, 1)
+
+    v1, v2 = a - z1, b - z2
+    if v2 < 0:
+        v1, v2 = -v1, -v2
+    hp1 = 32 - v2.bit_length()
+    inv = one_over(((v2 << hp1) & 0xFFFFFFFF) - (1 << 31))
+    headroom = 31 if v1 == 0 else (32 - (v1 if v1 > 0 else ~v1).bit_length()) - 1
+    unscaled = srdhm1(v1 << headroom, inv)
+    total = shift - (31 - hp1) - headroom
+    r = int(rdbpot(np.int64(srdhm1(unscaled, m)), -total)) + zo
+    return min(max(r, -128), 127)
+
+
+def test_mean_and_sum():
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (2, 36, 40)).astype(np.int8)
+    si, zi, so, zo = 0.05, -100, 0.007, -70
+    m, s = K.quantize_multiplier(si / so)
+    k = min(36 .bit_length() - 1, 32, 31 + s)
+    out = np.empty((2, 40), np.int8)
+    K.SERIAL.mean(x, zi, (m << k) // 36, s - k, zo, out)
+    real = si * (x.astype(np.float64) - zi).mean(axis=1) / so + zo
+    assert np.abs(out - np.clip(real, -128, 127)).max() <= 1.0
+    scale = np.float32(np.float32(si) / np.float32(so))
+    bias = np.float32(np.float32(np.float32(-zi) * scale) * np.float32(36))
+    K.SERIAL.sum(x, scale, bias, zo, out)
+    f = x.astype(np.int32).sum(axis=1).astype(np.float32) * scale + bias   # float32 as TFLite
+    expected = np.clip(np.sign(f) * np.floor(np.abs(f.astype(np.float64)) + 0.5) + zo, -128, 127)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_lookup_tables():
+    """HARD_SWISH and LOGISTIC tables stay within one quantum of the real functions."""
+    q = np.arange(-128, 128)
+    si, zi, so, zo = 0.076, -4, 0.04, -119
+    x = si * (q - zi)
+    hs = x * np.clip(x + 3, 0, 6) / 6
+    lut = K.hard_swish_lut(si, zi, so, zo).astype(np.int64)
+    assert np.abs(lut - np.clip(hs / so + zo, -128, 127)).max() <= 1.0
+    lut = K.logistic_lut(0.099, 3, 1 / 256, -128).astype(np.int64)
+    sig = 1 / (1 + np.exp(-0.099 * (q - 3)))
+    assert np.abs(lut - np.clip(sig * 256 - 128, -128, 127)).max() <= 1.0
+
+
+@pytest.mark.parametrize("ki", KERNELS)
+def test_quantize_dequantize_blocks_of_eight(ki):
+    """LiteRT's QUANTIZE/DEQUANTIZE: float32 blocks of 8 (ties to even), the n % 8 tail in
+    double (ties away from zero)."""
+    s, z = np.float32(1 / 255), -128
+    x = ((np.arange(19) + 0.5) / 255).astype(np.float32)        # many exact ties at x / s
+    inv = np.float32(1.0 / float(s))
+    out = np.empty(19, np.int8)
+    ki.quantize(x, float(s), inv, z, out)
+    head = np.rint(x[:16] * inv) + z
+    f = x[16:].astype(np.float64) / float(s)
+    tail = np.sign(f) * np.floor(np.abs(f) + 0.5) + z
+    np.testing.assert_array_equal(out, np.clip(np.concatenate([head, tail]), -128, 127))
+    q = np.arange(-128, 127, 7).astype(np.int8)                  # 37 values: 32 + 5
+    s, z = 0.18998, -52
+    deq = np.empty(q.size, np.float32)
+    ki.dequantize(q, np.float32(s), np.float32(-z * float(np.float32(s))), float(np.float32(s)),
+                  z, deq)
+    s32 = np.float32(s)
+    head = q[:32].astype(np.float32) * s32 + np.float32(-z * np.float64(s32))
+    tail = (np.float64(s32) * (q[32:].astype(np.int64) - z)).astype(np.float32)
+    np.testing.assert_array_equal(deq, np.concatenate([head, tail]))

@@ -1,0 +1,246 @@
+"""int8 models the tests convert: minimovinet equals LiteRT bit for bit, op by op and end to end.
+
+Random-weight official A0 stream models (tests/oracle.py), converted with the TFLite converter
+and a stateful representative dataset (tests/int8_support.py) at 64x64, in both variants
+('stream': SE + hard_swish + swish classifier; 'mobile': relu6, no SE) and both interfaces
+('float': float32 image/states/logits around an int8 graph; 'int8': int8 image, states and
+logits).  Converted files are cached in pytest's cache directory (first run: a few minutes).
+
+Reference: LiteRT (ai-edge-litert) with `OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`:
+TFLite's built-in optimized kernels, no XNNPACK delegate.  Every step compares the logits and
+every output state exactly (np.array_equal), including the int8 states of full-int8 models
+and the frame counts, for more frames than the calibration saw (so that the quantized frame
+counts saturate, as they do in LiteRT).
+"""
+import numpy as np
+import pytest
+
+import minimovinet as mm
+from minimovinet import int8_model
+from minimovinet.int8_model import Int8Movinet, load_tflite, read_int8, save_int8
+
+tf = pytest.importorskip("tensorflow", reason="the converted test models need TensorFlow")
+pytest.importorskip("ai_edge_litert", reason="the reference is LiteRT (ai-edge-litert)")
+import int8_support as S  # noqa: E402
+
+# one xdist worker converts the models (once) and runs every test that uses them
+pytestmark = pytest.mark.xdist_group("int8-converted")
+
+MODELS = [("mobile", "float"), ("mobile", "int8"), ("stream", "float"), ("stream", "int8")]
+STEPS = 10
+
+
+@pytest.fixture(scope="session")
+def converted(request):
+    return S.converted_models(request.config.cache.mkdir("minimovinet-int8"))
+
+
+def frames_for(model, steps=STEPS, seed=0):
+    """Smooth random frames in the model's input dtype (int8 images quantized with LiteRT's
+    QUANTIZE arithmetic, written independently in int8_support)."""
+    clip = S.test_clip(steps, model.height, seed=seed)
+    dtype, s, z = model.image_quantization
+    if dtype == "int8":
+        return S.quantize_like_litert(clip, s, z)
+    return clip
+
+
+def run_both(path, model, frames):
+    """Stream `frames` through minimovinet and LiteRT; yields (t, mine, reference)."""
+    ref = S.LiteRTStream(path, "builtin")
+    states = model.init_states()
+    ref.reset(states)
+    for t in range(frames.shape[1]):
+        frame = frames[:, t:t + 1]
+        logits, raw = model(frame, states, raw_states=True)
+        states = model._feedback(raw)
+        ref_logits, ref_raw = ref.step(frame)
+        yield t, (logits, raw), (ref_logits, ref_raw)
+
+
+@pytest.mark.parametrize("variant,io", MODELS, ids=[f"{v}-{i}" for v, i in MODELS])
+def test_bit_exact_with_litert(converted, variant, io):
+    path = converted[(variant, io)]
+    model = mm.load(path)
+    assert isinstance(model, Int8Movinet)
+    assert model.config.variant == variant and model.config.model_id == "a0"
+    for t, (logits, raw), (ref_logits, ref_raw) in run_both(path, model,
+                                                            frames_for(model, STEPS)):
+        assert logits.dtype == ref_logits.dtype
+        np.testing.assert_array_equal(logits, ref_logits, err_msg=f"frame {t}: logits")
+        assert set(raw) == set(ref_raw)
+        for name, value in raw.items():
+            assert value.dtype == ref_raw[name].dtype, name
+            np.testing.assert_array_equal(value, ref_raw[name], err_msg=f"frame {t}: {name}")
+    print(f"{variant}-{io}: {STEPS} frames, logits and {len(raw)} states equal LiteRT's "
+          f"(max |diff| 0)")
+
+
+@pytest.mark.parametrize("variant,io", [("stream", "float"), ("mobile", "int8")])
+def test_every_op_equals_litert(converted, variant, io):
+    """Each op of the program, fed LiteRT's own inputs (all tensors preserved), computes
+    exactly LiteRT's output: localizes any mismatch to one op.  Run at the third frame, so
+    that the states are not at their initial values."""
+    path = converted[(variant, io)]
+    model = load_tflite(path)
+    ref = S.LiteRTStream(path, "builtin", preserve_all_tensors=True)
+    ref.reset(model.init_states())
+    for frame in np.split(frames_for(model, 3), 3, axis=1):
+        ref.step(frame)
+    interp = ref.interpreter
+    prog = model.program
+    ws = [None] * len(model._workspace())
+    for i, (shape, dtype, fill) in enumerate(model._scratch):
+        ws[len(prog.tensors) + i] = np.full(shape, fill, dtype)
+    for i, t in enumerate(prog.tensors):
+        if t.data is not None:
+            ws[i] = t.data
+    from minimovinet import int8_kernels as K
+    kinds = set()
+    for op, run in zip(prog.ops, model._runners):
+        for t in op.inputs:
+            if prog.tensors[t].data is None:
+                ws[t] = np.array(interp.get_tensor(t))
+        for t in op.outputs:
+            ws[t] = np.empty(prog.tensors[t].shape, int8_model._NP[prog.tensors[t].dtype])
+        run(ws, K.SERIAL)
+        for t in op.outputs:
+            np.testing.assert_array_equal(ws[t], interp.get_tensor(t),
+                                          err_msg=f"op #{op.tflite_index} {op.tflite_op} "
+                                                  f"({op.layer})")
+        kinds.add(op.tflite_op)
+    print(f"{variant}-{io}: {len(prog.ops)} ops exact; op types {sorted(kinds)}")
+
+
+def test_both_pointwise_forms_are_exact(converted, monkeypatch):
+    """The x86 ('rows') and the ARM ('reduce') pointwise kernels give the same bits."""
+    path = converted[("stream", "float")]
+    a = load_tflite(path)
+    monkeypatch.setattr(int8_model, "POINTWISE_FORM",
+                        "reduce" if int8_model.POINTWISE_FORM == "rows" else "rows")
+    b = load_tflite(path)
+    frames = frames_for(a, 4)
+    sa, sb = a.init_states(), b.init_states()
+    for t in range(4):
+        la, sa = a(frames[:, t:t + 1], sa)
+        lb, sb = b(frames[:, t:t + 1], sb)
+        np.testing.assert_array_equal(la, lb)
+        for name in sa:
+            np.testing.assert_array_equal(sa[name], sb[name])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_do_not_change_results(converted, threads):
+    path = converted[("stream", "int8")]
+    model = load_tflite(path)
+    frames = frames_for(model, 3)
+    expected = model(frames)
+    old = mm.get_num_threads()
+    try:
+        mm.set_num_threads(threads)
+        np.testing.assert_array_equal(model(frames), expected)
+    finally:
+        mm.set_num_threads(old)
+
+
+# ---- the h5 file and the API -------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant,io", [("stream", "int8"), ("mobile", "float")])
+def test_h5_roundtrip_and_cli(converted, variant, io, tmp_path):
+    from minimovinet.cli import main
+    path = converted[(variant, io)]
+    out = tmp_path / "model_int8.h5"
+    assert main(["convert", str(path), "-o", str(out)]) == 0
+    a, b = load_tflite(path), mm.load(out)
+    assert isinstance(b, Int8Movinet) and b.config == a.config
+    assert list(b.program.states) == list(a.program.states)
+    frames = frames_for(a, 3)
+    np.testing.assert_array_equal(a(frames), b(frames))
+    again = tmp_path / "again.h5"
+    mm.save(b, again)
+    np.testing.assert_array_equal(read_int8(again)(frames), a(frames))
+    assert main(["describe", str(out)]) == 0
+
+
+def test_int8_states_start_at_zero_point_and_are_fed_back_requantized(converted):
+    path = converted[("stream", "int8")]
+    model = load_tflite(path)
+    states = model.init_states()
+    quant = model.state_quantization()
+    for name, value in states.items():
+        dtype, scale, zp, _, _ = quant[name]
+        assert value.dtype == np.dtype(dtype)
+        assert np.all(value == (zp if dtype == "int8" else 0)), name
+    # full int8 conversions may quantize an output state unlike its input: the returned
+    # states are in the input's quantization (raw_states=True gives the file's outputs)
+    requantized = [n for n, (d, si, zi, so, zo) in quant.items() if (si, zi) != (so, zo)]
+    frame = frames_for(model, 1)
+    _, raw = model(frame, states, raw_states=True)
+    _, fed = model(frame, states)
+    for name in raw:
+        if name in requantized:
+            _, si, zi, so, zo = quant[name]
+            real = (raw[name].astype(np.float64) - zo) * so
+            assert np.abs((fed[name].astype(np.float64) - zi) * si - real).max() <= si
+        else:
+            np.testing.assert_array_equal(raw[name], fed[name])
+
+
+def test_call_forms(converted):
+    """T frames in one call = T calls of one frame; a batch = separate streams; inputs are
+    never modified; model(frames) without states returns only the logits."""
+    model = load_tflite(converted[("mobile", "float")])
+    frames = frames_for(model, 4)
+    states = model.init_states()
+    snapshot = {k: v.copy() for k, v in states.items()}
+    whole, whole_states = model(frames, states)
+    for k in states:
+        np.testing.assert_array_equal(states[k], snapshot[k])
+    s = model.init_states()
+    for t in range(4):
+        logits, s = model(frames[:, t:t + 1], s)
+    np.testing.assert_array_equal(whole, logits)
+    for k in s:
+        np.testing.assert_array_equal(whole_states[k], s[k])
+    np.testing.assert_array_equal(model(frames), whole)
+    other = frames_for(model, 4, seed=5)
+    batch = np.concatenate([frames, other], axis=0)
+    logits2, states2 = model(batch, model.init_states(batch=2))
+    np.testing.assert_array_equal(logits2[0:1], whole)
+    np.testing.assert_array_equal(logits2[1:2], model(other))
+    for k, v in states2.items():
+        if k.endswith("_buffer"):
+            assert v.shape[0] == 2
+            np.testing.assert_array_equal(v[0:1], whole_states[k])
+    probs = model.predict_proba(frames)
+    assert probs.shape == (1, 10) and abs(float(probs.sum()) - 1) < 1e-5
+    text = model.describe()
+    assert "block4_layer3" in text and "state_head_pool_buffer" in text
+
+
+# ---- the dequantized float view ------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["mobile", "stream"])
+def test_dequantized_view_approximates_the_float_model(converted, variant):
+    """`dequantize()` maps the int8 weights back onto the float architecture (BN folded,
+    ReZero scales, the SE gate's +3, swish classifier...): run with the float kernels it must
+    track the original float model the int8 file was converted from, within the int8
+    weights' rounding (the activations are float again)."""
+    model = load_tflite(converted[(variant, "float")])
+    float_view = model.dequantize()
+    assert isinstance(float_view, mm.Movinet)
+    assert float_view.config.se_type == ("2plus3d" if variant == "stream" else "none")
+    reference = np.load(converted[(variant, "float_logits")])["logits"]      # [T, classes]
+    clip = S.test_clip()
+    states = float_view.init_states(1, S.SIZE, S.SIZE)
+    int8_states = model.init_states()
+    worst = worst_int8 = 0.0
+    for t in range(clip.shape[1]):
+        logits, states = float_view(clip[:, t:t + 1], states)
+        q_logits, int8_states = model(clip[:, t:t + 1], int8_states)
+        scale = np.abs(reference[t]).max()
+        worst = max(worst, float(np.abs(logits[0] - reference[t]).max() / scale))
+        worst_int8 = max(worst_int8, float(np.abs(q_logits[0] - reference[t]).max() / scale))
+    print(f"{variant}: dequantized float view vs original float model: max |diff| "
+          f"{worst:.3f} of max |logit| (the int8 model itself: {worst_int8:.3f})")
+    assert worst < 0.15
