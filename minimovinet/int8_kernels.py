@@ -193,12 +193,28 @@ def _shift_left32(x, left):
 
 
 @njit(inline="always", cache=True)
-def _requant_upward(acc, m, left, right):
+def _requant_upward(acc, m, left, offset, total):
     """Conv / depthwise requantization: SRDHM(acc << left, m), then a rounding shift right by
-    `right` that rounds halves upward.  acc int64 holding an int32 value; m, left, right
-    int32 per-channel parameters (m sign-extended: the product is a 32 x 32 -> 64 multiply)."""
-    v = _srdhm(_shift_left32(acc, left), np.int64(m))
-    return (v + ((np.int64(1) << right) >> 1)) >> right
+    `right` that rounds halves upward, as one multiply, add and shift (see `upward_params`).
+    acc: an int32 accumulator (bias included); m, left int32; offset, total int64."""
+    p = _shift_left32(np.int64(acc), left) * np.int64(m)
+    return (p + offset) >> total
+
+
+def upward_params(shift):
+    """(left, offset, total) of `_requant_upward` for TFLite shifts (multiplier exponents).
+
+    gemmlowp's SRDHM(a, m) = trunc((a*m + nudge) / 2^31), nudge = 2^30 or 1 - 2^30 by the
+    sign of a*m, equals floor((a*m + 2^30) / 2^31) for every product (for a negative product
+    the truncation toward zero is the floor of that sum); and floor((floor(X / 2^31) + c) /
+    2^r) = floor((X + c * 2^31) / 2^(31 + r)) for an integer c.  So SRDHM followed by the
+    upward-rounding shift by r = max(-shift, 0) is (a*m + 2^30 + [r > 0] 2^(30 + r)) >> (31 + r).
+    """
+    shift = np.asarray(shift, np.int64)
+    left = np.maximum(shift, 0).astype(np.int32)
+    right = np.maximum(-shift, 0)
+    offset = (np.int64(1) << 30) + np.where(right > 0, np.int64(1) << (30 + right), 0)
+    return left, offset.astype(np.int64), (31 + right).astype(np.int64)
 
 
 @njit(inline="always", cache=True)
@@ -225,28 +241,29 @@ def _clamp(v, lo, hi):
 
 # ---- kernels ---------------------------------------------------------------------------------
 
-def _pointwise(x, w, bias, mult, left, right, out_zp, lo, hi, out):
+def _pointwise(x, w, bias, mult, left, offset, total, out_zp, lo, hi, out):
     """1x1 conv as a reduction over input channels (the form for ARM: sdot / smull+sadalp).
 
-    x [P, Cin] int8; w [Cout, Cin] int8; bias [Cout] int64 = tflite bias - x_zp * sum(w);
-    mult/left/right [Cout] int32 requantization parameters; out [P, Cout] int8.
+    x [P, Cin] int8; w [Cout, Cin] int8; bias [Cout] int32 = tflite bias - x_zp * sum(w);
+    mult, left [Cout] int32 and offset, total [Cout] int64: the requantization
+    (`upward_params`); out [P, Cout] int8.
     """
     P, Cin = x.shape
     Cout = w.shape[0]
     for block in prange((P + 15) // 16):
-        acc = np.empty(Cout, np.int64)
+        acc = np.empty(Cout, np.int32)
         for p in range(block * 16, min(P, block * 16 + 16)):
             for co in range(Cout):
-                s = np.int32(0)
+                s = bias[co]
                 for ci in range(Cin):
                     s += np.int32(x[p, ci]) * np.int32(w[co, ci])
                 acc[co] = s
             for co in range(Cout):
-                v = _requant_upward(acc[co] + bias[co], mult[co], left[co], right[co]) + out_zp
+                v = _requant_upward(acc[co], mult[co], left[co], offset[co], total[co]) + out_zp
                 out[p, co] = _clamp(v, lo, hi)
 
 
-def _pointwise_rows(x, wt, pairs, bias, mult, left, right, out_zp, lo, hi, out):
+def _pointwise_rows(x, wt, pairs, bias, mult, left, offset, total, out_zp, lo, hi, out):
     """1x1 conv in groups of 4 pixels that share each weight row: outer products vectorized
     over output channels (the form for x86, where LLVM does not use vpdpbusd).
 
@@ -267,7 +284,7 @@ def _pointwise_rows(x, wt, pairs, bias, mult, left, right, out_zp, lo, hi, out):
             n = min(4, P - p0)
             for r in range(4):
                 for co in range(Cout):
-                    acc[r, co] = 0
+                    acc[r, co] = bias[co]
             if n == 4:
                 for cp in range(half):
                     c0 = 2 * cp
@@ -306,8 +323,8 @@ def _pointwise_rows(x, wt, pairs, bias, mult, left, right, out_zp, lo, hi, out):
                             acc[r, co] += xv * np.int32(wt[ci, co])
             for r in range(n):
                 for co in range(Cout):
-                    v = _requant_upward(np.int64(acc[r, co]) + bias[co], mult[co], left[co],
-                                        right[co]) + out_zp
+                    v = _requant_upward(acc[r, co], mult[co], left[co], offset[co],
+                                        total[co]) + out_zp
                     out[p0 + r, co] = _clamp(v, lo, hi)
 
 
@@ -346,12 +363,14 @@ def _pad_copy(x, pad_top, pad_left, out):
                 out[n, h + pad_top, w + pad_left, c] = x[n, h, w, c]
 
 
-def _depthwise(xp, w, bias, stride_h, stride_w, mult, left, right, out_zp, lo, hi, out):
+def _depthwise(xp, w, bias, stride_h, stride_w, mult, left, offset, total, out_zp, lo, hi,
+               out):
     """Depthwise conv (depth multiplier 1) on a padded input, taps outermost.
 
     xp [N, Hp, Wp, C] int8, already padded with the input zero point (so every tap is valid
     and x_zp * sum(w) is folded into `bias`); w [kh, kw, C] int16 holding int8 weights;
-    bias [C] int64 = tflite bias - x_zp * sum(w); out [N, Ho, Wo, C] int8.  For each output
+    bias [C] int32 = tflite bias - x_zp * sum(w); requantization as `_pointwise`;
+    out [N, Ho, Wo, C] int8.  For each output
     row the taps sweep the whole row: acc[ow, c] += x * w (int16 products, int32 sums).
     """
     N, Hp, Wp, C = xp.shape
@@ -360,7 +379,10 @@ def _depthwise(xp, w, bias, stride_h, stride_w, mult, left, right, out_zp, lo, h
     for job in prange(N * Ho):
         n = job // Ho
         oh = job % Ho
-        acc = np.zeros((Wo, C), np.int32)
+        acc = np.empty((Wo, C), np.int32)
+        for ow in range(Wo):
+            for c in range(C):
+                acc[ow, c] = bias[c]
         for dh in range(kh):
             ih = oh * stride_h + dh
             for dw in range(kw):
@@ -370,8 +392,7 @@ def _depthwise(xp, w, bias, stride_h, stride_w, mult, left, right, out_zp, lo, h
                         acc[ow, c] += np.int32(np.int16(xp[n, ih, iw, c]) * w[dh, dw, c])
         for ow in range(Wo):
             for c in range(C):
-                v = _requant_upward(np.int64(acc[ow, c]) + bias[c], mult[c], left[c],
-                                    right[c]) + out_zp
+                v = _requant_upward(acc[ow, c], mult[c], left[c], offset[c], total[c]) + out_zp
                 out[n, oh, ow, c] = _clamp(v, lo, hi)
 
 
@@ -617,4 +638,5 @@ def impl():
 
 
 __all__ = ["SERIAL", "PARALLEL", "impl", "quantize_multiplier", "quantize_multipliers",
+           "upward_params",
            "hard_swish_lut", "logistic_lut", "activation_range", "PREFER_INT16"]

@@ -93,8 +93,10 @@ class Int8Movinet:
                 f"{self.height}x{self.width} frames>")
 
     def num_parameters(self) -> int:
-        return int(sum(t.data.size for t in self.program.tensors
-                       if t.data is not None and t.data.ndim >= 1 and t.data.size > 8))
+        """Conv weights and biases (the ReZero / gate constants are one scalar each)."""
+        ids = {t for op in self.program.ops if op.kind in ("conv", "depthwise")
+               for t in op.inputs[1:3]}
+        return int(sum(self.program.tensors[t].data.size for t in ids))
 
     def describe(self, batch: int = 1, height: Optional[int] = None,
                  width: Optional[int] = None) -> str:
@@ -546,8 +548,7 @@ def _compile_conv(op, T, scratch, n_tensors):
     mult, shift = K.quantize_multipliers(np.float64(si) * scales.astype(np.float64)
                                          / np.float64(so))
     mult = mult.astype(np.int32)
-    left = np.maximum(shift, 0).astype(np.int32)
-    right = np.maximum(-shift, 0).astype(np.int32)
+    left, offset, total = K.upward_params(shift)
     lo, hi = K.activation_range(a["activation"], so, zo)
     _, H, W, Cin = T[x].shape
     _, Ho, Wo, Cout = T[o].shape
@@ -561,25 +562,27 @@ def _compile_conv(op, T, scratch, n_tensors):
         kh, kw, C = w.shape[1:]
         w3 = np.ascontiguousarray(w[0]).astype(np.int16)
         wsum = w[0].astype(np.int64).sum(axis=(0, 1))
-        bias_eff = bias - zi * wsum
+        bias_eff = _int32(bias - zi * wsum, op.layer)
         pt, pl = _pads(a["padding"], H, W, kh, kw, sh, sw)
         Hp = max(H + pt, (Ho - 1) * sh + kh)
         Wp = max(W + pl, (Wo - 1) * sw + kw)
         if (Hp, Wp) == (H, W):                     # VALID (the temporal convs): no copy
 
             def run(ws, ki):
-                ki.depthwise(ws[x], w3, bias_eff, sh, sw, mult, left, right, zo, lo, hi, ws[o])
+                ki.depthwise(ws[x], w3, bias_eff, sh, sw, mult, left, offset, total, zo, lo,
+                             hi, ws[o])
             return run
         slot = scratch_slot((1, Hp, Wp, C), np.int8, zi)   # border filled with x_zp once
 
         def run(ws, ki):
             xp = ws[slot]
             ki.pad_copy(ws[x], pt, pl, xp)
-            ki.depthwise(xp, w3, bias_eff, sh, sw, mult, left, right, zo, lo, hi, ws[o])
+            ki.depthwise(xp, w3, bias_eff, sh, sw, mult, left, offset, total, zo, lo, hi,
+                         ws[o])
         return run
     Cout_, kh, kw, Cin_ = w.shape
     wsum = w.astype(np.int64).reshape(Cout_, -1).sum(axis=1)
-    bias_eff = bias - zi * wsum
+    bias_eff = _int32(bias - zi * wsum, op.layer)
     pairs = bool(w.min() >= -127)
     if (kh, kw, sh, sw) == (1, 1, 1, 1):
         P = H * W
@@ -588,7 +591,7 @@ def _compile_conv(op, T, scratch, n_tensors):
 
             def run(ws, ki):
                 ki.pointwise_rows(ws[x].reshape(P, Cin), wt2, pairs, bias_eff, mult, left,
-                                  right, zo, lo, hi, ws[o].reshape(P, Cout))
+                                  offset, total, zo, lo, hi, ws[o].reshape(P, Cout))
             return run
         # aarch64, and single pixels (the classifier): int8 x int8 -> int32 reductions over
         # the input channels (sdot on ARMv8.2+)
@@ -596,30 +599,50 @@ def _compile_conv(op, T, scratch, n_tensors):
         w2 = np.ascontiguousarray(w.reshape(Cout, Cin))
 
         def run(ws, ki):
-            ki.pointwise(ws[x].reshape(P, Cin), w2, bias_eff, mult, left, right, zo, lo, hi,
-                         ws[o].reshape(P, Cout))
+            ki.pointwise(ws[x].reshape(P, Cin), w2, bias_eff, mult, left, offset, total, zo,
+                         lo, hi, ws[o].reshape(P, Cout))
         return run
-    # dense kh x kw conv (the stem): patches, then the pointwise kernel
+    # dense kh x kw conv (the stem): patches (a strided view of the input padded with x_zp,
+    # copied by NumPy), then the pointwise kernel
     pt, pl = _pads(a["padding"], H, W, kh, kw, sh, sw)
     P, Kk = Ho * Wo, kh * kw * Cin
-    slot = scratch_slot((P, Kk), np.int8)
-    w_rows = w.reshape(Cout, Kk)            # [Cout, kh, kw, Cin]: the patch order of _im2col
+    Hp = max(H + pt, (Ho - 1) * sh + kh)
+    Wp = max(W + pl, (Wo - 1) * sw + kw)
+    pad_slot = scratch_slot((1, Hp, Wp, Cin), np.int8, zi)      # border filled with x_zp once
+    cols_slot = scratch_slot((P, Kk), np.int8)
+    w_rows = w.reshape(Cout, Kk)            # [Cout, kh, kw, Cin]: the patch order below
+    item = np.dtype(np.int8).itemsize
+    patch_strides = (sh * Wp * Cin * item, sw * Cin * item, Wp * Cin * item, Cin * item, item)
+
+    def patches(ws, ki):
+        xp = ws[pad_slot]
+        ki.pad_copy(ws[x], pt, pl, xp)
+        view = np.lib.stride_tricks.as_strided(xp[0], shape=(Ho, Wo, kh, kw, Cin),
+                                               strides=patch_strides, writeable=False)
+        cols = ws[cols_slot]
+        np.copyto(cols.reshape(Ho, Wo, kh, kw, Cin), view)
+        return cols
+
     if POINTWISE_FORM == "rows":
         wt2 = np.ascontiguousarray(w_rows.T).astype(np.int16)
 
         def run(ws, ki):
-            cols = ws[slot]
-            ki.im2col(ws[x][0], kh, kw, sh, sw, pt, pl, zi, Wo, cols)
-            ki.pointwise_rows(cols, wt2, pairs, bias_eff, mult, left, right, zo, lo, hi,
-                              ws[o].reshape(P, Cout))
+            ki.pointwise_rows(patches(ws, ki), wt2, pairs, bias_eff, mult, left, offset, total,
+                              zo, lo, hi, ws[o].reshape(P, Cout))
         return run
     w2 = np.ascontiguousarray(w_rows)
 
     def run(ws, ki):
-        cols = ws[slot]
-        ki.im2col(ws[x][0], kh, kw, sh, sw, pt, pl, zi, Wo, cols)
-        ki.pointwise(cols, w2, bias_eff, mult, left, right, zo, lo, hi, ws[o].reshape(P, Cout))
+        ki.pointwise(patches(ws, ki), w2, bias_eff, mult, left, offset, total, zo, lo, hi,
+                     ws[o].reshape(P, Cout))
     return run
+
+
+def _int32(values, layer):
+    """The folded bias (bias - x_zp * sum(w)) as the int32 the accumulators start from."""
+    if np.abs(values).max(initial=0) >= 2**31:
+        raise WeightsFileError(f"{layer}: folded bias overflows int32")
+    return values.astype(np.int32)
 
 
 def _pads(padding, H, W, kh, kw, sh, sw):

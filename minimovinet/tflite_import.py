@@ -273,6 +273,13 @@ class _Importer:
         if foreign:
             raise _Mismatch(f"it uses operators {foreign} (a MoViNet stream graph uses only "
                             f"{', '.join(SUPPORTED_OPS)})")
+        weights = {self.T[op.inputs[1]].type_name for op in self.ops
+                   if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(op.inputs) > 1}
+        if weights and weights != {"INT8"}:
+            raise _Mismatch(f"its convolutions have {'/'.join(sorted(weights))} weights: a float "
+                            f"(or float16 / dynamic-range) TFLite model, expected int8 weights "
+                            f"(a full-integer conversion: TFLITE_BUILTINS_INT8 with a "
+                            f"representative dataset); load a float model from its checkpoint")
         self.read_signature()
         x = self.image
         if self.T[x].type_name == "FLOAT32":

@@ -13,9 +13,9 @@
   resolver='builtin' pins `OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES` (TFLite's built-in
   optimized kernels, no XNNPACK): the reference minimovinet must equal bit for bit.
   resolver='default' is LiteRT's default (XNNPACK delegate applied).
-* `read_clip(path, size)`: decode a clip with PyAV, resize every frame to size x size with a
-  NumPy bilinear resize equal to OpenCV's INTER_LINEAR (half-pixel centres, no antialiasing:
-  what the published expectations used), RGB float32 / 255.
+* `read_clip(path, size)`: decode a clip with PyAV and resize every frame to size x size as
+  OpenCV's INTER_LINEAR does on uint8 frames (`minimovinet.video`, bit-exact with cv2: what
+  the published expectations used), RGB float32 / 255.
 """
 from __future__ import annotations
 
@@ -58,8 +58,10 @@ def converted_models(cache_dir, model_id: str = "a0", variants=("mobile", "strea
     model is built once per variant and converted with each setting)."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    import oracle
     key = dict(model_id=model_id, size=SIZE, num_classes=NUM_CLASSES, seed=SEED,
-               calib=(CALIB_CLIPS, CALIB_FRAMES), ref=REF_FRAMES, v=2)
+               calib=(CALIB_CLIPS, CALIB_FRAMES), ref=REF_FRAMES, v=2,
+               weights=getattr(oracle, "WEIGHTS_VERSION", 1))
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     out = {}
     for variant in variants:
@@ -133,6 +135,29 @@ def _convert_variant(model_id, variant, wanted, ref_path):
         tmp = path.with_suffix(f".{os.getpid()}.part")
         tmp.write_bytes(data)
         tmp.replace(path)
+
+
+def float_model_h5(cache_dir, variant: str, model_id: str = "a0") -> Path:
+    """The float model the converted `variant` files come from, as a minimovinet h5 file
+    (official checkpoint -> converter), cached next to them."""
+    import oracle
+
+    import minimovinet as mm
+    from minimovinet.convert import convert_arrays
+    key = dict(model_id=model_id, num_classes=NUM_CLASSES, seed=SEED,
+               weights=getattr(oracle, "WEIGHTS_VERSION", 1))
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    path = Path(cache_dir) / f"{model_id}_{variant}_float_{digest}.h5"
+    if not path.exists():
+        import tempfile
+        cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=NUM_CLASSES)
+        model = oracle.build_official(cfg, seed=SEED)
+        with tempfile.TemporaryDirectory() as tmp:
+            _, arrays = oracle.checkpoint_arrays(model, Path(tmp) / "ckpt")
+        tmp_h5 = path.with_suffix(f".{os.getpid()}.part.h5")
+        convert_arrays(arrays, tmp_h5, model_id=model_id, variant=variant)
+        tmp_h5.replace(path)
+    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,47 +250,13 @@ def dequantize_like_litert(q, scale, zero_point):
 # ---------------------------------------------------------------------------------------------
 # Clips.
 
-def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """OpenCV INTER_LINEAR resize (half-pixel centres, edge clamp, no antialias) in float32.
-
-    OpenCV computes 8-bit images in fixed point (11-bit weights, then rounding); this float
-    version differs from cv2 by at most 1/255 on a few pixels, far below what the published
-    checks can see.  Returns float32 in the input's value range.
-    """
-    src = np.asarray(image, np.float32)
-    h, w = src.shape[:2]
-
-    def axis(out_size, in_size):
-        scale = in_size / out_size
-        pos = (np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5
-        lo = np.floor(pos).astype(np.int64)
-        frac = (pos - lo).astype(np.float32)
-        lo_c = np.clip(lo, 0, in_size - 1)
-        hi_c = np.clip(lo + 1, 0, in_size - 1)
-        return lo_c, hi_c, frac
-
-    y0, y1, fy = axis(height, h)
-    x0, x1, fx = axis(width, w)
-    top = src[y0] * (1 - fy)[:, None, None] + src[y1] * fy[:, None, None]
-    out = top[:, x0] * (1 - fx)[None, :, None] + top[:, x1] * fx[None, :, None]
-    return out.astype(np.float32)
-
-
 def read_clip(path, size: int = 172, max_frames=None) -> np.ndarray:
-    """All frames of `path` as float32 [T, size, size, 3] RGB in [0, 1] (see module doc).
-
-    Frames that need resizing are resized with `resize_bilinear` and rounded back to uint8,
-    as cv2.resize does for uint8 images, before dividing by 255."""
-    import av
-    frames = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            rgb = frame.to_ndarray(format="rgb24")
-            if rgb.shape[:2] != (size, size):
-                rgb = np.clip(np.rint(resize_bilinear(rgb, size, size)), 0, 255).astype(np.uint8)
-            frames.append(np.asarray(rgb, np.float32) / np.float32(255.0))
-            if max_frames is not None and len(frames) >= max_frames:
-                break
+    """All frames of `path` as float32 [T, size, size, 3] RGB in [0, 1]: decoded with PyAV and
+    resized like cv2.resize(INTER_LINEAR) on uint8 frames, bit for bit
+    (`minimovinet.video.read_video`), then / 255 -- what the published expectations did."""
+    from minimovinet.video import read_video, to_model_input
+    frames = [to_model_input(f)[0, 0]
+              for f in read_video(path, size=(size, size), max_frames=max_frames)]
     return np.stack(frames).astype(np.float32)
 
 

@@ -55,11 +55,33 @@ def quant_params(rng, c, shifts=(-12, 2)):
 
 
 def split(mult, shift):
-    return (mult.astype(np.int32), np.maximum(shift, 0).astype(np.int32),
-            np.maximum(-shift, 0).astype(np.int32))
+    """The conv kernels' requantization arguments: mult, left, offset, total."""
+    return (mult.astype(np.int32),) + K.upward_params(shift)
 
 
 # ---- parameters ------------------------------------------------------------------------------
+
+def test_upward_requantization_is_one_add_and_shift():
+    """SRDHM + the halves-upward shift equals (a*m + offset) >> total, on edge values too."""
+    rng = np.random.default_rng(9)
+    a = np.concatenate([rng.integers(-(1 << 31), (1 << 31) - 1, 20000),
+                        np.arange(-3000, 3000), [-(1 << 31), (1 << 31) - 1, 0, 1, -1]])
+    for shift in (-20, -9, -1, 0, 1, 3):
+        m = np.int64(rng.integers(1 << 30, (1 << 31) - 1))
+        left, offset, total = K.upward_params(np.array([shift]))
+        aa = (a << int(left[0])).astype(np.int32).astype(np.int64)      # int32 wrap, as C
+        v = srdhm(aa, m)
+        r = max(-shift, 0)
+        expected = (v + ((1 << r) >> 1)) >> r
+        got = (aa * m + offset[0]) >> total[0]
+        np.testing.assert_array_equal(got, expected)
+    # ties: a*m exactly at half a step
+    m = np.int64(1 << 30)
+    for a_val, r in [(1, 0), (-1, 0), (3, 2), (-3, 2), (5, 3), (-5, 3)]:
+        left, offset, total = K.upward_params(np.array([-r]))
+        exact = a_val * (1 << 30) / 2.0 ** (31 + r)
+        assert (a_val * m + offset[0]) >> total[0] == math.floor(exact + 0.5)
+
 
 def test_quantize_multiplier():
     assert K.quantize_multiplier(0.0) == (0, 0)
@@ -99,23 +121,23 @@ def test_pointwise_forms(ki, P, Cin, Cout):
     mult, shift = quant_params(rng, Cout)
     x_zp, out_zp, lo, hi = int(rng.integers(-128, 128)), 5, -100, 120
     expected = pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi)
-    bias_eff = bias - x_zp * w.astype(np.int64).sum(axis=1)
-    m, left, right = split(mult, shift)
+    bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=1)).astype(np.int32)
+    rq = split(mult, shift)
     out = np.empty((P, Cout), np.int8)
-    ki.pointwise(x, w, bias_eff, m, left, right, out_zp, lo, hi, out)
+    ki.pointwise(x, w, bias_eff, *rq, out_zp, lo, hi, out)
     np.testing.assert_array_equal(out, expected)
     wt = np.ascontiguousarray(w.T).astype(np.int16)
     for pairs in (True, False):
         out = np.empty((P, Cout), np.int8)
-        ki.pointwise_rows(x, wt, pairs, bias_eff, m, left, right, out_zp, lo, hi, out)
+        ki.pointwise_rows(x, wt, pairs, bias_eff, *rq, out_zp, lo, hi, out)
         np.testing.assert_array_equal(out, expected)
     # a -128 weight: products up to 128 * 128, pairs would overflow int16 -> unpaired path
     w[0, 0] = -128
     x[:, 0] = -128
     expected = pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi)
-    bias_eff = bias - x_zp * w.astype(np.int64).sum(axis=1)
-    ki.pointwise_rows(x, np.ascontiguousarray(w.T).astype(np.int16), False, bias_eff, m, left,
-                      right, out_zp, lo, hi, out)
+    bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=1)).astype(np.int32)
+    ki.pointwise_rows(x, np.ascontiguousarray(w.T).astype(np.int16), False, bias_eff, *rq,
+                      out_zp, lo, hi, out)
     np.testing.assert_array_equal(out, expected)
 
 
@@ -155,7 +177,7 @@ def test_depthwise(ki, H, W, C, k, stride, padding):
     Hp, Wp = max(H + pt, (Ho - 1) * stride + k[0]), max(W + pl, (Wo - 1) * stride + k[1])
     xp = np.full((1, Hp, Wp, C), x_zp, np.int8)
     ki.pad_copy(x, pt, pl, xp)
-    bias_eff = bias - x_zp * w.astype(np.int64).sum(axis=(0, 1))
+    bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=(0, 1))).astype(np.int32)
     out = np.empty_like(expected)
     ki.depthwise(xp, w.astype(np.int16), bias_eff, stride, stride, *split(mult, shift), out_zp,
                  lo, hi, out)
@@ -183,7 +205,7 @@ def test_im2col_dense_conv(ki):
     expected = np.clip(requant_upward(acc, mult, shift) + 2, -128, 127).astype(np.int8)
     cols = np.empty((Ho * Wo, k * k * Cin), np.int8)
     ki.im2col(x, k, k, s, s, pt, pl, x_zp, Wo, cols)
-    bias_eff = bias - x_zp * w.astype(np.int64).reshape(Cout, -1).sum(axis=1)
+    bias_eff = (bias - x_zp * w.astype(np.int64).reshape(Cout, -1).sum(axis=1)).astype(np.int32)
     out = np.empty((Ho * Wo, Cout), np.int8)
     ki.pointwise_rows(cols, np.ascontiguousarray(w.reshape(Cout, -1).T).astype(np.int16), True,
                       bias_eff, *split(mult, shift), 2, -128, 127, out)

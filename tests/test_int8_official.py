@@ -1,8 +1,8 @@
 """The official int8 MoViNet-A0-Stream K600 TFLite model on real clips: minimovinet = LiteRT.
 
 `../shared/models/movinet_a0_stream_k600_int8.tflite` (float32 image and states, int8 inside),
-fed every frame of every clip in `../shared/media/` (decoded with PyAV, resized to 172x172 with
-a NumPy bilinear resize equal to OpenCV's INTER_LINEAR and rounded to uint8 like cv2, / 255),
+fed every frame of every clip in `../shared/media/` (decoded with PyAV, resized to 172x172 by
+`minimovinet.video`, bit-exact with cv2.resize INTER_LINEAR on uint8 frames, / 255),
 one frame per call from the initial states, side by side with
 
 * LiteRT's built-in kernels without delegates (`OpResolverType.BUILTIN_WITHOUT_DEFAULT_
