@@ -260,10 +260,15 @@ def get_num_threads() -> int:
     return numba.config.NUMBA_NUM_THREADS if _num_threads is None else _num_threads
 
 
-def impl():
-    """The kernel namespace for the current thread setting."""
+# Below this many multiply-adds a kernel runs serially even when threads > 1: a parallel region
+# costs tens of microseconds to dispatch, more than it saves on the small late layers.
+PARALLEL_MIN_WORK = 500_000
+
+
+def impl(work: int = PARALLEL_MIN_WORK):
+    """The kernel namespace for the current thread setting and a kernel of `work` multiply-adds."""
     n = get_num_threads()
-    if n == 1:
+    if n == 1 or work < PARALLEL_MIN_WORK:
         return SERIAL
     numba.set_num_threads(n)
     return PARALLEL

@@ -43,8 +43,8 @@ class Pointwise:
         scale = EMPTY_SCALE if in_scale is None else np.ascontiguousarray(in_scale, np.float32)
         res = EMPTY_SCALE if residual is None else np.ascontiguousarray(residual).reshape(-1, cout)
         out = np.empty((rows.shape[0], cout), np.float32)                   # [P, Cout]
-        kernels.impl().pointwise(rows, self.kernel, self.bias, self.act, scale, rows_per_scale,
-                                 res, out)
+        kernels.impl(rows.shape[0] * cin * cout).pointwise(
+            rows, self.kernel, self.bias, self.act, scale, rows_per_scale, res, out)
         return out.reshape(x.shape[:-1] + (cout,))                          # [..., Cout]
 
 
@@ -67,8 +67,9 @@ class DepthwiseConv:
         Ho, pad_top = same_padding(H, kh, self.stride)
         Wo, pad_left = same_padding(W, kw, self.stride)
         out = np.empty((B, Ti - kt + 1, Ho, Wo, C), np.float32)    # [B, To, Ho, Wo, C]
-        kernels.impl().depthwise3d(np.ascontiguousarray(x), self.kernel, self.bias, self.stride,
-                                   self.stride, pad_top, pad_left, self.act, out)
+        kernels.impl(out.size * kt * kh * kw).depthwise3d(
+            np.ascontiguousarray(x), self.kernel, self.bias, self.stride, self.stride, pad_top,
+            pad_left, self.act, out)
         return out
 
 
@@ -87,8 +88,9 @@ class DenseConv:
         Ho, pad_top = same_padding(H, kh, self.stride)
         Wo, pad_left = same_padding(W, kw, self.stride)
         out = np.empty((B, Ti - kt + 1, Ho, Wo, cout), np.float32)
-        kernels.impl().conv3d(np.ascontiguousarray(x), self.kernel, self.bias, self.stride,
-                              self.stride, pad_top, pad_left, self.act, out)
+        kernels.impl(out.size * self.kernel[..., 0].size).conv3d(
+            np.ascontiguousarray(x), self.kernel, self.bias, self.stride, self.stride, pad_top,
+            pad_left, self.act, out)
         return out
 
 
@@ -100,8 +102,8 @@ class AvgPoolSkip:
         Ho, pad_top = same_padding(H, 3, 2)
         Wo, pad_left = same_padding(W, 3, 2)
         out = np.empty((B * T, Ho, Wo, C), np.float32)
-        kernels.impl().avg_pool(np.ascontiguousarray(x).reshape(B * T, H, W, C), 3, 2, pad_top,
-                                pad_left, out)
+        kernels.impl(out.size * 9).avg_pool(np.ascontiguousarray(x).reshape(B * T, H, W, C), 3, 2,
+                                             pad_top, pad_left, out)
         return out.reshape(B, T, Ho, Wo, C)
 
 
@@ -109,7 +111,7 @@ def spatial_mean(x):
     """Per-frame spatial mean: [B, T, H, W, C] -> [B, T, C] (float64 accumulation)."""
     B, T, H, W, C = x.shape
     out = np.empty((B * T, C), np.float32)
-    kernels.impl().spatial_mean(np.ascontiguousarray(x).reshape(B * T, H * W, C), out)
+    kernels.impl(x.size).spatial_mean(np.ascontiguousarray(x).reshape(B * T, H * W, C), out)
     return out.reshape(B, T, C)
 
 

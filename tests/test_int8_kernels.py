@@ -75,12 +75,13 @@ def test_upward_requantization_is_one_add_and_shift():
         expected = (v + ((1 << r) >> 1)) >> r
         got = (aa * m + offset[0]) >> total[0]
         np.testing.assert_array_equal(got, expected)
-    # ties: a*m exactly at half a step
+    # products exactly at ties of the first and of the second rounding
     m = np.int64(1 << 30)
-    for a_val, r in [(1, 0), (-1, 0), (3, 2), (-3, 2), (5, 3), (-5, 3)]:
-        left, offset, total = K.upward_params(np.array([-r]))
-        exact = a_val * (1 << 30) / 2.0 ** (31 + r)
-        assert (a_val * m + offset[0]) >> total[0] == math.floor(exact + 0.5)
+    for a_val in range(-40, 41):
+        for r in (0, 1, 2, 3):
+            left, offset, total = K.upward_params(np.array([-r]))
+            v = int(srdhm(np.array([a_val], np.int64), m)[0])
+            assert (a_val * m + offset[0]) >> total[0] == (v + ((1 << r) >> 1)) >> r
 
 
 def test_quantize_multiplier():

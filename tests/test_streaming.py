@@ -90,3 +90,25 @@ def test_base_model_whole_clip_only():
         model.init_states()
     with pytest.raises(mm.StateError, match="whole-clip"):
         model(clip, {})
+
+
+def test_parallel_kernels_give_the_serial_result(monkeypatch):
+    """Every layer forced onto the parallel builds (2 threads) gives the serial model's output."""
+    import minimovinet as mm
+    from minimovinet import kernels
+    if kernels.numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba sees a single CPU")
+    model = random_model("a0", "stream")
+    clip = np.random.default_rng(5).random((2, 3, 24, 24, 3), dtype=np.float32)
+    try:
+        mm.set_num_threads(1)
+        serial, serial_states = model(clip, model.init_states(2, 24, 24))
+        monkeypatch.setattr(kernels, "PARALLEL_MIN_WORK", 0)
+        mm.set_num_threads(2)
+        parallel, parallel_states = model(clip, model.init_states(2, 24, 24))
+    finally:
+        mm.set_num_threads(None)
+    np.testing.assert_allclose(parallel, serial, rtol=1e-6, atol=1e-6)
+    for name in serial_states:
+        np.testing.assert_allclose(parallel_states[name], serial_states[name], rtol=1e-6,
+                                   atol=1e-6, err_msg=name)
