@@ -221,8 +221,10 @@ def _patched_call(cls, wrapper_factory):
 
 
 def randomize_weights(model, seed, cfg=None, calibration_shape=CALIB_SHAPE) -> None:
-    """Give every variable of `model` a seeded random value (see module docstring)."""
-    tf = _tf()
+    """Give every variable of `model` a seeded random value (see module docstring).
+
+    `cfg` is accepted for symmetry with the other helpers and not needed (the layers
+    are found on the model itself)."""
     rng = np.random.default_rng(seed)
     bns, pos_scales, gate_convs, classifier_bias = _layer_roles(model)
     bn_by_var = {}
