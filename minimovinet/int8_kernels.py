@@ -2,7 +2,8 @@
 
 Every quantized tensor is `real = scale * (q - zero_point)`, q int8.  The arithmetic below is
 what LiteRT 2.3's built-in (non-delegated) x86 kernels do, determined op by op against LiteRT
-with all intermediate tensors preserved (see tests/test_int8_ops.py):
+with all intermediate tensors preserved (tests/test_int8_litert.py::test_every_op_equals_litert).
+(LiteRT's x86 build runs TFLite's NEON code paths through NEON_2_SSE, hence the ARM roundings.)
 
 * CONV_2D and DEPTHWISE_CONV_2D: exact int32 accumulation of (x - x_zp) * w + bias, then the
   per-channel requantization `(SRDHM(acc << ls, m) + 2^(rs-1)) >> rs` -- gemmlowp's
@@ -22,16 +23,23 @@ with all intermediate tensors preserved (see tests/test_int8_ops.py):
   remaining elements in double (round(x / scale) halves away from zero; scale * (q - zp)).
 * HARD_SWISH and LOGISTIC depend on the int8 input value only: they run as 256-entry lookup
   tables computed at load time (HARD_SWISH with TFLite's int16 fixed-point formula, LOGISTIC
-  with TFLite's float formula).
+  with TFLite's float formula).  Likewise ADD and MUL of two int8 tensors (and a block's
+  ReZero MUL by a constant followed by its residual ADD) are functions of two int8 values: the
+  model runs them as 256 x 256 tables filled by the exact kernels `_add` / `_mul` /
+  `_mul_add` at load time.
 
 Multipliers come from `quantize_multiplier` (TFLite's QuantizeMultiplier: frexp, round the
 mantissa to 31 bits).  The fixed-point helpers work on int64 values holding int32 quantities.
 
-Zero points are folded out of the hot loops: a pointwise conv computes `sum(x * w)` (a plain
-int8 x int8 -> int32 reduction over input channels, which LLVM turns into vpmaddwd on x86 and
-sdot on a Cortex-A76) and adds the precomputed `bias - x_zp * sum(w)`.  On x86 the operands are
-widened to int16 once per call (weights at load time), which lets LLVM use vpmaddwd without a
-widening step in the inner loop; on ARM they stay int8 (see `PREFER_INT16`).
+Zero points are folded out of the hot loops: a conv accumulates `sum(x * w)` only, starting
+from the precomputed `bias - x_zp * sum(w)` (depthwise convs read an input padded with x_zp,
+so that every tap is valid and the same folding holds).  Pointwise convs have two forms, both
+bit-exact (the tests run both): `_pointwise`, a plain int8 x int8 -> int32 reduction over the
+input channels per output (what LLVM turns into sdot on a Cortex-A76; the form used on ARM and
+for single pixels), and `_pointwise_rows`, outer products over the output channels for groups
+of 4 pixels with int16 products, two of them summed in int16 before widening (the fast form on
+x86, where LLVM does not emit vpdpbusd from Numba's loops).  The conv requantization is one
+multiply, add and shift per output (`upward_params`).
 """
 from __future__ import annotations
 
@@ -178,12 +186,13 @@ def activation_range(fused: str, out_scale, out_zp):
 
 @njit(inline="always", cache=True)
 def _srdhm(a, b):
-    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values held in int64 (b >= 0, so
-    the INT32_MIN * INT32_MIN saturation case cannot occur)."""
-    ab = a * b
-    v = ab + (np.int64(1 << 30) if ab >= 0 else np.int64(1 - (1 << 30)))
-    # (v / 2^31) truncated toward zero
-    return (v + ((v >> 63) & np.int64((1 << 31) - 1))) >> 31
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values held in int64.
+
+    gemmlowp computes trunc((a*b + nudge) / 2^31) with nudge 2^30 (a*b >= 0) or 1 - 2^30
+    (a*b < 0); for a negative product that truncation toward zero is the floor of
+    (a*b + 2^30) / 2^31, so both cases are one add and one arithmetic shift.  (The saturating
+    case, a = b = INT32_MIN, cannot occur: multipliers are positive.)"""
+    return (a * b + np.int64(1 << 30)) >> 31
 
 
 @njit(inline="always", cache=True)
@@ -199,6 +208,15 @@ def _requant_upward(acc, m, left, offset, total):
     acc: an int32 accumulator (bias included); m, left int32; offset, total int64."""
     p = _shift_left32(np.int64(acc), left) * np.int64(m)
     return (p + offset) >> total
+
+
+@njit(inline="always", cache=True)
+def _rq(acc, m, left, offset, total, any_left):
+    """`_requant_upward`, skipping the left shift when no channel has one (multipliers below
+    1, the usual case: `any_left` is loop-invariant, so LLVM keeps two loops)."""
+    if any_left:
+        return _requant_upward(acc, m, left, offset, total)
+    return (np.int64(acc) * np.int64(m) + offset) >> total
 
 
 def upward_params(shift):
@@ -250,6 +268,7 @@ def _pointwise(x, w, bias, mult, left, offset, total, out_zp, lo, hi, out):
     """
     P, Cin = x.shape
     Cout = w.shape[0]
+    any_left = left.max() > 0
     for block in prange((P + 15) // 16):
         acc = np.empty(Cout, np.int32)
         for p in range(block * 16, min(P, block * 16 + 16)):
@@ -259,7 +278,7 @@ def _pointwise(x, w, bias, mult, left, offset, total, out_zp, lo, hi, out):
                     s += np.int32(x[p, ci]) * np.int32(w[co, ci])
                 acc[co] = s
             for co in range(Cout):
-                v = _requant_upward(acc[co], mult[co], left[co], offset[co], total[co]) + out_zp
+                v = _rq(acc[co], mult[co], left[co], offset[co], total[co], any_left) + out_zp
                 out[p, co] = _clamp(v, lo, hi)
 
 
@@ -274,6 +293,7 @@ def _pointwise_rows(x, wt, pairs, bias, mult, left, offset, total, out_zp, lo, h
     """
     P, Cin = x.shape
     Cout = wt.shape[1]
+    any_left = left.max() > 0
     groups = (P + 3) // 4
     chunk = 16                                   # groups per task
     half = Cin // 2 if pairs else 0
@@ -323,8 +343,8 @@ def _pointwise_rows(x, wt, pairs, bias, mult, left, offset, total, out_zp, lo, h
                             acc[r, co] += xv * np.int32(wt[ci, co])
             for r in range(n):
                 for co in range(Cout):
-                    v = _requant_upward(acc[r, co], mult[co], left[co], offset[co],
-                                        total[co]) + out_zp
+                    v = _rq(acc[r, co], mult[co], left[co], offset[co], total[co],
+                            any_left) + out_zp
                     out[p0 + r, co] = _clamp(v, lo, hi)
 
 
@@ -376,6 +396,7 @@ def _depthwise(xp, w, bias, stride_h, stride_w, mult, left, offset, total, out_z
     N, Hp, Wp, C = xp.shape
     kh, kw, _ = w.shape
     _, Ho, Wo, _ = out.shape
+    any_left = left.max() > 0
     for job in prange(N * Ho):
         n = job // Ho
         oh = job % Ho
@@ -392,7 +413,7 @@ def _depthwise(xp, w, bias, stride_h, stride_w, mult, left, offset, total, out_z
                         acc[ow, c] += np.int32(np.int16(xp[n, ih, iw, c]) * w[dh, dw, c])
         for ow in range(Wo):
             for c in range(C):
-                v = _requant_upward(acc[ow, c], mult[c], left[c], offset[c], total[c]) + out_zp
+                v = _rq(acc[ow, c], mult[c], left[c], offset[c], total[c], any_left) + out_zp
                 out[n, oh, ow, c] = _clamp(v, lo, hi)
 
 
@@ -434,6 +455,41 @@ def _mul(a, b, b_mode, a_zp, b_zp, m, s, out_zp, lo, hi, out):
             out[r, c] = _clamp(v, lo, hi)
 
 
+def _mul_add(a, b, b_mode, a_zp, b_zp, m, s, mul_zp, mul_lo, mul_hi, skip, t_zp, skip_zp,
+             t_m, t_s, k_m, k_s, o_m, o_s, out_zp, lo, hi, out):
+    """MUL then ADD in one pass (a block's ReZero scaling and its residual add): the int8
+    value MUL(a, b) is computed exactly as `_mul` stores it, then added to `skip` exactly as
+    `_add` does (t = the MUL output, with its own quantization t_zp / t_m, t_s)."""
+    R, C = a.shape
+    for r in prange(R):
+        for c in range(C):
+            if b_mode == 0:
+                bv = b[r, c]
+            elif b_mode == 1:
+                bv = b[0, c]
+            else:
+                bv = b[0, 0]
+            prod = (np.int64(a[r, c]) - a_zp) * (np.int64(bv) - b_zp)
+            t = _clamp(_mbqm(prod, m, s) + mul_zp, mul_lo, mul_hi)
+            x1 = (t - t_zp) << 20
+            x2 = (np.int64(skip[r, c]) - skip_zp) << 20
+            s1 = _rdbpot(_srdhm(x1, t_m), -t_s)
+            s2 = _rdbpot(_srdhm(x2, k_m), -k_s)
+            v = _rdbpot(_srdhm(s1 + s2, o_m), -o_s) + out_zp
+            out[r, c] = _clamp(v, lo, hi)
+
+
+def _lut2(a, b, b_row, table, out):
+    """out = table[a, b] for int8 a [R, C] and b [R, C] (or [1, C] with b_row): a binary op
+    on int8 values, tabulated (all 65536 operand pairs) from its exact integer arithmetic."""
+    R, C = a.shape
+    keep = np.int64(0) if b_row else np.int64(1)
+    for r in prange(R):
+        rb = r * keep
+        for c in range(C):
+            out[r, c] = table[(np.int32(a[r, c]) + 128) * 256 + np.int32(b[rb, c]) + 128]
+
+
 def _avg_pool(x, k, stride, pad_top, pad_left, lo, hi, out):
     """AVERAGE_POOL_2D on int8 (input and output share scale and zero point)."""
     N, H, W, C = x.shape
@@ -455,13 +511,15 @@ def _avg_pool(x, k, stride, pad_top, pad_left, lo, hi, out):
                         acc[c] += np.int32(x[n, ih, iw, c])
             count = np.int32((h1 - h0) * (w1 - w0))
             half = count // 2
+            fcount = np.float32(count)
             for c in range(C):
                 a = acc[c]
-                # C++ integer division truncates toward zero
-                if a > 0:
-                    v = (a + half) // count
-                else:
-                    v = -((half - a) // count)
+                # TFLite: (a + count/2) / count for a > 0, else (a - count/2) / count, with C++
+                # division (truncation toward zero).  |a +- half| < 2^20 and count <= 2^10 here,
+                # so float32 division then truncation is exact: a non-integer quotient is at
+                # least 1/count away from an integer, far more than float32's rounding.
+                num = a + half if a > 0 else a - half
+                v = np.int32(np.float32(num) / fcount)
                 out[n, oh, ow, c] = _clamp(v, lo, hi)
 
 
@@ -578,20 +636,27 @@ def _div(a, b_value, a_zp, b_zp, m, s, out_zp, lo, hi, out):
 def _quantize(x, scale, inv_scale, zp, out):
     """float32 -> int8 as LiteRT's optimized AffineQuantize does it: in blocks of 8 (its NEON
     path, also on x86) x * float32(1 / scale) rounded half to even; the remaining n % 8
-    elements with the scalar path, round(x / (double)scale) halves away from zero."""
+    elements with the scalar path, round(x / (double)scale) halves away from zero.
+    Returns True when the input holds NaN or infinite values (the output is then garbage)."""
     n = x.shape[0]
     n8 = n - n % 8
     for i in prange(n8):
-        f = x[i] * inv_scale
-        v = np.int64(np.rint(f)) + zp
+        v = np.int64(np.rint(x[i] * inv_scale)) + zp
         out[i] = _clamp(v, -128, 127)
     for i in range(n8, n):
         f = np.float64(x[i]) / scale
+        if not np.isfinite(f):
+            out[i] = 0
+            continue
         r = np.trunc(f)
         if np.abs(f - r) >= 0.5:
             r += 1.0 if f > 0 else -1.0
         v = np.int64(r) + zp
         out[i] = _clamp(v, -128, 127)
+    finite = True                      # a separate pass: a vectorized compare-and-reduce
+    for i in range(n):
+        finite &= np.abs(x[i]) <= np.float32(3.4e38)
+    return not finite
 
 
 def _dequantize(x, scale32, neg_zp_times_scale, scale, zp, out):
@@ -614,6 +679,8 @@ _SOURCES = {
     "depthwise": _depthwise,
     "add": _add,
     "mul": _mul,
+    "mul_add": _mul_add,
+    "lut2": _lut2,
     "avg_pool": _avg_pool,
     "lut": _lut,
     "quantize": _quantize,
@@ -632,8 +699,12 @@ for _name in _SERIAL_ONLY:
     setattr(PARALLEL, _name, getattr(SERIAL, _name))
 
 
-def impl():
-    """The kernel namespace for the current `minimovinet.set_num_threads` setting."""
+def impl(parallel_wanted: bool = True):
+    """The kernel namespace for the current `minimovinet.set_num_threads` setting.  With
+    parallel_wanted=False (a model without ops worth threads) the thread pool is not started:
+    numba's pool slows even serial code down on small machines once it runs."""
+    if _float_kernels.get_num_threads() == 1 or not parallel_wanted:
+        return SERIAL
     return SERIAL if _float_kernels.impl() is _float_kernels.SERIAL else PARALLEL
 
 

@@ -42,6 +42,15 @@ KIND_INT8 = "int8"
 # fast form on x86) or "reduce" (int8 x int8 -> int32 reduction over input channels; sdot on
 # ARMv8.2+).  Both are bit-exact; the tests run both.
 POINTWISE_FORM = "rows" if K.PREFER_INT16 else "reduce"
+# With threads > 1, only convs with at least this many multiply-adds run on the threads.  A
+# parallel region costs tens of microseconds to start, and once numba's thread pool runs it
+# slows even the serial kernels down on a 2-core machine (measured: A0 at 172x172, 5.8 ms per
+# frame serial, 10 ms with the pool started, whatever runs on it): an A0 frame (its largest
+# conv is 2.9 M multiply-adds) stays serial, larger models and frames use the threads.
+PARALLEL_MIN_WORK = 20_000_000
+# Fuse each block's ReZero MUL with its residual ADD (one pass; the same bits).  The op-level
+# tests turn it off to compare every TFLite operator's own output.
+FUSE_REZERO_ADD = True
 PROGRAM_VERSION = 1
 _NP = {"int8": np.int8, "int32": np.int32, "float32": np.float32}
 
@@ -265,9 +274,38 @@ class Int8Movinet:
             a, b = prog.tensors[ti], prog.tensors[to]
             if a.dtype == "int8" and (a.scale, a.zero_point) != (b.scale, b.zero_point):
                 self._requantize[name] = (b.scale, b.zero_point, a.scale, a.zero_point)
+        self._any_parallel = False
         for op in prog.ops:
-            self._runners.append(_compile_op(op, prog.tensors, self._scratch, n))
+            run = _compile_op(op, prog.tensors, self._scratch, n)
+            if _work(op, prog.tensors) < PARALLEL_MIN_WORK:
+                run = _serial(run)
+            else:
+                self._any_parallel = True
+            self._runners.append(run)
+        if FUSE_REZERO_ADD:
+            self._fuse_rezero_add(outputs)
         self._n_tensors = n
+
+    def _fuse_rezero_add(self, outputs):
+        """Run each block's ReZero MUL and its residual ADD as one kernel (at the ADD's place:
+        the skip branch may come later in the file); the MUL's output is never stored."""
+        prog = self.program
+        readers = {}
+        for j, op in enumerate(prog.ops):
+            for t in op.inputs:
+                readers.setdefault(t, []).append(j)
+        for i, op in enumerate(prog.ops):
+            if op.kind != "mul" or not op.layer.endswith("/rezero"):
+                continue
+            t = op.outputs[0]
+            users = readers.get(t, [])
+            if t in outputs or len(users) != 1 or prog.ops[users[0]].kind != "add":
+                continue
+            j = users[0]
+            fused = _compile_mul_add(op, prog.ops[j], prog.tensors)
+            if fused is not None:
+                self._runners[i] = _noop
+                self._runners[j] = fused
 
     def _workspace(self):
         ws = getattr(self._local, "bufs", None)
@@ -286,7 +324,8 @@ class Int8Movinet:
         return ws
 
     def _step(self, image, states):
-        """One invocation of the file's graph: image [1, 1, H, W, 3], states of batch 1."""
+        """One invocation of the file's graph: image [1, 1, H, W, 3], states of batch 1.
+        A float state holding NaN / inf raises StateError (from its QUANTIZE)."""
         prog = self.program
         ws = self._workspace()
         ws[prog.image] = image
@@ -295,7 +334,7 @@ class Int8Movinet:
         for t in self._fresh:
             spec = prog.tensors[t]
             ws[t] = np.empty(spec.shape, _NP[spec.dtype])
-        ki = K.impl()
+        ki = K.impl(self._any_parallel)
         for run in self._runners:
             run(ws, ki)
         logits = ws[prog.logits]
@@ -355,10 +394,7 @@ class Int8Movinet:
             if value.dtype != dtype:
                 raise StateError(f"state {name!r} has dtype {value.dtype}, expected {dtype} "
                                  f"(the file's dtype for this state)")
-            # one reduction instead of an isfinite mask (states are MBs): NaN and inf survive
-            # a sum, and finite states are bounded by their quantization range
-            if dtype.kind == "f" and not np.isfinite(value.sum()):
-                raise StateError(f"state {name!r} contains NaN or infinite values")
+            # (float states are checked for NaN / inf by the QUANTIZE that reads them)
             if name.endswith("_frame_count"):
                 if int(value[0]) < 0:
                     raise StateError(f"state {name!r} is negative ({int(value[0])})")
@@ -445,6 +481,8 @@ def _compile_op(op: OpSpec, tensors, scratch, n_tensors):
         if a["filter_h"] != a["filter_w"] or a["stride_h"] != a["stride_w"]:
             raise WeightsFileError(f"{op.layer}: non-square average pool")
         k, s = a["filter_h"], a["stride_h"]
+        if k * k > 1024:
+            raise WeightsFileError(f"{op.layer}: average pool window {k}x{k} is too large")
         if a["padding"] == "SAME":
             _, pt = same_padding(H, k, s)
             _, pl = same_padding(W, k, s)
@@ -497,9 +535,12 @@ def _compile_op(op: OpSpec, tensors, scratch, n_tensors):
                                    f"supported")
         s, z = _q(T[o])
         inv = np.float32(1.0 / s)
+        name = T[x].name.replace("serving_default_", "").split(":")[0]
 
         def run(ws, ki):
-            ki.quantize(ws[x].reshape(-1), s, inv, z, ws[o].reshape(-1))
+            if ki.quantize(ws[x].reshape(-1), s, inv, z, ws[o].reshape(-1)):
+                # the float state inputs are checked here, where they are read anyway
+                raise StateError(f"input {name!r} contains NaN or infinite values")
         return run
     if kind == "dequantize":
         x = ins[0]
@@ -689,15 +730,134 @@ def _compile_binary(op, T):
         m2, sh2 = K.quantize_multiplier(s2 / twice)
         mo, sho = K.quantize_multiplier(twice / ((1 << 20) * so))
 
+        def exact(a, b, mode, out):
+            K.SERIAL.add(a, b, mode, z1, z2, m1, sh1, m2, sh2, mo, sho, zo, lo, hi, out)
+    else:
+        m, sh = K.quantize_multiplier(s1 * s2 / so)
+
+        def exact(a, b, mode, out):
+            K.SERIAL.mul(a, b, mode, z1, z2, m, sh, zo, lo, hi, out)
+    b_const = T[b_t].data
+    if b_const is not None and np.all(b_const == b_const.reshape(-1)[0]):
+        b_const = b_const.reshape(-1)[:1]            # a constant, possibly stored full-size
+        mode = 2
+    if mode == 2 and b_const is not None:            # x (op) constant: a 256-entry table
+        table = _table1(lambda a, out: exact(a, b_const.reshape(1, 1), 2, out))
+
         def run(ws, ki):
-            ki.add(ws[a_t].reshape(R, C), ws[b_t].reshape(b_shape), mode, z1, z2, m1, sh1, m2,
-                   sh2, mo, sho, zo, lo, hi, ws[o].reshape(R, C))
+            ki.lut(ws[a_t].reshape(-1), table, ws[o].reshape(-1))
         return run
-    m, sh = K.quantize_multiplier(s1 * s2 / so)
+    if mode in (0, 1):                               # two int8 tensors: a 256 x 256 table
+        table = _table2(lambda a, b, out: exact(a, b, 0, out))
+        b_row = mode == 1
+
+        def run(ws, ki):
+            ki.lut2(ws[a_t].reshape(R, C), ws[b_t].reshape(b_shape), b_row, table,
+                    ws[o].reshape(R, C))
+        return run
+
+    def run(ws, ki):                                 # x (op) a runtime scalar
+        exact(ws[a_t].reshape(R, C), ws[b_t].reshape(1, 1), 2, ws[o].reshape(R, C))
+    return run
+
+
+_INT8 = np.arange(-128, 128, dtype=np.int8)
+
+
+def _table1(exact):
+    """The 256-entry table (index q + 128) of an int8 -> int8 function given by a kernel."""
+    out = np.empty((1, 256), np.int8)
+    exact(_INT8.reshape(1, 256), out)
+    return out.reshape(-1)
+
+
+def _table2(exact):
+    """The 65536-entry table (index (a + 128) * 256 + b + 128) of an (int8, int8) -> int8
+    function given by a kernel, evaluated on every pair of operands."""
+    a = np.repeat(_INT8, 256).reshape(256, 256)
+    b = np.tile(_INT8, 256).reshape(256, 256)
+    out = np.empty((256, 256), np.int8)
+    exact(a, b, out)
+    return out.reshape(-1)
+
+
+def _noop(ws, ki):
+    pass
+
+
+def _serial(run):
+    def serial_run(ws, ki):
+        run(ws, K.SERIAL)
+    return serial_run
+
+
+def _work(op: OpSpec, T) -> int:
+    """Multiply-adds of a conv, 0 for everything else (which stays serial)."""
+    if op.kind not in ("conv", "depthwise"):
+        return 0
+    out = int(np.prod(T[op.outputs[0]].shape))
+    w = T[op.inputs[1]].shape                  # conv [Cout, kh, kw, Cin]; depthwise [1, kh, kw, C]
+    return out * w[1] * w[2] * (w[3] if op.kind == "conv" else 1)
+
+
+def _compile_mul_add(mul, add, T):
+    """The fused runner of MUL(a, constant) -> ADD(., skip), or None when the shapes are not
+    the simple ones (then the two ops run separately)."""
+    t = mul.outputs[0]
+    o = add.outputs[0]
+    if not (T[t].dtype == T[o].dtype == "int8"):
+        return None
+    skip = [u for u in add.inputs if u != t]
+    if len(skip) != 1 or int(np.prod(T[skip[0]].shape)) != int(np.prod(T[o].shape)):
+        return None
+    skip = skip[0]
+    a_t, b_t = mul.inputs
+    size_o = int(np.prod(T[o].shape))
+    if int(np.prod(T[a_t].shape)) != size_o:
+        a_t, b_t = b_t, a_t
+    if int(np.prod(T[a_t].shape)) != size_o or int(np.prod(T[t].shape)) != size_o:
+        return None
+    C = T[o].shape[-1]
+    size_b = int(np.prod(T[b_t].shape))
+    if size_b == size_o:
+        mode, b_shape = 0, (size_o // C, C)
+    elif size_b == 1:
+        mode, b_shape = 2, (1, 1)
+    elif size_b == C and T[b_t].shape[-1] == C:
+        mode, b_shape = 1, (1, C)
+    else:
+        return None
+    R = size_o // C
+    s1, z1 = _q(T[a_t])
+    s2, z2 = _q(T[b_t])
+    st, zt = _q(T[t])
+    m, sh = K.quantize_multiplier(s1 * s2 / st)
+    mlo, mhi = K.activation_range(mul.attrs.get("activation", "NONE"), st, zt)
+    sk, zk = _q(T[skip])
+    so, zo = _q(T[o])
+    twice = 2.0 * float(max(np.float32(st), np.float32(sk)))
+    tm, ts = K.quantize_multiplier(st / twice)
+    km, ks = K.quantize_multiplier(sk / twice)
+    om, osh = K.quantize_multiplier(twice / ((1 << 20) * so))
+    lo, hi = K.activation_range(add.attrs.get("activation", "NONE"), so, zo)
+
+    b_const = T[b_t].data
+    if b_const is not None and np.all(b_const == b_const.reshape(-1)[0]):
+        # ReZero by a constant: out depends on (a, skip) only -> a 256 x 256 table
+        scalar = b_const.reshape(-1)[:1].reshape(1, 1)
+        table = _table2(lambda aa, kk, out: K.SERIAL.mul_add(
+            aa, scalar, 2, z1, z2, m, sh, zt, mlo, mhi, kk, zt, zk, tm, ts, km, ks, om, osh,
+            zo, lo, hi, out))
+
+        def run(ws, ki):
+            ki.lut2(ws[a_t].reshape(R, C), ws[skip].reshape(R, C), False, table,
+                    ws[o].reshape(R, C))
+        return run
 
     def run(ws, ki):
-        ki.mul(ws[a_t].reshape(R, C), ws[b_t].reshape(b_shape), mode, z1, z2, m, sh, zo, lo, hi,
-               ws[o].reshape(R, C))
+        ki.mul_add(ws[a_t].reshape(R, C), ws[b_t].reshape(b_shape), mode, z1, z2, m, sh, zt,
+                   mlo, mhi, ws[skip].reshape(R, C), zt, zk, tm, ts, km, ks, om, osh, zo, lo, hi,
+                   ws[o].reshape(R, C))
     return run
 
 

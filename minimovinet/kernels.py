@@ -53,57 +53,47 @@ def activate(v, act):
     return r * np.float32(0.16667)
 
 
-def _pointwise(x, w, bias, act, in_scale, rows_per_scale, residual, out):
+def _pointwise(x, w_t, bias, act, residual, out):
     """1x1x1 convolution over rows of pixels.
 
-    x [P, Cin]; w [Cin, Cout]; bias [Cout]; out [P, Cout].
-    in_scale [S, Cin]: when S > 0, row p is multiplied channel-wise by in_scale[p // rows_per_scale]
-      before the conv (the SE gate, fused into the projection that follows it).
+    x [P, Cin]; w_t [Cout, Cin] (transposed, so the reduction over Cin reads contiguous memory);
+    bias [Cout]; out [P, Cout].
     residual [P, Cout]: when non-empty, added after the activation (the block's skip).
 
-    Rows go in groups of 4 that share each weight-row load: out[p:p+4, :] += x[p:p+4, ci] * w[ci, :]
-    (2-3x faster than one row at a time; the Cout loop is the vectorized one).
+    Each output is a dot product over Cin; rows go in groups of 4 that share every weight load.
+    This kernel alone is compiled with reassociation allowed (see _FASTMATH), so LLVM vectorizes
+    the dot products; the result differs from a sequential sum by float32 rounding only.
     """
     P, Cin = x.shape
-    Cout = w.shape[1]
-    use_scale = in_scale.shape[0] > 0
+    Cout = w_t.shape[0]
     use_residual = residual.shape[0] > 0
     n_groups = (P + 3) // 4
     for group in prange(n_groups):
         p0 = group * 4
         if p0 + 4 <= P:
             for co in range(Cout):
+                a0 = np.float32(0.0)
+                a1 = np.float32(0.0)
+                a2 = np.float32(0.0)
+                a3 = np.float32(0.0)
+                for ci in range(Cin):
+                    wv = w_t[co, ci]
+                    a0 += x[p0, ci] * wv
+                    a1 += x[p0 + 1, ci] * wv
+                    a2 += x[p0 + 2, ci] * wv
+                    a3 += x[p0 + 3, ci] * wv
                 b = bias[co]
-                out[p0, co] = b
-                out[p0 + 1, co] = b
-                out[p0 + 2, co] = b
-                out[p0 + 3, co] = b
-            for ci in range(Cin):
-                v0 = x[p0, ci]
-                v1 = x[p0 + 1, ci]
-                v2 = x[p0 + 2, ci]
-                v3 = x[p0 + 3, ci]
-                if use_scale:
-                    v0 *= in_scale[p0 // rows_per_scale, ci]
-                    v1 *= in_scale[(p0 + 1) // rows_per_scale, ci]
-                    v2 *= in_scale[(p0 + 2) // rows_per_scale, ci]
-                    v3 *= in_scale[(p0 + 3) // rows_per_scale, ci]
-                for co in range(Cout):
-                    wv = w[ci, co]
-                    out[p0, co] += v0 * wv
-                    out[p0 + 1, co] += v1 * wv
-                    out[p0 + 2, co] += v2 * wv
-                    out[p0 + 3, co] += v3 * wv
+                out[p0, co] = a0 + b
+                out[p0 + 1, co] = a1 + b
+                out[p0 + 2, co] = a2 + b
+                out[p0 + 3, co] = a3 + b
         else:                                   # the last 1-3 rows, one at a time
             for p in range(p0, P):
                 for co in range(Cout):
-                    out[p, co] = bias[co]
-                for ci in range(Cin):
-                    v = x[p, ci]
-                    if use_scale:
-                        v *= in_scale[p // rows_per_scale, ci]
-                    for co in range(Cout):
-                        out[p, co] += v * w[ci, co]
+                    a = np.float32(0.0)
+                    for ci in range(Cin):
+                        a += x[p, ci] * w_t[co, ci]
+                    out[p, co] = a + bias[co]
         for p in range(p0, min(p0 + 4, P)):
             for co in range(Cout):
                 y = activate(out[p, co], act)
@@ -233,11 +223,17 @@ def _renamed(fn, suffix):
     return copy
 
 
+# Float flags per kernel: only the dot products of the pointwise conv may be reassociated
+# (vectorized reduction); no 'afn' / 'nnan' / 'ninf', so exp and NaN handling stay exact.
+_FASTMATH = {"pointwise": {"reassoc", "nsz", "contract"}}
+
 SERIAL = types.SimpleNamespace(**{
-    name: njit(cache=True, nogil=True)(_renamed(fn, "_serial"))
+    name: njit(cache=True, nogil=True, fastmath=_FASTMATH.get(name, False))(
+        _renamed(fn, "_serial"))
     for name, fn in _KERNEL_SOURCES.items()})
 PARALLEL = types.SimpleNamespace(**{
-    name: njit(cache=True, nogil=True, parallel=True)(_renamed(fn, "_parallel"))
+    name: njit(cache=True, nogil=True, parallel=True, fastmath=_FASTMATH.get(name, False))(
+        _renamed(fn, "_parallel"))
     for name, fn in _KERNEL_SOURCES.items()})
 
 _num_threads = None  # None: numba's default (NUMBA_NUM_THREADS, all cores)

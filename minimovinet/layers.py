@@ -28,24 +28,31 @@ States = Dict[str, np.ndarray]
 class Pointwise:
     """1x1x1 conv (BN folded) + activation on the last axis: [..., Cin] -> [..., Cout].
 
-    Optional fusions: `in_scale` multiplies the input channels per frame (the SE gate),
-    `residual` is added after the activation (the block's skip connection).
+    Optional fusions: `in_scale` multiplies the input channels per group of `rows_per_scale`
+    rows (the SE gate per frame), `residual` is added after the activation (the block's skip).
     """
 
     def __init__(self, kernel, bias, activation="linear"):
-        self.kernel = np.ascontiguousarray(kernel, np.float32)   # [Cin, Cout]
-        self.bias = np.ascontiguousarray(bias, np.float32)       # [Cout]
+        kernel = np.asarray(kernel, np.float32)                       # [Cin, Cout]
+        self.cin, self.cout = kernel.shape
+        self.kernel_t = np.ascontiguousarray(kernel.T)                # [Cout, Cin]
+        self.bias = np.ascontiguousarray(bias, np.float32)            # [Cout]
         self.act = ACT_CODES[activation]
 
+    @property
+    def kernel(self):
+        return self.kernel_t.T                                        # [Cin, Cout]
+
     def __call__(self, x, in_scale=None, rows_per_scale=1, residual=None):
-        cin, cout = self.kernel.shape
-        rows = np.ascontiguousarray(x).reshape(-1, cin)                    # [P, Cin]
-        scale = EMPTY_SCALE if in_scale is None else np.ascontiguousarray(in_scale, np.float32)
-        res = EMPTY_SCALE if residual is None else np.ascontiguousarray(residual).reshape(-1, cout)
-        out = np.empty((rows.shape[0], cout), np.float32)                   # [P, Cout]
-        kernels.impl(rows.shape[0] * cin * cout).pointwise(
-            rows, self.kernel, self.bias, self.act, scale, rows_per_scale, res, out)
-        return out.reshape(x.shape[:-1] + (cout,))                          # [..., Cout]
+        rows = np.ascontiguousarray(x).reshape(-1, self.cin)          # [P, Cin]
+        if in_scale is not None:                                      # [S, Cin], S * rows_per_scale = P
+            rows = (rows.reshape(-1, rows_per_scale, self.cin)
+                    * in_scale.reshape(-1, 1, self.cin)).reshape(-1, self.cin)
+        res = EMPTY_SCALE if residual is None else np.ascontiguousarray(residual).reshape(-1, self.cout)
+        out = np.empty((rows.shape[0], self.cout), np.float32)        # [P, Cout]
+        kernels.impl(rows.shape[0] * self.cin * self.cout).pointwise(
+            rows, self.kernel_t, self.bias, self.act, res, out)
+        return out.reshape(x.shape[:-1] + (self.cout,))               # [..., Cout]
 
 
 class DepthwiseConv:

@@ -247,7 +247,8 @@ class _Importer:
         if len(w) != 4 or w[1:3] != (1, 1):
             raise _Mismatch(f"{layer}: expected a 1x1 conv, found kernel {list(w)}")
         o = op.options
-        if (o.stride_h, o.stride_w) != (1, 1) or (o.dilation_h_factor, o.dilation_w_factor) != (1, 1):
+        if (o.stride_h, o.stride_w) != (1, 1) or \
+                (o.dilation_h_factor, o.dilation_w_factor) != (1, 1):
             raise _Mismatch(f"{layer}: expected stride 1, no dilation")
         if cin is not None and w[3] != cin:
             raise _Mismatch(f"{layer}: expected {cin} input channels, found {w[3]}")
@@ -297,7 +298,8 @@ class _Importer:
         stem = self.one(self.uses(x), ("CONV_2D",), "stem")
         w = self.shape(stem.inputs[1])
         if len(w) != 4 or w[3] != 3:
-            raise _Mismatch(f"stem: expected a conv on the 3 image channels, found kernel {list(w)}")
+            raise _Mismatch(f"stem: expected a conv on the 3 image channels, found kernel "
+                            f"{list(w)}")
         self.check_conv_quant(stem, "stem/conv")
         self.claim(stem, "stem/conv")
         self.stem = dict(filters=w[0], kernel=(1, w[1], w[2]),
@@ -728,9 +730,10 @@ class _Importer:
                     and head.project_filters == self.head["project"] \
                     and head.hidden_filters == self.head["hidden"]:
                 self.name_blocks(cfg)
-                variant = ("mobile" if (activation, se_type, classifier) == ("relu6", "none", "relu6")
-                           else "stream" if (activation, se_type, classifier) ==
-                           ("hard_swish", "2plus3d", "swish") else "custom")
+                settings = (activation, se_type, classifier)
+                variant = ("mobile" if settings == ("relu6", "none", "relu6") else
+                           "stream" if settings == ("hard_swish", "2plus3d", "swish") else
+                           "custom")
                 return dataclasses.replace(cfg, variant=variant)
         desc = "; ".join(f"{e}x{k[0]}{k[1]}{k[2]}/{s[1]}->{c}" for _, e, c, k, s in found[:4])
         raise _Mismatch(f"its {len(found)} blocks ({desc} ...) and head match none of the "

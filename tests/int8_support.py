@@ -51,6 +51,63 @@ def test_clip(frames: int = REF_FRAMES, size: int = SIZE, seed: int = 11) -> np.
     return np.concatenate(clip, axis=1).astype(np.float32)
 
 
+class file_lock:
+    """An exclusive lock between processes (pytest-xdist workers): a file created with
+    O_EXCL; a lock older than `stale` seconds is taken to belong to a dead process."""
+
+    def __init__(self, path, stale: float = 1800.0, poll: float = 0.5):
+        self.path, self.stale, self.poll = Path(path), stale, poll
+
+    def __enter__(self):
+        import time
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                return self
+            except FileExistsError:
+                try:
+                    if time.time() - self.path.stat().st_mtime > self.stale:
+                        self.path.unlink()
+                        continue
+                except FileNotFoundError:
+                    continue
+                time.sleep(self.poll)
+
+    def __exit__(self, *exc):
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def shared_result(config, cache_dir, name: str, compute):
+    """`compute()` once per test run even across pytest-xdist workers: the first worker
+    computes it and pickles it under the run's id, the others wait for it and read it.
+    (xdist's loadgroup does not group tests with pytest 9 here, so expensive fixtures would
+    otherwise run once per worker.)  Without xdist it is simply computed."""
+    import pickle
+    run = getattr(config, "workerinput", {}).get("testrunuid")
+    if run is None:
+        return compute()
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"{name}-{run}.pkl"
+    with file_lock(cache_dir / f"{name}.lock"):
+        if path.exists():
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        for old in cache_dir.glob(f"{name}-*.pkl"):          # earlier runs
+            old.unlink()
+        result = compute()
+        tmp = path.with_suffix(f".{os.getpid()}.part")
+        with open(tmp, "wb") as f:
+            pickle.dump(result, f)
+        tmp.replace(path)
+        return result
+
+
 def converted_models(cache_dir, model_id: str = "a0", variants=("mobile", "stream")) -> dict:
     """{(variant, io): path} of the converted random-weight models (see module doc), and
     {(variant, 'float_logits'): path of an .npz with the official float model's streaming
@@ -69,7 +126,9 @@ def converted_models(cache_dir, model_id: str = "a0", variants=("mobile", "strea
                   for v, io in CONVERSIONS if v == variant}
         ref = cache_dir / f"{model_id}_{variant}_float_logits_{SIZE}_{digest}.npz"
         if not all(p.exists() for p in wanted.values()) or not ref.exists():
-            _convert_variant(model_id, variant, wanted, ref)
+            with file_lock(cache_dir / "convert.lock"):           # one xdist worker converts
+                if not all(p.exists() for p in wanted.values()) or not ref.exists():
+                    _convert_variant(model_id, variant, wanted, ref)
         out.update({(variant, io): p for io, p in wanted.items()})
         out[(variant, "float_logits")] = ref
     return out
@@ -141,23 +200,28 @@ def float_model_h5(cache_dir, variant: str, model_id: str = "a0") -> Path:
     """The float model the converted `variant` files come from, as a minimovinet h5 file
     (official checkpoint -> converter), cached next to them."""
     import oracle
-
-    import minimovinet as mm
-    from minimovinet.convert import convert_arrays
     key = dict(model_id=model_id, num_classes=NUM_CLASSES, seed=SEED,
                weights=getattr(oracle, "WEIGHTS_VERSION", 1))
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     path = Path(cache_dir) / f"{model_id}_{variant}_float_{digest}.h5"
-    if not path.exists():
-        import tempfile
-        cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=NUM_CLASSES)
-        model = oracle.build_official(cfg, seed=SEED)
-        with tempfile.TemporaryDirectory() as tmp:
-            _, arrays = oracle.checkpoint_arrays(model, Path(tmp) / "ckpt")
-        tmp_h5 = path.with_suffix(f".{os.getpid()}.part.h5")
-        convert_arrays(arrays, tmp_h5, model_id=model_id, variant=variant)
-        tmp_h5.replace(path)
+    with file_lock(Path(cache_dir) / "convert.lock"):
+        if not path.exists():
+            _write_float_model(path, oracle, model_id, variant)
     return path
+
+
+def _write_float_model(path, oracle, model_id, variant):
+    import tempfile
+
+    import minimovinet as mm
+    from minimovinet.convert import convert_arrays
+    cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=NUM_CLASSES)
+    model = oracle.build_official(cfg, seed=SEED)
+    with tempfile.TemporaryDirectory() as tmp:
+        _, arrays = oracle.checkpoint_arrays(model, Path(tmp) / "ckpt")
+    tmp_h5 = path.with_suffix(f".{os.getpid()}.part.h5")
+    convert_arrays(arrays, tmp_h5, model_id=model_id, variant=variant)
+    tmp_h5.replace(path)
 
 
 # ---------------------------------------------------------------------------------------------

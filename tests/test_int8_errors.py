@@ -116,6 +116,19 @@ def test_states_from_another_model(official):
         official(np.zeros((2, 1, 172, 172, 3), np.float32), states)    # batch 2, states batch 1
 
 
+def test_nan_state(official):
+    states = official.init_states()
+    states["state_block2_layer1_stream_buffer"] = states[
+        "state_block2_layer1_stream_buffer"].copy()
+    states["state_block2_layer1_stream_buffer"][0, 1, 3, 4, 5] = np.nan
+    with pytest.raises(StateError, match="state_block2_layer1_stream_buffer.*NaN"):
+        official(np.zeros((1, 1, 172, 172, 3), np.float32), states)
+    frame = np.zeros((1, 1, 172, 172, 3), np.float32)
+    frame[0, 0, 5, 5, 1] = np.inf
+    with pytest.raises(InputError, match="NaN or infinite"):
+        official(frame, official.init_states())
+
+
 def test_frames_of_the_wrong_size_or_type(official):
     states = official.init_states()
     with pytest.raises(InputError, match="converted for 172x172"):
@@ -138,7 +151,6 @@ def test_not_a_movinet_tflite(tmp_path):
         mm.load(path)
 
 
-@pytest.mark.xdist_group("int8-converted")
 def test_float_tflite_movinet_is_refused(request):
     pytest.importorskip("tensorflow", reason="the converted test models need TensorFlow")
     import int8_support as S

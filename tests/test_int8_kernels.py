@@ -112,14 +112,15 @@ def pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi):
 
 
 @pytest.mark.parametrize("ki", KERNELS)
+@pytest.mark.parametrize("shifts", [(-12, 2), (-12, -1)], ids=["some-left-shifts", "right-only"])
 @pytest.mark.parametrize("P,Cin,Cout", [(1, 1, 1), (7, 8, 24), (45, 33, 17), (16, 80, 32),
                                         (3, 480, 64)])
-def test_pointwise_forms(ki, P, Cin, Cout):
+def test_pointwise_forms(ki, P, Cin, Cout, shifts):
     rng = np.random.default_rng(P * 1000 + Cin)
     x = rng.integers(-128, 128, (P, Cin)).astype(np.int8)
     w = rng.integers(-127, 128, (Cout, Cin)).astype(np.int8)
     bias = rng.integers(-5000, 5000, Cout).astype(np.int64)
-    mult, shift = quant_params(rng, Cout)
+    mult, shift = quant_params(rng, Cout, shifts)
     x_zp, out_zp, lo, hi = int(rng.integers(-128, 128)), 5, -100, 120
     expected = pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi)
     bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=1)).astype(np.int32)
@@ -373,3 +374,49 @@ def test_quantize_dequantize_blocks_of_eight(ki):
     head = q[:32].astype(np.float32) * s32 + np.float32(-z * np.float64(s32))
     tail = (np.float64(s32) * (q[32:].astype(np.int64) - z)).astype(np.float32)
     np.testing.assert_array_equal(deq, np.concatenate([head, tail]))
+
+
+@pytest.mark.parametrize("ki", KERNELS)
+@pytest.mark.parametrize("mode", [0, 2])
+def test_fused_mul_add_equals_mul_then_add(ki, mode):
+    """A block's ReZero MUL and residual ADD in one kernel give the two ops' bits."""
+    rng = np.random.default_rng(10 + mode)
+    R, C = 29, 32
+    a = rng.integers(-128, 128, (R, C)).astype(np.int8)
+    b = rng.integers(-128, 128, [(R, C), (1, C), (1, 1)][mode]).astype(np.int8)
+    skip = rng.integers(-128, 128, (R, C)).astype(np.int8)
+    sa, za, sb, zb, st, zt, sk, zk, so, zo = 0.2, -6, 0.009, 127, 0.44, 5, 0.28, 0, 0.44, 6
+    m, e = K.quantize_multiplier(sa * sb / st)
+    t = np.empty_like(a)
+    ki.mul(a, b, mode, za, zb, m, e, zt, -128, 127, t)
+    twice = 2.0 * float(max(np.float32(st), np.float32(sk)))
+    tm, ts = K.quantize_multiplier(st / twice)
+    km, ks = K.quantize_multiplier(sk / twice)
+    om, oe = K.quantize_multiplier(twice / ((1 << 20) * so))
+    expected = np.empty_like(a)
+    ki.add(t, skip, 0, zt, zk, tm, ts, km, ks, om, oe, zo, -128, 127, expected)
+    out = np.empty_like(a)
+    ki.mul_add(a, b, mode, za, zb, m, e, zt, -128, 127, skip, zt, zk, tm, ts, km, ks, om, oe,
+               zo, -128, 127, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("ki", KERNELS)
+@pytest.mark.parametrize("b_row", [False, True])
+def test_tabulated_binary_ops(ki, b_row):
+    """ADD / MUL of two int8 tensors run as 256 x 256 tables filled by the exact kernels."""
+    from minimovinet.int8_model import _table2
+    rng = np.random.default_rng(20 + b_row)
+    a = rng.integers(-128, 128, (33, 24)).astype(np.int8)
+    b = rng.integers(-128, 128, (1 if b_row else 33, 24)).astype(np.int8)
+    m, e = K.quantize_multiplier(0.031 * 0.0039 / 0.017)
+
+    def exact(x, y, mode, out):
+        K.SERIAL.mul(x, y, mode, -116, -128, m, e, -107, -128, 127, out)
+
+    table = _table2(lambda x, y, out: exact(x, y, 0, out))
+    expected = np.empty_like(a)
+    exact(a, b, 1 if b_row else 0, expected)
+    out = np.empty_like(a)
+    ki.lut2(a, b, b_row, table, out)
+    np.testing.assert_array_equal(out, expected)

@@ -17,14 +17,11 @@ import pytest
 
 import minimovinet as mm
 from minimovinet import int8_model
-from minimovinet.int8_model import Int8Movinet, load_tflite, read_int8, save_int8
+from minimovinet.int8_model import Int8Movinet, load_tflite, read_int8
 
 tf = pytest.importorskip("tensorflow", reason="the converted test models need TensorFlow")
 pytest.importorskip("ai_edge_litert", reason="the reference is LiteRT (ai-edge-litert)")
 import int8_support as S  # noqa: E402
-
-# one xdist worker converts the models (once) and runs every test that uses them
-pytestmark = pytest.mark.xdist_group("int8-converted")
 
 MODELS = [("mobile", "float"), ("mobile", "int8"), ("stream", "float"), ("stream", "int8")]
 STEPS = 10
@@ -77,10 +74,12 @@ def test_bit_exact_with_litert(converted, variant, io):
 
 
 @pytest.mark.parametrize("variant,io", [("stream", "float"), ("mobile", "int8")])
-def test_every_op_equals_litert(converted, variant, io):
+def test_every_op_equals_litert(converted, variant, io, monkeypatch):
     """Each op of the program, fed LiteRT's own inputs (all tensors preserved), computes
     exactly LiteRT's output: localizes any mismatch to one op.  Run at the third frame, so
-    that the states are not at their initial values."""
+    that the states are not at their initial values.  (Without the MUL + ADD fusion, so that
+    every TFLite operator has its own output.)"""
+    monkeypatch.setattr(int8_model, "FUSE_REZERO_ADD", False)
     path = converted[(variant, io)]
     model = load_tflite(path)
     ref = S.LiteRTStream(path, "builtin", preserve_all_tensors=True)
@@ -130,11 +129,13 @@ def test_both_pointwise_forms_are_exact(converted, monkeypatch):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_threads_do_not_change_results(converted, threads):
+def test_threads_do_not_change_results(converted, threads, monkeypatch):
     path = converted[("stream", "int8")]
     model = load_tflite(path)
     frames = frames_for(model, 3)
     expected = model(frames)
+    monkeypatch.setattr(int8_model, "PARALLEL_MIN_WORK", 0)      # every conv on the threads
+    model = load_tflite(path)
     old = mm.get_num_threads()
     try:
         mm.set_num_threads(threads)

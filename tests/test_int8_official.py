@@ -24,16 +24,21 @@ pytest.importorskip("ai_edge_litert", reason="the reference is LiteRT (ai-edge-l
 pytest.importorskip("av", reason="decoding the clips needs PyAV (pip install av)")
 import int8_support as S  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group("int8-official")   # the clips are run once, on one worker
 
 MODEL = "models/movinet_a0_stream_k600_int8.tflite"
 CLIPS = ["carving_ice_172.mp4", "carving_ice_360.mp4", "arm_wrestling.mp4", "rope_pushdown_400.mp4"]
 FLOAT_VIEW_CLIPS = ("carving_ice_172.mp4", "carving_ice_360.mp4")
 
 
-@pytest.fixture(scope="module")
-def runs(shared_dir):
-    """Every clip through minimovinet, LiteRT (built-in kernels) and LiteRT (XNNPACK)."""
+@pytest.fixture(scope="session")
+def runs(shared_dir, request):
+    """Every clip through minimovinet, LiteRT (built-in kernels) and LiteRT (XNNPACK), once
+    per test run (shared between pytest-xdist workers)."""
+    return S.shared_result(request.config, request.config.cache.mkdir("minimovinet-int8"),
+                           "official-clips", lambda: _run_clips(shared_dir))
+
+
+def _run_clips(shared_dir):
     labels = S.read_labels(shared_dir)
     path = shared_dir / MODEL
     model = mm.load(path, class_names=labels)

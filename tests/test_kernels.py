@@ -23,21 +23,30 @@ def test_pointwise(build, act):
     w = rng.normal(0, 0.5, (13, 21)).astype(np.float32)
     b = rng.normal(0, 1, 21).astype(np.float32)
     out = np.empty((37, 21), np.float32)
-    BUILDS[build].pointwise(x, w, b, ACT_CODES[act], EMPTY_SCALE, 1, EMPTY_SCALE, out)
+    BUILDS[build].pointwise(x, np.ascontiguousarray(w.T), b, ACT_CODES[act], EMPTY_SCALE, out)
     close(out, reference.pointwise(x, w, b, act), f"pointwise {act}")
 
 
-@pytest.mark.parametrize("build", BUILDS)
-def test_pointwise_fused_scale_and_residual(build):
+def test_pointwise_layer_fused_scale_and_residual(monkeypatch):
+    from minimovinet import kernels
+    from minimovinet.layers import Pointwise
     rng = np.random.default_rng(2)
-    x = rng.normal(0, 1, (30, 8)).astype(np.float32)          # 3 frames of 10 pixels
+    x = rng.normal(0, 1, (3, 10, 8)).astype(np.float32)          # 3 frames of 10 pixels
     scale = rng.uniform(0, 1, (3, 8)).astype(np.float32)
-    res = rng.normal(0, 1, (30, 5)).astype(np.float32)
+    res = rng.normal(0, 1, (3, 10, 5)).astype(np.float32)
     w = rng.normal(0, 1, (8, 5)).astype(np.float32)
     b = rng.normal(0, 1, 5).astype(np.float32)
-    out = np.empty((30, 5), np.float32)
-    BUILDS[build].pointwise(x, w, b, ACT_CODES["hard_swish"], scale, 10, res, out)
-    close(out, reference.pointwise(x, w, b, "hard_swish", scale, 10, res), "pointwise fused")
+    expected = reference.pointwise(x.reshape(30, 8), w, b, "hard_swish", scale, 10,
+                                   res.reshape(30, 5))
+    layer = Pointwise(w, b, "hard_swish")
+    for threads in (1, 2):
+        monkeypatch.setattr(kernels, "PARALLEL_MIN_WORK", 0)
+        kernels.set_num_threads(min(threads, kernels.numba.config.NUMBA_NUM_THREADS))
+        try:
+            out = layer(x, in_scale=scale, rows_per_scale=10, residual=res)
+        finally:
+            kernels.set_num_threads(None)
+        close(out.reshape(30, 5), expected, f"pointwise layer fused, {threads} threads")
 
 
 @pytest.mark.parametrize("build", BUILDS)
