@@ -52,13 +52,9 @@ def _official_key(item):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the tests parametrized by (model_id, variant) last, grouped by model, so that each
-    official model is built once and the oracle's cache can stay small (a5 alone needs GBs)."""
+    """Run the tests parametrized by (model_id, variant) last, grouped by model (within a file:
+    with pytest-xdist, files are spread over the workers whole)."""
     keyed = [item for item in items if _official_key(item) is not None]
-    for item in keyed:
-        # with pytest-xdist (--dist loadgroup), all tests of one official model share a worker
-        model_id, variant = item.callspec.params["model_id"], item.callspec.params["variant"]
-        item.add_marker(pytest.mark.xdist_group(f"{model_id}-{variant}"))
     others = [item for item in items if _official_key(item) is None]
     keyed.sort(key=_official_key)            # stable: keeps file order within a model
     items[:] = others + keyed

@@ -1,4 +1,7 @@
-"""minimovinet equals the official Model Garden MoViNet (the oracle), for every model and variant.
+"""Shared checks of minimovinet against the official Model Garden MoViNet (the oracle).
+
+The tests live in test_official_a0.py .. test_official_a5.py, one file per model id, so that
+`pytest -n 2 --dist loadfile` builds each official model once, on one worker.
 
 For each (model id, variant) the official model is built with seeded random weights
 (`oracle.py`: BN statistics, gamma/beta, biases, ReZero and positional-encoding scales all
@@ -20,6 +23,7 @@ from conftest import relmax
 from minimovinet.convert import convert_arrays
 
 oracle = pytest.importorskip("oracle")
+tf = pytest.importorskip("tensorflow")
 
 TOL = 1e-4
 STATE_TOL = 5e-4
@@ -51,9 +55,7 @@ def compare_states(official_states, mine, where):
     return worst
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("model_id", MODEL_IDS)
-def test_equals_official(model_id, variant, tmp_path):
+def check_equals_official(model_id, variant, tmp_path):
     cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=600)
     official = oracle.get_official(cfg, seed=0)
     model = convert_official(official, cfg, tmp_path)
@@ -91,7 +93,7 @@ def test_equals_official(model_id, variant, tmp_path):
           f"(relative, over {FRAMES} single frames + chunks 2, 3)")
 
 
-def test_a0_stream_at_172(tmp_path):
+def check_a0_stream_at_172(tmp_path):
     """The official stream model at its native resolution, frame by frame."""
     cfg = mm.ModelConfig.from_variant("a0", "stream", num_classes=600)
     official = oracle.get_official(cfg, seed=0)
@@ -109,7 +111,7 @@ def test_a0_stream_at_172(tmp_path):
     assert worst_logit < TOL
 
 
-def test_batch_of_two_equals_official():
+def check_batch_of_two_equals_official():
     cfg = mm.ModelConfig.from_variant("a0", "stream", num_classes=600)
     official = oracle.get_official(cfg, seed=0)
     from minimovinet.convert import params_from_official
@@ -124,7 +126,7 @@ def test_batch_of_two_equals_official():
     compare_states(official_states, states, "batch 2")
 
 
-def test_float32_noise_floor(tmp_path):
+def check_float32_noise_floor(tmp_path):
     """Against the official model run in float64 (the exact answer for these weights),
     minimovinet's float32 result is about as accurate as TensorFlow's own float32 result."""
     import tensorflow as tf
@@ -161,3 +163,22 @@ def test_float32_noise_floor(tmp_path):
             assert mm_state < max(3 * tf32_state, 1e-5)
     finally:
         tf_keras.backend.set_floatx(previous)
+
+
+def check_checkpoint_reader_bit_exact(model_id, variant, tmp_path):
+    """The TF-free checkpoint reader returns exactly what tf.train.load_checkpoint returns."""
+    from minimovinet.tf_checkpoint import CheckpointReader
+    cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=600)
+    official = oracle.get_official(cfg, seed=0)
+    prefix, expected = oracle.checkpoint_arrays(official, tmp_path / f"{model_id}_{variant}")
+    graph_key = "_CHECKPOINTABLE_OBJECT_GRAPH"
+    with CheckpointReader(prefix) as reader:
+        arrays = reader.arrays()
+    assert sorted(arrays) == sorted(list(expected) + [graph_key])
+    for name, value in expected.items():
+        value = np.asarray(value)
+        assert arrays[name].dtype == value.dtype and arrays[name].shape == value.shape, name
+        assert arrays[name].tobytes() == value.tobytes(), name
+    assert arrays[graph_key][()] == tf.train.load_checkpoint(prefix).get_tensor(graph_key)
+    kernels = [a for n, a in arrays.items() if n.endswith("kernel/.ATTRIBUTES/VARIABLE_VALUE")]
+    assert kernels and all(np.abs(a).max() > 0 for a in kernels)
