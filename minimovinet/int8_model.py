@@ -370,37 +370,13 @@ class Int8Movinet:
         return arr
 
     def _check_states(self, states, batch):
-        specs = self.state_specs(batch)
-        if not isinstance(states, dict):
-            raise StateError(f"states must be a dict of arrays (from model.init_states), got "
-                             f"{type(states).__name__}")
-        missing = [n for n in specs if n not in states]
-        extra = [n for n in states if n not in specs]
-        if missing or extra:
-            raise StateError(f"states do not match model {self.name}: missing {missing[:4]}"
-                             f"{' ...' if len(missing) > 4 else ''} ({len(missing)}), unexpected "
-                             f"{extra[:4]}{' ...' if len(extra) > 4 else ''} ({len(extra)}); "
-                             f"create them with model.init_states()")
-        for name, (shape, dtype) in specs.items():
-            value = states[name]
-            if not isinstance(value, np.ndarray):
-                raise StateError(f"state {name!r} must be a numpy array, got "
-                                 f"{type(value).__name__}")
-            if value.shape != shape:
-                raise StateError(f"state {name!r} has shape {value.shape}, expected {shape} "
-                                 f"for batch {batch} (this int8 model runs "
-                                 f"{self.height}x{self.width} frames; states come from "
-                                 f"init_states of the same model)")
-            if value.dtype != dtype:
-                raise StateError(f"state {name!r} has dtype {value.dtype}, expected {dtype} "
-                                 f"(the file's dtype for this state)")
-            # (float states are checked for NaN / inf by the QUANTIZE that reads them)
-            if name.endswith("_frame_count"):
-                if int(value[0]) < 0:
-                    raise StateError(f"state {name!r} is negative ({int(value[0])})")
-                if int(value[0]) >= np.iinfo(np.int32).max:
-                    raise StateError(f"state {name!r} would overflow int32; start a new "
-                                     f"stream with init_states()")
+        from .model import _check_frame_counts, _check_states
+        # float states are checked for NaN / inf by the QUANTIZE that reads them
+        _check_states(states, self.state_specs(batch), self.name,
+                      f"for batch {batch} (this int8 model runs {self.height}x{self.width} "
+                      f"frames; states come from init_states of the same model)",
+                      check_finite=False)
+        _check_frame_counts(states, 1)
 
     # ---- float view -----------------------------------------------------------------------------
 

@@ -90,7 +90,9 @@ class Movinet:
             if not self.config.causal:
                 raise StateError(f"model {self.name} is a whole-clip (base) model and takes no "
                                  f"states; call model(frames)")
-            _check_states(states, self.state_specs(B, H, W), self.name, (B, H, W))
+            _check_states(states, self.state_specs(B, H, W), self.name,
+                          f"for frames of batch {B} and size {H}x{W} (states are tied to the "
+                          f"batch and frame size given to init_states)")
             _check_frame_counts(states, T)
         elif self.config.causal:
             states = self.init_states(B, H, W)
@@ -190,7 +192,9 @@ def _check_frames(frames) -> np.ndarray:
     return np.ascontiguousarray(frames)
 
 
-def _check_states(states, specs, model_name, bhw):
+def _check_states(states, specs, model_name, shape_hint, check_finite=True):
+    """Check a state dict against `specs` (name -> (shape, dtype)); shared by the float and int8
+    models.  `shape_hint` ends the wrong-shape message (what the states are tied to)."""
     if not isinstance(states, dict):
         raise StateError(f"states must be a dict of arrays (from model.init_states), got "
                          f"{type(states).__name__}")
@@ -201,20 +205,18 @@ def _check_states(states, specs, model_name, bhw):
                          f"{' ...' if len(missing) > 4 else ''} ({len(missing)}), unexpected "
                          f"{extra[:4]}{' ...' if len(extra) > 4 else ''} ({len(extra)}); "
                          f"create them with model.init_states()")
-    B, H, W = bhw
     for name, (shape, dtype) in specs.items():
         value = states[name]
         if not isinstance(value, np.ndarray):
             raise StateError(f"state {name!r} must be a numpy array, got {type(value).__name__}")
         if value.shape != shape:
-            raise StateError(f"state {name!r} has shape {value.shape}, expected {shape} for "
-                             f"frames of batch {B} and size {H}x{W} (states are tied to the "
-                             f"batch and frame size given to init_states)")
+            raise StateError(f"state {name!r} has shape {value.shape}, expected {shape} "
+                             f"{shape_hint}")
         if value.dtype != dtype:
             raise StateError(f"state {name!r} has dtype {value.dtype}, expected {dtype}")
-        if dtype.kind == "f" and not np.isfinite(value).all():
+        if check_finite and dtype.kind == "f" and not np.isfinite(value).all():
             raise StateError(f"state {name!r} contains NaN or infinite values")
-        if dtype.kind == "i" and value[0] < 0:
+        if name.endswith("_frame_count") and value[0] < 0:
             raise StateError(f"state {name!r} is negative ({value[0]})")
 
 
