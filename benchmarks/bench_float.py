@@ -56,16 +56,7 @@ def prepare(model_id: str) -> dict:
     model = oracle.build_official(cfg, seed=SEED)
     prefix, arrays = oracle.checkpoint_arrays(model, out / "ckpt")
     convert_arrays(arrays, files["h5"], model_id=model_id, variant="stream")
-    states = oracle.init_states(model, cfg, 1, size, size)
-    specs = {name: tf.TensorSpec(v.shape, tf.as_dtype(v.dtype), name=name)
-             for name, v in states.items()}
-    specs["image"] = tf.TensorSpec([1, 1, size, size, 3], tf.float32, name="image")
-
-    @tf.function(input_signature=[specs])
-    def serve(inputs):
-        logits, new_states = model(inputs, training=False)
-        return {"logits": logits, **new_states}
-
+    serve, _ = oracle.stream_serving_fn(model, cfg, size)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [serve.get_concrete_function()], model)
     tmp = files["tflite"].with_suffix(".part")

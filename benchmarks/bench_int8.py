@@ -8,6 +8,8 @@ frames of ../shared/media/carving_ice_172.mp4 when PyAV is installed, else seede
 frames), one frame per call, states carried forward:
 
   minimovinet      minimovinet.load(model.tflite), mm.set_num_threads(n)  (bit-exact with the next)
+  minimovinet-F    the same with the 1x1-conv form F forced (vnni | rows | reduce; see
+                   minimovinet/int8_model.py), e.g. --engines minimovinet,minimovinet-rows
   litert-builtin   LiteRT, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, num_threads=n
   litert-xnnpack   LiteRT default (XNNPACK delegate), num_threads=n
 
@@ -98,7 +100,11 @@ ENGINES = {
 
 def worker(args):
     frames = load_frames(args.warmup + args.frames)
-    times, logits, state_bytes = ENGINES[args.engine](args.model, args.threads, frames)
+    engine = args.engine
+    if engine.startswith("minimovinet-"):            # a forced 1x1-conv form
+        os.environ["MINIMOVINET_INT8_FORM"] = engine.split("-", 1)[1]
+        engine = "minimovinet"
+    times, logits, state_bytes = ENGINES[engine](args.model, args.threads, frames)
     timed = np.array(times[args.warmup:]) * 1000
     print(json.dumps({"median_ms": float(np.median(timed)),
                       "p90_ms": float(np.percentile(timed, 90)), "min_ms": float(timed.min()),

@@ -4,6 +4,9 @@
     model = mm.load("a0_stream.h5")
     states = model.init_states(batch=1, height=172, width=172)
     logits, states = model(frames, states)     # frames float32 [B, T, H, W, 3] in [0, 1]
+
+    clf = mm.VideoClassifier("a0-stream-int8")  # top-k over a video (minimovinet.classify)
+    result = clf.classify("clip.mp4")           # result.top, result.timeline
 """
 from .config import BLOCK_SPECS, VARIANTS, ModelConfig  # noqa: F401
 from .errors import (CheckpointError, InputError, MinimovinetError, StateError,  # noqa: F401
@@ -11,6 +14,9 @@ from .errors import (CheckpointError, InputError, MinimovinetError, StateError, 
 from .kernels import get_num_threads, set_num_threads  # noqa: F401
 from .model import Movinet  # noqa: F401
 from .int8_model import Int8Movinet  # noqa: F401
+# light: numpy only at import (PyAV, matplotlib and the registry are imported when used)
+from .classify import VideoClassifier  # noqa: F401
+from .video import read_video  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -5,18 +5,47 @@
     minimovinet describe MODEL.h5 [--height 172 --width 172]
     minimovinet models                  (the official models: name, input, fps, URL, cached?)
     minimovinet fetch NAME [NAME ...] [--force]   (download, verify, convert into the cache)
+    minimovinet classify VIDEO [--model NAME|FILE] [--top-k 5] [--fps N | --every-frame]
+                         [--json | --csv] [-o FILE] [--plot timeline.png]
+    minimovinet live (--camera 0 | --file VIDEO [--speed 1]) [--model NAME|FILE] [--top-k 5]
+                     [--fps N] [--duration SECONDS]
 
-Exit codes: 0 success, 1 a problem with the input (message on stderr, no traceback),
-2 bad usage.
+classify: streams the video through the model (default: the official A0 stream int8 model from
+the cache, `minimovinet fetch a0-stream-int8`) at the model's frame rate (5 fps for A0-A2;
+--every-frame feeds every decoded frame) and prints the final top-k with probabilities.
+--json / --csv print the per-frame timeline too (csv: frame,time,rank,label,probability);
+-o writes that output to a file instead of stdout; --plot draws the final top-5 classes'
+probabilities over time into a PNG (needs matplotlib: pip install "minimovinet[plot]").  A
+progress bar is drawn on stderr when stderr is a terminal.  Files are written atomically.
+
+live: classifies a camera (device index) or a file played as if live (frames delivered at the
+video's real pace, or --speed times faster) at the model's frame rate, printing the rolling
+top-k: one line per classified frame, or redrawn in place on a terminal.  When inference
+falls behind, the newest frame is classified and the older ones are dropped and counted.
+It stops at the end of the file, after --duration seconds, or on Ctrl-C.
+
+Exit codes (all commands):
+    0    success
+    1    a problem with the input: missing or unreadable video, not a video, a video without
+         frames or truncated, unknown model name, model not in the cache, unreadable cache,
+         a broken model file (one line on stderr, no traceback)
+    2    bad usage (unknown option, bad value; argparse's message)
+    130  interrupted (Ctrl-C)
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import shutil
 import sys
+import threading
+import time
+import warnings
 from pathlib import Path
 
 from .errors import MinimovinetError
+from .video import VideoWarning
 
 
 def _read_labels(path):
@@ -85,6 +114,299 @@ def cmd_fetch(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# classify
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _stderr_is_terminal() -> bool:
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class FrameProgress:
+    """``classify [##########..........]  50%  60/120 frames`` redrawn on stderr (a terminal
+    only; the total is an estimate from the container, so the bar may end short of 100%)."""
+    WIDTH = 30
+
+    def __init__(self, label: str, total, enabled: bool):
+        self.label, self.total, self.enabled = label, total, enabled
+        self.done, self._last = 0, 0.0
+
+    def update(self, _prediction=None) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.enabled and now - self._last >= 0.1:
+            self._last = now
+            self._draw()
+
+    def _draw(self, end: str = "") -> None:
+        if self.total:
+            frac = min(1.0, self.done / self.total)
+            fill = int(round(frac * self.WIDTH))
+            text = (f"{self.label} [{'#' * fill}{'.' * (self.WIDTH - fill)}] {frac:4.0%}  "
+                    f"{self.done}/{self.total} frames")
+        else:
+            text = f"{self.label} {self.done} frames"
+        sys.stderr.write("\r" + text + end)
+        sys.stderr.flush()
+
+    def close(self, ok: bool = True) -> None:
+        if self.enabled and self.done:
+            self._draw(end="\n" if ok else "  (stopped)\n")
+
+
+def _estimated_frames(path, rate):
+    """Frames classify will feed, from the container's header (None when unknown)."""
+    from .video import video_info
+    try:
+        info = video_info(path)
+    except MinimovinetError:
+        return None               # the real error comes from the decoding
+    if rate is None:
+        return info.frames or None
+    if info.duration:
+        count = math.floor(info.duration * rate) + 1
+        return min(count, info.frames) if info.frames else count
+    return None
+
+
+def _format_top(top, indent: str = "  ") -> str:
+    width = max(len(label) for label, _ in top)
+    return "\n".join(f"{indent}{rank:>2}. {label:<{width}}  {prob:.4f}"
+                     for rank, (label, prob) in enumerate(top, 1))
+
+
+def _note_class_names(clf, command):
+    if not clf.has_class_names:
+        print(f"minimovinet {command}: note: {clf.name} has no class names and none are cached "
+              f"(minimovinet fetch kinetics600-labels): classes are shown by number",
+              file=sys.stderr)
+
+
+def _check_output_dir(path, what):
+    directory = Path(path).parent
+    if not directory.is_dir():
+        raise MinimovinetError(f"cannot write {what} {path}: the directory {directory} does not "
+                               f"exist")
+
+
+def cmd_classify(args) -> int:
+    from .classify import VideoClassifier, import_matplotlib, write_atomically
+    from .video import VideoWarning
+    if args.plot:
+        import_matplotlib()                      # fail before the work when it is missing
+        _check_output_dir(args.plot, "the plot")
+    if args.output:
+        _check_output_dir(args.output, "the output")
+    clf = VideoClassifier(args.model, top_k=args.top_k)
+    _note_class_names(clf, "classify")
+    rate = None if args.every_frame else (args.fps or clf.fps)
+    show = (not args.no_progress) and _stderr_is_terminal()
+    bar = FrameProgress(f"classify {Path(args.video).name}",
+                        _estimated_frames(args.video, rate) if show else None, show)
+    ok = False
+    try:
+        with warnings.catch_warnings():
+            # a truncated or corrupt file is an error here: the result would look complete
+            warnings.simplefilter("error", VideoWarning)
+            result = clf.classify(args.video, fps=args.fps, every_frame=args.every_frame,
+                                  on_frame=bar.update)
+        ok = True
+    finally:
+        bar.close(ok)
+    if args.json:
+        text = result.to_json() + "\n"
+    elif args.csv:
+        text = result.to_csv()
+    else:
+        rate_text = "every frame" if result.fps is None else f"{result.fps:g} fps"
+        span = f", {result.duration:.2f} s" if result.duration is not None else ""
+        text = (f"{args.video}: {result.frames} frames ({rate_text}{span}), model {clf.name}\n"
+                + _format_top(result.top) + "\n")
+    if args.plot:
+        result.plot(args.plot)
+    if args.output:
+        write_atomically(args.output, lambda f: f.write(text))
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# live
+
+
+class LatestFrame:
+    """A one-frame mailbox between the capture thread and the model.  A frame put while the
+    previous one is still waiting replaces it (the older one is dropped and counted): when
+    inference falls behind, the model always gets the newest frame."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._item = None
+        self._done = False
+        self._error = None
+        self.delivered = 0
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        with self._cond:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self.delivered += 1
+            self._cond.notify()
+
+    def finish(self, error=None) -> None:
+        with self._cond:
+            self._done, self._error = True, error
+            self._cond.notify()
+
+    def take(self):
+        """The newest frame not yet taken; None at the end of the source (its error, if any,
+        is raised once the frames before it are taken)."""
+        with self._cond:
+            while self._item is None and not self._done:
+                self._cond.wait()
+            item, self._item = self._item, None
+            if item is None and self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            return item
+
+
+def _capture(frames, mailbox, stop, paced, speed):
+    """Thread body: put the source's (time, frame) pairs into `mailbox`; files are paced to
+    their timestamps (divided by `speed`), cameras deliver at their own pace."""
+    error = None
+    try:
+        start, first = time.monotonic(), None
+        for index, (t, frame) in enumerate(frames):
+            if stop.is_set():
+                break
+            first = t if first is None else first
+            if paced:
+                delay = start + (t - first) / speed - time.monotonic()
+                if delay > 0 and stop.wait(delay):
+                    break
+            mailbox.put((index, t - first, frame))        # seconds since the first frame
+    except BaseException as e:          # noqa: BLE001 (handed to the main thread)
+        error = e
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:           # noqa: BLE001
+                pass
+        mailbox.finish(error)
+
+
+class LiveDisplay:
+    """The rolling top-k: redrawn in place on a terminal, one line per frame otherwise."""
+
+    def __init__(self, top_k: int, stream=None):
+        self.stream = sys.stdout if stream is None else stream
+        isatty = getattr(self.stream, "isatty", None)
+        self.terminal = bool(isatty and isatty())
+        self.lines = 0
+
+    def show(self, index, t, top, dropped, ms):
+        """Frame `index` (of the source, at the model's rate) at `t` seconds, its top-k, the
+        frames dropped so far and this frame's inference time."""
+        if not self.terminal:
+            classes = " | ".join(f"{label} {prob:.3f}" for label, prob in top)
+            self.stream.write(f"{t:8.2f} s  frame {index:5d}  {classes}  "
+                              f"(dropped {dropped}, {ms:.0f} ms)\n")
+            self.stream.flush()
+            return
+        width = max(20, shutil.get_terminal_size().columns - 1)
+        rows = [f"{t:8.2f} s  frame {index}  dropped {dropped}  inference {ms:.0f} ms"]
+        label_width = max(len(label) for label, _ in top)
+        bar_width = max(0, min(30, width - label_width - 14))
+        for label, prob in top:
+            bar = "#" * int(round(prob * bar_width))
+            rows.append(f"  {label:<{label_width}}  {prob:.3f}  {bar}")
+        up = f"\x1b[{self.lines}F" if self.lines else ""
+        self.stream.write(up + "".join(row[:width] + "\x1b[K\n" for row in rows))
+        self.stream.flush()
+        self.lines = len(rows)
+
+
+def cmd_live(args) -> int:
+    from .classify import VideoClassifier
+    from .video import VideoWarning, read_camera, read_video
+    clf = VideoClassifier(args.model, top_k=args.top_k)
+    _note_class_names(clf, "live")
+    rate = args.fps or clf.fps
+    size = (clf.height, clf.width)
+    if args.file is not None:
+        frames = read_video(args.file, fps=rate, size=size, with_times=True)
+        source = f"{args.file} (played as live at {args.speed:g}x)"
+    else:
+        frames = read_camera(args.camera, fps=rate, size=size, with_times=True)
+        source = f"camera {args.camera}"
+    print(f"live: {source}, model {clf.name}, {rate:g} fps; Ctrl-C stops", flush=True)
+    mailbox, stop = LatestFrame(), threading.Event()
+    display = LiveDisplay(args.top_k)
+    classified, busy = 0, 0.0
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VideoWarning)       # a truncated file: exit 1
+        thread = threading.Thread(target=_capture, name="minimovinet-capture", daemon=True,
+                                  args=(frames, mailbox, stop, args.file is not None,
+                                        args.speed))
+        thread.start()
+        interrupted = False
+        try:
+            while True:
+                item = mailbox.take()
+                if item is None or (args.duration is not None
+                                    and time.monotonic() - started >= args.duration):
+                    break
+                index, t, frame = item
+                tick = time.perf_counter()
+                top = clf.step(frame)
+                took = time.perf_counter() - tick
+                busy += took
+                classified += 1
+                display.show(index, t, top, mailbox.dropped, 1000 * took)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+    dropped = mailbox.dropped
+    print(f"live: {classified} frames classified, {dropped} dropped of {mailbox.delivered} "
+          f"delivered at {rate:g} fps"
+          + (" (inference fell behind)" if dropped else "")
+          + (f"; {1000 * busy / classified:.1f} ms per frame" if classified else ""), flush=True)
+    if interrupted:
+        print("minimovinet live: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minimovinet",
                                      description="Streaming MoViNet in NumPy + Numba")
@@ -118,7 +440,49 @@ def build_parser():
     fetch.add_argument("--force", action="store_true", help="download again even when cached")
     fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
     fetch.set_defaults(run=cmd_fetch)
+
+    classify = sub.add_parser("classify", help="classify a video file: the final top-k and, on "
+                                               "request, the per-frame timeline")
+    classify.add_argument("video", help="video file (mp4, mov, avi, mkv, webm, animated gif...)")
+    _model_options(classify)
+    rate = classify.add_mutually_exclusive_group()
+    rate.add_argument("--fps", type=_positive_float,
+                      help="resample to this frame rate by timestamps (default: the model's, "
+                           "5 fps for A0-A2)")
+    rate.add_argument("--every-frame", action="store_true",
+                      help="feed every decoded frame (as the official TFLite example tests do)")
+    fmt = classify.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON with the per-frame timeline")
+    fmt.add_argument("--csv", action="store_true",
+                     help="print the per-frame timeline as CSV: frame,time,rank,label,probability")
+    classify.add_argument("-o", "--output", metavar="FILE",
+                          help="write the output to FILE (atomically) instead of stdout")
+    classify.add_argument("--plot", metavar="PNG", help="draw the top-5 probabilities over time "
+                          "into a PNG (needs matplotlib: pip install \"minimovinet[plot]\")")
+    classify.add_argument("--no-progress", action="store_true", help="no progress bar")
+    classify.set_defaults(run=cmd_classify)
+
+    live = sub.add_parser("live", help="rolling top-k of a camera, or of a file played as if live")
+    source = live.add_mutually_exclusive_group(required=True)
+    source.add_argument("--camera", type=int, metavar="INDEX", help="camera device index, e.g. 0")
+    source.add_argument("--file", metavar="VIDEO", help="a video file played at its real pace")
+    _model_options(live)
+    live.add_argument("--fps", type=_positive_float,
+                      help="frames per second classified (default: the model's, 5 for A0-A2)")
+    live.add_argument("--speed", type=_positive_float, default=1.0,
+                      help="with --file: play this many times faster than real time")
+    live.add_argument("--duration", type=_positive_float, metavar="SECONDS",
+                      help="stop after this many seconds")
+    live.set_defaults(run=cmd_live)
     return parser
+
+
+def _model_options(parser):
+    from .classify import DEFAULT_MODEL
+    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|FILE",
+                        help=f"registry name (from the cache, `minimovinet fetch NAME`) or a "
+                             f".tflite/.h5 file (default: {DEFAULT_MODEL})")
+    parser.add_argument("--top-k", type=_positive_int, default=5, help="classes shown (default 5)")
 
 
 def _one_line(error) -> str:
@@ -130,6 +494,10 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except MinimovinetError as e:
+        print(f"minimovinet {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except VideoWarning as e:
+        # made an error by classify / live (a truncated video): one line, like the errors
         print(f"minimovinet {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as e:

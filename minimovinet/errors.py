@@ -47,3 +47,7 @@ class CacheError(MinimovinetError):
 
 class VideoError(MinimovinetError):
     """A video file or camera that cannot be read: missing, not a video, no frames, no decoder."""
+
+
+class PlotError(MinimovinetError):
+    """Plotting needs matplotlib (the optional extra ``minimovinet[plot]``), which is missing."""

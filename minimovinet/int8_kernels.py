@@ -33,13 +33,15 @@ mantissa to 31 bits).  The fixed-point helpers work on int64 values holding int3
 
 Zero points are folded out of the hot loops: a conv accumulates `sum(x * w)` only, starting
 from the precomputed `bias - x_zp * sum(w)` (depthwise convs read an input padded with x_zp,
-so that every tap is valid and the same folding holds).  Pointwise convs have two forms, both
-bit-exact (the tests run both): `_pointwise`, a plain int8 x int8 -> int32 reduction over the
-input channels per output (what LLVM turns into sdot on a Cortex-A76; the form used on ARM and
-for single pixels), and `_pointwise_rows`, outer products over the output channels for groups
-of 4 pixels with int16 products, two of them summed in int16 before widening (the fast form on
-x86, where LLVM does not emit vpdpbusd from Numba's loops).  The conv requantization is one
-multiply, add and shift per output (`upward_params`).
+so that every tap is valid and the same folding holds).  Pointwise convs have two portable
+forms here, both bit-exact (the tests run both): `_pointwise`, a plain int8 x int8 -> int32
+reduction over the input channels per output (what LLVM turns into sdot on a Cortex-A76; the
+form used on ARM), and `_pointwise_rows`, outer products over the output channels for groups
+of 4 pixels with int16 products, two of them summed in int16 before widening (x86 without
+VNNI: LLVM does not emit vpdpbusd from Numba's loops; x86 CPUs with VNNI run `int8_vnni.py`).
+The conv requantization is one multiply, add and shift per output (`upward_params`).
+Depthwise convs read an input split by column phase, so that each tap over a block of output
+columns is one contiguous multiply-add (`_depthwise`).
 """
 from __future__ import annotations
 
@@ -257,6 +259,13 @@ def _clamp(v, lo, hi):
     return min(max(v, lo), hi)
 
 
+@njit(inline="always", cache=True)
+def _prod16(x, w):
+    """int8 x (int8 held in int16) as an int32, computed in int16: |x * w| <= 128 * 128 fits,
+    and 16-bit multiplies run twice as many lanes as 32-bit ones."""
+    return np.int32(np.int16(np.int16(x) * w))
+
+
 # ---- kernels ---------------------------------------------------------------------------------
 
 def _pointwise(x, w, bias, mult, left, offset, total, out_zp, lo, hi, out):
@@ -372,49 +381,125 @@ def _im2col(x, kh, kw, stride_h, stride_w, pad_top, pad_left, x_zp, Wo, out):
 
 
 def _pad_copy(x, pad_top, pad_left, out):
-    """Copy x [N, H, W, C] into the interior of out [N, Hp, Wp, C] (its border keeps the
-    fill value written when it was allocated)."""
+    """Copy x [N, H, W, C] into the interior of the padded, column-phase-split
+    out [N, Hp, S, Wq, C]: padded column j goes to phase j % S, position j // S (S = the conv's
+    column stride; S = 1 is a plain padded copy).  The border keeps the fill value written when
+    `out` was allocated (the input zero point).  Splitting the phases makes every tap of a
+    strided depthwise conv read one contiguous run of memory (see `_depthwise`)."""
     N, H, W, C = x.shape
+    S = out.shape[2]
     for job in prange(N * H):
         n = job // H
         h = job % H
         for w in range(W):
+            j = w + pad_left
+            phase = j % S
+            q = j // S
             for c in range(C):
-                out[n, h + pad_top, w + pad_left, c] = x[n, h, w, c]
+                out[n, h + pad_top, phase, q, c] = x[n, h, w, c]
 
 
-def _depthwise(xp, w, bias, stride_h, stride_w, mult, left, offset, total, out_zp, lo, hi,
-               out):
-    """Depthwise conv (depth multiplier 1) on a padded input, taps outermost.
+def depthwise_tiles(w, bias_eff, mult, left, offset, total, Wo):
+    """Load-time layout of a depthwise conv for `_depthwise`.
 
-    xp [N, Hp, Wp, C] int8, already padded with the input zero point (so every tap is valid
-    and x_zp * sum(w) is folded into `bias`); w [kh, kw, C] int16 holding int8 weights;
-    bias [C] int32 = tflite bias - x_zp * sum(w); requantization as `_pointwise`;
-    out [N, Ho, Wo, C] int8.  For each output
-    row the taps sweep the whole row: acc[ow, c] += x * w (int16 products, int32 sums).
+    The taps' weights, the bias and the requantization parameters are repeated for a block of
+    B output columns (B * C values), so that a tap over a block of columns is one contiguous
+    multiply-add of B * C values; the taps are padded with all-zero taps to a multiple of 3
+    (a zero tap reads tap 0's inputs and adds nothing).
+    w [kh, kw, C] int8 -> wt [taps, B * C] int16; bias_eff, mult, left [C] int32 and offset,
+    total [C] int64 -> [B * C] each.  Returns (wt, bias, mult, left, offset, total).
     """
-    N, Hp, Wp, C = xp.shape
-    kh, kw, _ = w.shape
+    kh, kw, C = w.shape
+    B = max(1, min(int(Wo), DEPTHWISE_BLOCK // C))
+    taps = -(-(kh * kw) // 3) * 3
+    wt = np.zeros((taps, B * C), np.int16)
+    wt[:kh * kw] = np.tile(w.reshape(kh * kw, 1, C), (1, B, 1)).reshape(kh * kw, B * C)
+    tiled = [np.tile(np.asarray(v, dtype), B) for v, dtype in
+             ((bias_eff, np.int32), (mult, np.int32), (left, np.int32), (offset, np.int64),
+              (total, np.int64))]
+    return (wt, *tiled)
+
+
+# about 512 accumulators per block of output columns: a 5x5 kernel's tiled weights stay in L1
+DEPTHWISE_BLOCK = 512
+
+
+def _depthwise(xq, wt, bias, kh, kw, stride_h, mult, left, offset, total, out_zp, lo, hi, out):
+    """Depthwise conv (depth multiplier 1) on a padded, phase-split input.
+
+    xq [N, Hp, S, Wq, C] int8 (`_pad_copy`: padded with the input zero point, so every tap is
+    valid and x_zp * sum(w) is folded into the bias; S is the column stride); wt [taps, B * C],
+    bias, mult, left, offset, total [B * C] from `depthwise_tiles`; out [N, Ho, Wo, C] int8.
+
+    Output columns go in blocks of B.  For tap (dh, dw), the inputs of the block's columns
+    ow0 .. ow0 + B - 1 are row oh * stride_h + dh, phase dw % S, positions ow0 + dw // S ...:
+    one contiguous run of B * C values, as are the block's outputs.  Each pass over the block
+    sums three taps in registers (the loop over the block is the vectorized one); the first
+    pass starts from the bias and the last one requantizes, so a 3-tap conv never stores an
+    accumulator.
+    """
+    N, Hp, S, Wq, C = xq.shape
+    taps, BC = wt.shape
+    B = BC // C
     _, Ho, Wo, _ = out.shape
     any_left = left.max() > 0
-    for job in prange(N * Ho):
-        n = job // Ho
-        oh = job % Ho
-        acc = np.empty((Wo, C), np.int32)
-        for ow in range(Wo):
-            for c in range(C):
-                acc[ow, c] = bias[c]
-        for dh in range(kh):
-            ih = oh * stride_h + dh
-            for dw in range(kw):
-                for ow in range(Wo):
-                    iw = ow * stride_w + dw
-                    for c in range(C):
-                        acc[ow, c] += np.int32(np.int16(xp[n, ih, iw, c]) * w[dh, dw, c])
-        for ow in range(Wo):
-            for c in range(C):
-                v = _rq(acc[ow, c], mult[c], left[c], offset[c], total[c], any_left) + out_zp
-                out[n, oh, ow, c] = _clamp(v, lo, hi)
+    x_flat = xq.reshape(N * Hp * S * Wq * C)
+    o_flat = out.reshape(N * Ho, Wo * C)
+    row = S * Wq * C                               # one padded input row, all phases
+    tap_off = np.zeros(taps, np.int64)             # zero taps (beyond kh * kw) read tap 0
+    for t in range(kh * kw):
+        dh = t // kw
+        dw = t % kw
+        tap_off[t] = dh * row + ((dw % S) * Wq + dw // S) * C
+    groups = taps // 3
+    n_blocks = (Wo + B - 1) // B
+    for job in prange(N * Ho * n_blocks):
+        n_oh = job // n_blocks
+        ow0 = (job % n_blocks) * B
+        n = n_oh // Ho
+        oh = n_oh % Ho
+        L = min(B, Wo - ow0) * C
+        base = (n * Hp + oh * stride_h) * row + ow0 * C
+        o = o_flat[n_oh, ow0 * C:]
+        acc = np.empty(BC, np.int32)
+        for g in range(groups):
+            t = 3 * g
+            # slices, not x_flat[base + j]: an index of unknown sign costs a wraparound check
+            # per element and blocks vectorization
+            x0 = x_flat[base + tap_off[t]:]
+            x1 = x_flat[base + tap_off[t + 1]:]
+            x2 = x_flat[base + tap_off[t + 2]:]
+            w0 = wt[t]
+            w1 = wt[t + 1]
+            w2 = wt[t + 2]
+            first = g == 0
+            last = g == groups - 1
+            if first and last:
+                for j in range(L):
+                    a = (bias[j] + _prod16(x0[j], w0[j])
+                         + _prod16(x1[j], w1[j])
+                         + _prod16(x2[j], w2[j]))
+                    v = _rq(np.int32(a), mult[j], left[j], offset[j], total[j],
+                            any_left) + out_zp
+                    o[j] = _clamp(v, lo, hi)
+            elif first:
+                for j in range(L):
+                    acc[j] = (bias[j] + _prod16(x0[j], w0[j])
+                              + _prod16(x1[j], w1[j])
+                              + _prod16(x2[j], w2[j]))
+            elif last:
+                for j in range(L):
+                    a = (acc[j] + _prod16(x0[j], w0[j])
+                         + _prod16(x1[j], w1[j])
+                         + _prod16(x2[j], w2[j]))
+                    v = _rq(np.int32(a), mult[j], left[j], offset[j], total[j],
+                            any_left) + out_zp
+                    o[j] = _clamp(v, lo, hi)
+            else:
+                for j in range(L):
+                    acc[j] += (_prod16(x0[j], w0[j])
+                               + _prod16(x1[j], w1[j])
+                               + _prod16(x2[j], w2[j]))
 
 
 def _add(a, b, b_mode, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi, out):
@@ -709,5 +794,6 @@ def impl(parallel_wanted: bool = True):
 
 
 __all__ = ["SERIAL", "PARALLEL", "impl", "quantize_multiplier", "quantize_multipliers",
+           "depthwise_tiles",
            "upward_params",
            "hard_swish_lut", "logistic_lut", "activation_range", "PREFER_INT16"]

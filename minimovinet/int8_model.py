@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import threading
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence
@@ -31,6 +30,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from . import int8_kernels as K
+from . import int8_vnni as V
 from .errors import InputError, StateError, WeightsFileError
 from .kernels import same_padding
 from .tflite_import import Int8Program, OpSpec, TensorSpec
@@ -38,10 +38,22 @@ from .tflite_import import Int8Program, OpSpec, TensorSpec
 States = Dict[str, np.ndarray]
 
 KIND_INT8 = "int8"
-# Pointwise conv kernel: "rows" (outer products over output channels, int16 products; the
-# fast form on x86) or "reduce" (int8 x int8 -> int32 reduction over input channels; sdot on
-# ARMv8.2+).  Both are bit-exact; the tests run both.
-POINTWISE_FORM = "rows" if K.PREFER_INT16 else "reduce"
+# 1x1 (and the stem's dense) conv kernels: "vnni" (int8_vnni.py: vpdpbusd, x86 CPUs with
+# AVX-VNNI / AVX-512 VNNI), "rows" (outer products over output channels with int16 products:
+# other x86 CPUs) or "reduce" (int8 x int8 -> int32 reductions over input channels: sdot on
+# ARMv8.2+, smull/sadalp before).  All are bit-exact; the tests run each.  The environment
+# variable MINIMOVINET_INT8_FORM overrides the choice (read when a model is loaded).
+_FORMS = ("vnni", "rows", "reduce")
+POINTWISE_FORM = "vnni" if V.AVAILABLE else ("rows" if K.PREFER_INT16 else "reduce")
+
+
+def _pointwise_form() -> str:
+    form = os.environ.get("MINIMOVINET_INT8_FORM", "").strip().lower() or POINTWISE_FORM
+    if form not in _FORMS:
+        raise InputError(f"MINIMOVINET_INT8_FORM={form!r}: expected one of {', '.join(_FORMS)}")
+    if form == "vnni" and not V.AVAILABLE:
+        raise InputError("MINIMOVINET_INT8_FORM=vnni: this CPU has no AVX-VNNI / AVX-512 VNNI")
+    return form
 # With threads > 1, only convs with at least this many multiply-adds run on the threads.  A
 # parallel region costs tens of microseconds to start, and once numba's thread pool runs it
 # slows even the serial kernels down on a 2-core machine (measured: A0 at 172x172, 5.8 ms per
@@ -552,6 +564,7 @@ def _compile_op(op: OpSpec, tensors, scratch, n_tensors):
 
 
 def _compile_conv(op, T, scratch, n_tensors):
+    form = _pointwise_form()
     x, wt, bt = op.inputs[:3]
     o = op.outputs[0]
     a = op.attrs
@@ -577,25 +590,29 @@ def _compile_conv(op, T, scratch, n_tensors):
 
     if op.kind == "depthwise":
         kh, kw, C = w.shape[1:]
-        w3 = np.ascontiguousarray(w[0]).astype(np.int16)
         wsum = w[0].astype(np.int64).sum(axis=(0, 1))
         bias_eff = _int32(bias - zi * wsum, op.layer)
+        tiles = K.depthwise_tiles(w[0], bias_eff, mult, left, offset, total, Wo)
         pt, pl = _pads(a["padding"], H, W, kh, kw, sh, sw)
         Hp = max(H + pt, (Ho - 1) * sh + kh)
         Wp = max(W + pl, (Wo - 1) * sw + kw)
-        if (Hp, Wp) == (H, W):                     # VALID (the temporal convs): no copy
+        if (Hp, Wp, sw) == (H, W, 1):               # VALID (the temporal convs): no copy
 
             def run(ws, ki):
-                ki.depthwise(ws[x], w3, bias_eff, sh, sw, mult, left, offset, total, zo, lo,
-                             hi, ws[o])
+                xq = ws[x].reshape(1, H, 1, W, C)   # [N, Hp, S=1, Wq, C]
+                wt, bt, mt, lt, ot, tt = tiles
+                ki.depthwise(xq, wt, bt, kh, kw, sh, mt, lt, ot, tt, zo, lo, hi, ws[o])
             return run
-        slot = scratch_slot((1, Hp, Wp, C), np.int8, zi)   # border filled with x_zp once
+        Wq = -(-Wp // sw)
+        # [N, Hp, S, Wq, C]: padded and split by column phase; the border is filled with x_zp
+        # once, here, and never written again
+        slot = scratch_slot((1, Hp, sw, Wq, C), np.int8, zi)
 
         def run(ws, ki):
-            xp = ws[slot]
-            ki.pad_copy(ws[x], pt, pl, xp)
-            ki.depthwise(xp, w3, bias_eff, sh, sw, mult, left, offset, total, zo, lo, hi,
-                         ws[o])
+            xq = ws[slot]
+            ki.pad_copy(ws[x], pt, pl, xq)
+            wt, bt, mt, lt, ot, tt = tiles
+            ki.depthwise(xq, wt, bt, kh, kw, sh, mt, lt, ot, tt, zo, lo, hi, ws[o])
         return run
     Cout_, kh, kw, Cin_ = w.shape
     wsum = w.astype(np.int64).reshape(Cout_, -1).sum(axis=1)
@@ -603,7 +620,15 @@ def _compile_conv(op, T, scratch, n_tensors):
     pairs = bool(w.min() >= -127)
     if (kh, kw, sh, sw) == (1, 1, 1, 1):
         P = H * W
-        if POINTWISE_FORM == "rows" and P >= 4:          # x86: outer products, int16
+        if form == "vnni":                               # x86 with VNNI: int8_vnni.py
+            packed = V.pack_weights(w.reshape(Cout, Cin), bias_eff, mult, left, offset, total)
+            xu_slot = scratch_slot(V.input_shape(P, Cin), np.uint8, 128)
+
+            def run(ws, ki):
+                V.pointwise_vnni(ws[x].reshape(P, Cin), ws[xu_slot], *packed, zo, lo, hi,
+                                 ws[o].reshape(P, Cout))
+            return run
+        if form == "rows" and P >= 4:          # x86: outer products, int16
             wt2 = np.ascontiguousarray(w.reshape(Cout, Cin).T).astype(np.int16)
 
             def run(ws, ki):
@@ -623,9 +648,17 @@ def _compile_conv(op, T, scratch, n_tensors):
     # copied by NumPy), then the pointwise kernel
     pt, pl = _pads(a["padding"], H, W, kh, kw, sh, sw)
     P, Kk = Ho * Wo, kh * kw * Cin
+    if form == "vnni":                                   # patches straight into uint8
+        packed = V.pack_weights(w.reshape(Cout, Kk), bias_eff, mult, left, offset, total)
+        xu_slot = scratch_slot(V.input_shape(P, Kk), np.uint8, 128)
+
+        def run(ws, ki):
+            V.conv_vnni(ws[x][0], kh, kw, sh, sw, pt, pl, zi, Wo, ws[xu_slot], *packed, zo, lo,
+                        hi, ws[o].reshape(P, Cout))
+        return run
     Hp = max(H + pt, (Ho - 1) * sh + kh)
     Wp = max(W + pl, (Wo - 1) * sw + kw)
-    pad_slot = scratch_slot((1, Hp, Wp, Cin), np.int8, zi)      # border filled with x_zp once
+    pad_slot = scratch_slot((1, Hp, 1, Wp, Cin), np.int8, zi)   # border filled with x_zp once
     cols_slot = scratch_slot((P, Kk), np.int8)
     w_rows = w.reshape(Cout, Kk)            # [Cout, kh, kw, Cin]: the patch order below
     item = np.dtype(np.int8).itemsize
@@ -634,13 +667,13 @@ def _compile_conv(op, T, scratch, n_tensors):
     def patches(ws, ki):
         xp = ws[pad_slot]
         ki.pad_copy(ws[x], pt, pl, xp)
-        view = np.lib.stride_tricks.as_strided(xp[0], shape=(Ho, Wo, kh, kw, Cin),
+        view = np.lib.stride_tricks.as_strided(xp[0, :, 0], shape=(Ho, Wo, kh, kw, Cin),
                                                strides=patch_strides, writeable=False)
         cols = ws[cols_slot]
         np.copyto(cols.reshape(Ho, Wo, kh, kw, Cin), view)
         return cols
 
-    if POINTWISE_FORM == "rows":
+    if form == "rows":
         wt2 = np.ascontiguousarray(w_rows.T).astype(np.int16)
 
         def run(ws, ki):
@@ -943,48 +976,30 @@ def dequantized_params(program: Int8Program) -> Dict[str, np.ndarray]:
 
 def save_int8(path, model: Int8Movinet, source: str = "") -> None:
     """Write `model` to `path` in the minimovinet h5 format, kind "int8" (atomically)."""
-    import h5py
-    from .weights import FORMAT_NAME, FORMAT_VERSION
+    from .weights import writing
     prog = model.program
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".minimovinet-", suffix=".h5.part", dir=directory)
-    os.close(fd)
     datasets = _dataset_names(prog)
     tensors_json = []
     for i, t in enumerate(prog.tensors):
         j = t.to_json()
         j["data"] = datasets.get(i)
         tensors_json.append(j)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT_NAME
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["kind"] = KIND_INT8
-            f.attrs["config"] = json.dumps(prog.config.to_dict(), sort_keys=True)
-            f.attrs["source"] = source or model.source
-            f.attrs["int8_program_version"] = PROGRAM_VERSION
-            f.attrs["tensors"] = json.dumps(tensors_json)
-            f.attrs["ops"] = json.dumps([op.to_json() for op in prog.ops])
-            f.attrs["structure"] = json.dumps(prog.structure_json())
-            group = f.create_group("constants")
-            for i, name in datasets.items():
-                t = prog.tensors[i]
-                ds = group.create_dataset(name, data=t.data)
-                if t.channel_scales is not None:
-                    ds.attrs["scales"] = t.channel_scales.astype(np.float32)
-                    ds.attrs["quantized_dimension"] = t.quantized_dimension
-                elif t.scale is not None:
-                    ds.attrs["scale"] = np.float32(t.scale)
-                    ds.attrs["zero_point"] = t.zero_point
-            if model.class_names is not None:
-                f.create_dataset("class_names", data=np.array(
-                    [s.encode("utf-8") for s in model.class_names], dtype=h5py.string_dtype()))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with writing(path, KIND_INT8, prog.config, source or model.source,
+                 model.class_names) as f:
+        f.attrs["int8_program_version"] = PROGRAM_VERSION
+        f.attrs["tensors"] = json.dumps(tensors_json)
+        f.attrs["ops"] = json.dumps([op.to_json() for op in prog.ops])
+        f.attrs["structure"] = json.dumps(prog.structure_json())
+        group = f.create_group("constants")
+        for i, name in datasets.items():
+            t = prog.tensors[i]
+            ds = group.create_dataset(name, data=t.data)
+            if t.channel_scales is not None:
+                ds.attrs["scales"] = t.channel_scales.astype(np.float32)
+                ds.attrs["quantized_dimension"] = t.quantized_dimension
+            elif t.scale is not None:
+                ds.attrs["scale"] = np.float32(t.scale)
+                ds.attrs["zero_point"] = t.zero_point
 
 
 _ROLES = {"conv": ("input", "kernel", "bias"), "depthwise": ("input", "kernel", "bias")}
@@ -1010,29 +1025,16 @@ def _dataset_names(prog: Int8Program) -> Dict[int, str]:
     return names
 
 
-def read_int8(path, f=None) -> "Int8Movinet":
+def read_int8(path) -> "Int8Movinet":
     """Read an int8 model file (kind "int8") written by `save_int8`."""
-    import h5py
-    from .config import ModelConfig
+    from .weights import read_class_names, reading
     path = os.fspath(path)
-    own = f is None
-    if own:
-        try:
-            f = h5py.File(path, "r")
-        except OSError as e:
-            raise WeightsFileError(f"{path}: not a readable HDF5 file (truncated or another "
-                                   f"format): {e}") from None
-    try:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-        if attrs.get("kind") != KIND_INT8:
-            raise WeightsFileError(f"{path}: holds a {attrs.get('kind')!r} model, not an int8 "
-                                   f"model")
+    with reading(path, KIND_INT8) as (f, attrs, cfg):
         version = int(attrs.get("int8_program_version", -1))
         if version != PROGRAM_VERSION:
             raise WeightsFileError(f"{path}: int8 program version {version} is not supported "
                                    f"(this minimovinet reads version {PROGRAM_VERSION})")
         try:
-            cfg = ModelConfig.from_dict(json.loads(attrs["config"]))
             tensors_json = json.loads(attrs["tensors"])
             ops_json = json.loads(attrs["ops"])
             structure = json.loads(attrs["structure"])
@@ -1063,18 +1065,7 @@ def read_int8(path, f=None) -> "Int8Movinet":
         program = Int8Program(tensors=tensors, ops=ops, image=structure["image"],
                               logits=structure["logits"], states=states, config=cfg,
                               blocks=structure["blocks"], source=attrs.get("source", ""))
-        class_names = None
-        if "class_names" in f:
-            class_names = [s.decode("utf-8") if isinstance(s, bytes) else str(s)
-                           for s in f["class_names"][()]]
-    except WeightsFileError:
-        raise
-    except (OSError, KeyError, RuntimeError, ValueError) as e:
-        raise WeightsFileError(f"{path}: cannot read the int8 model (truncated or corrupted?): "
-                               f"{e}") from None
-    finally:
-        if own:
-            f.close()
+        class_names = read_class_names(f, cfg, path)
     return Int8Movinet(program, class_names, source=attrs.get("source", path))
 
 

@@ -268,6 +268,20 @@ def _writable_dir(path: Path, cache: Path) -> Path:
     return path
 
 
+def _check_cache_root(root: Path) -> None:
+    """A cache path that is (or lies under) a regular file cannot hold anything: say so, rather
+    than reporting every model as missing."""
+    for path in (root, *root.parents):
+        try:
+            if path.exists():
+                if not path.is_dir():
+                    raise CacheError(f"the cache {root} cannot be read: {path} is a file, not a "
+                                     f"directory (set MINIMOVINET_HOME to a directory)")
+                return
+        except PermissionError as e:
+            raise CacheError(f"cannot read the cache {root}: {e.strerror or e}") from None
+
+
 def _is_file(path: Path) -> bool:
     try:
         if path.is_file():
@@ -613,6 +627,7 @@ def resolve(name, cache: Optional[PathLike] = None) -> Path:
     """
     entry = get(name)
     root = _root(cache)
+    _check_cache_root(root)
     if entry.kind == "labels":
         raise UnknownModelError(f"{entry.name!r} is the class-name file, not a model; "
                                 "read it with minimovinet.registry.class_names()")

@@ -143,16 +143,7 @@ def _convert_variant(model_id, variant, wanted, ref_path):
 
     cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=NUM_CLASSES)
     model = oracle.build_official(cfg, seed=SEED)
-    zero_states = oracle.init_states(model, cfg, 1, SIZE, SIZE)
-    specs = {name: tf.TensorSpec(v.shape, tf.as_dtype(v.dtype), name=name)
-             for name, v in zero_states.items()}
-    specs["image"] = tf.TensorSpec([1, 1, SIZE, SIZE, 3], tf.float32, name="image")
-
-    @tf.function(input_signature=[specs])
-    def serve(inputs):
-        logits, new_states = model(inputs, training=False)
-        return {"logits": logits, **new_states}
-
+    serve, zero_states = oracle.stream_serving_fn(model, cfg, SIZE)
     concrete = serve.get_concrete_function()
 
     def step(frame, states):

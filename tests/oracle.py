@@ -49,6 +49,7 @@ distributions change: use it in keys of caches derived from these weights.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import math
@@ -134,7 +135,7 @@ def build_official(cfg, seed=0, batch=None, height=None, width=None):
     return model
 
 
-_OFFICIAL_CACHE: "collections.OrderedDict" = None
+_OFFICIAL_CACHE: Optional[collections.OrderedDict] = None
 OFFICIAL_CACHE_SIZE = 2   # a5 takes GBs of TF memory: keep only the last few models alive
 
 
@@ -142,7 +143,6 @@ def get_official(cfg, seed=0):
     """`build_official(cfg, seed)`, cached per (cfg, seed) for the last OFFICIAL_CACHE_SIZE models.
 
     The tests are ordered by model (tests/conftest.py) so each model is built once."""
-    import collections
     import gc
     global _OFFICIAL_CACHE
     if _OFFICIAL_CACHE is None:
@@ -380,6 +380,24 @@ def init_states(model, cfg, batch, height, width) -> Dict[str, np.ndarray]:
         return {}
     states = model.backbone.init_states([int(batch), 1, int(height), int(width), 3])
     return {name: np.asarray(value) for name, value in states.items()}
+
+
+def stream_serving_fn(model, cfg, size: int):
+    """A streaming model as the `tf.function` a TFLite converter takes: one dict input
+    (`image` [1, 1, size, size, 3] plus every state, named as the official model names them),
+    one dict output (`logits` plus the next states).  Returns (fn, zero states)."""
+    tf = _tf()
+    zero_states = init_states(model, cfg, 1, size, size)
+    specs = {name: tf.TensorSpec(v.shape, tf.as_dtype(v.dtype), name=name)
+             for name, v in zero_states.items()}
+    specs["image"] = tf.TensorSpec([1, 1, size, size, 3], tf.float32, name="image")
+
+    @tf.function(input_signature=[specs])
+    def serve(inputs):
+        logits, new_states = model(inputs, training=False)
+        return {"logits": logits, **new_states}
+
+    return serve, zero_states
 
 
 def _model_inputs(model, frames, states):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from minimovinet import int8_kernels as K
+from minimovinet import int8_vnni as V
 from minimovinet.kernels import same_padding
 
 KERNELS = [pytest.param(K.SERIAL, id="serial"), pytest.param(K.PARALLEL, id="parallel")]
@@ -114,8 +115,8 @@ def pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi):
 @pytest.mark.parametrize("ki", KERNELS)
 @pytest.mark.parametrize("shifts", [(-12, 2), (-12, -1)], ids=["some-left-shifts", "right-only"])
 @pytest.mark.parametrize("P,Cin,Cout", [(1, 1, 1), (7, 8, 24), (45, 33, 17), (16, 80, 32),
-                                        (3, 480, 64)])
-def test_pointwise_forms(ki, P, Cin, Cout, shifts):
+                                        (3, 480, 64), (37, 5, 4), (9, 12, 8), (21, 20, 47)])
+def test_pointwise_forms(ki, P, Cin, Cout, shifts, monkeypatch):
     rng = np.random.default_rng(P * 1000 + Cin)
     x = rng.integers(-128, 128, (P, Cin)).astype(np.int8)
     w = rng.integers(-127, 128, (Cout, Cin)).astype(np.int8)
@@ -141,6 +142,14 @@ def test_pointwise_forms(ki, P, Cin, Cout, shifts):
     ki.pointwise_rows(x, np.ascontiguousarray(w.T).astype(np.int16), False, bias_eff, *rq,
                       out_zp, lo, hi, out)
     np.testing.assert_array_equal(out, expected)
+    if V.AVAILABLE:                               # the x86 VNNI form, on the same -128 case
+        for block in (4, 4 * Cout, V.REQUANT_BLOCK):     # 1, several or many pixels per pass
+            monkeypatch.setattr(V, "REQUANT_BLOCK", block)
+            packed = V.pack_weights(w, bias_eff, *rq)
+            xu = np.full(V.input_shape(P, Cin), 128, np.uint8)
+            out = np.empty((P, Cout), np.int8)
+            V.pointwise_vnni(x, xu, *packed, out_zp, lo, hi, out)
+            np.testing.assert_array_equal(out, expected, err_msg=f"block {block}")
 
 
 def depthwise_reference(x, w, bias, x_zp, stride, padding, mult, shift, out_zp, lo, hi):
@@ -163,8 +172,9 @@ def depthwise_reference(x, w, bias, x_zp, stride, padding, mult, shift, out_zp, 
 @pytest.mark.parametrize("ki", KERNELS)
 @pytest.mark.parametrize("H,W,C,k,stride,padding", [
     (9, 9, 24, (5, 5), 2, "SAME"), (11, 7, 16, (3, 3), 1, "SAME"), (22, 22, 8, (3, 3), 2, "SAME"),
-    (3, 121, 24, (3, 1), 1, "VALID"), (5, 36, 8, (5, 1), 1, "VALID")])
-def test_depthwise(ki, H, W, C, k, stride, padding):
+    (3, 121, 24, (3, 1), 1, "VALID"), (5, 36, 8, (5, 1), 1, "VALID"),
+    (10, 13, 5, (3, 3), 2, "SAME"), (8, 8, 7, (5, 5), 1, "SAME")])
+def test_depthwise(ki, H, W, C, k, stride, padding, monkeypatch):
     rng = np.random.default_rng(H * W + C)
     x = rng.integers(-128, 128, (1, H, W, C)).astype(np.int8)
     w = rng.integers(-127, 128, k + (C,)).astype(np.int8)
@@ -177,12 +187,34 @@ def test_depthwise(ki, H, W, C, k, stride, padding):
     if padding == "SAME":
         pt, pl = same_padding(H, k[0], stride)[1], same_padding(W, k[1], stride)[1]
     Hp, Wp = max(H + pt, (Ho - 1) * stride + k[0]), max(W + pl, (Wo - 1) * stride + k[1])
-    xp = np.full((1, Hp, Wp, C), x_zp, np.int8)
-    ki.pad_copy(x, pt, pl, xp)
+    Wq = -(-Wp // stride)
+    xq = np.full((1, Hp, stride, Wq, C), x_zp, np.int8)     # padded, split by column phase
+    ki.pad_copy(x, pt, pl, xq)
+    # the phase-split copy holds the padded image: padded column j at [j % S, j // S]
+    padded = np.full((Hp, Wq * stride, C), x_zp, np.int8)
+    padded[pt:pt + H, pl:pl + W] = x[0]
+    np.testing.assert_array_equal(xq[0].transpose(0, 2, 1, 3).reshape(Hp, -1, C), padded)
     bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=(0, 1))).astype(np.int32)
+    mult, left, offset, total = split(mult, shift)
+    kh, kw = k
+    for block in (C, 3 * C, K.DEPTHWISE_BLOCK):          # column blocks of 1, 3 and many
+        monkeypatch.setattr(K, "DEPTHWISE_BLOCK", block)
+        tiles = K.depthwise_tiles(w, bias_eff, mult, left, offset, total, Wo)
+        wt, bt, mt, lt, ot, tt = tiles
+        assert wt.shape[0] % 3 == 0 and wt.shape[1] == bt.size
+        out = np.empty_like(expected)
+        ki.depthwise(xq, wt, bt, kh, kw, stride, mt, lt, ot, tt, out_zp, lo, hi, out)
+        np.testing.assert_array_equal(out, expected, err_msg=f"block {block}")
+    # -128 weights with -128 inputs: products of 128 * 128 (int16 holds them, exactly)
+    w[0, 0, :] = -128
+    w[-1, -1, :] = -128
+    x[..., :] = -128
+    expected = depthwise_reference(x, w, bias, x_zp, stride, padding, mult, shift, out_zp, lo, hi)
+    ki.pad_copy(x, pt, pl, xq)
+    bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=(0, 1))).astype(np.int32)
+    wt, bt, mt, lt, ot, tt = K.depthwise_tiles(w, bias_eff, mult, left, offset, total, Wo)
     out = np.empty_like(expected)
-    ki.depthwise(xp, w.astype(np.int16), bias_eff, stride, stride, *split(mult, shift), out_zp,
-                 lo, hi, out)
+    ki.depthwise(xq, wt, bt, kh, kw, stride, mt, lt, ot, tt, out_zp, lo, hi, out)
     np.testing.assert_array_equal(out, expected)
 
 
@@ -212,6 +244,12 @@ def test_im2col_dense_conv(ki):
     ki.pointwise_rows(cols, np.ascontiguousarray(w.reshape(Cout, -1).T).astype(np.int16), True,
                       bias_eff, *split(mult, shift), 2, -128, 127, out)
     np.testing.assert_array_equal(out.reshape(Ho, Wo, Cout), expected)
+    if V.AVAILABLE:                               # the x86 VNNI form: patches in uint8
+        packed = V.pack_weights(w.reshape(Cout, -1), bias_eff, *split(mult, shift))
+        xu = np.full(V.input_shape(Ho * Wo, k * k * Cin), 128, np.uint8)
+        out = np.empty((Ho * Wo, Cout), np.int8)
+        V.conv_vnni(x, k, k, s, s, pt, pl, x_zp, Wo, xu, *packed, 2, -128, 127, out)
+        np.testing.assert_array_equal(out.reshape(Ho, Wo, Cout), expected)
 
 
 # ---- elementwise -----------------------------------------------------------------------------

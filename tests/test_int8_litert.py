@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import minimovinet as mm
-from minimovinet import int8_model
+from minimovinet import int8_model, int8_vnni
 from minimovinet.int8_model import Int8Movinet, load_tflite, read_int8
 
 tf = pytest.importorskip("tensorflow", reason="the converted test models need TensorFlow")
@@ -111,21 +111,23 @@ def test_every_op_equals_litert(converted, variant, io, monkeypatch):
     print(f"{variant}-{io}: {len(prog.ops)} ops exact; op types {sorted(kinds)}")
 
 
-def test_both_pointwise_forms_are_exact(converted, monkeypatch):
-    """The x86 ('rows') and the ARM ('reduce') pointwise kernels give the same bits."""
-    path = converted[("stream", "float")]
-    a = load_tflite(path)
-    monkeypatch.setattr(int8_model, "POINTWISE_FORM",
-                        "reduce" if int8_model.POINTWISE_FORM == "rows" else "rows")
-    b = load_tflite(path)
-    frames = frames_for(a, 4)
-    sa, sb = a.init_states(), b.init_states()
-    for t in range(4):
-        la, sa = a(frames[:, t:t + 1], sa)
-        lb, sb = b(frames[:, t:t + 1], sb)
-        np.testing.assert_array_equal(la, lb)
-        for name in sa:
-            np.testing.assert_array_equal(sa[name], sb[name])
+@pytest.mark.parametrize("form", ["reduce", "rows", "vnni"])
+def test_every_pointwise_form_is_exact(converted, form, monkeypatch):
+    """Each 1x1-conv form ('reduce' for ARM, 'rows' for x86, 'vnni' for x86 with VNNI; the
+    stem's dense conv follows the same choice) gives LiteRT's logits and states bit for bit
+    after each of 4 frames, on an SE + hard-swish and a relu6 model."""
+    if form == "vnni" and not int8_vnni.AVAILABLE:
+        pytest.skip("this CPU has no AVX-VNNI / AVX-512 VNNI")
+    monkeypatch.setattr(int8_model, "POINTWISE_FORM", form)
+    for key in (("stream", "float"), ("mobile", "int8")):
+        path = converted[key]
+        model = load_tflite(path)
+        for t, (logits, raw), (ref_logits, ref_raw) in run_both(path, model,
+                                                                frames_for(model, 4)):
+            np.testing.assert_array_equal(logits, ref_logits, err_msg=f"{form} {key} {t}")
+            for name, value in raw.items():
+                np.testing.assert_array_equal(value, ref_raw[name],
+                                              err_msg=f"{form} {key} frame {t}: {name}")
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -1,0 +1,345 @@
+"""Video classification: a stream model fed frame by frame, its top-k over time.
+
+    import minimovinet as mm
+    clf = mm.VideoClassifier("a0-stream-int8")    # a registry name, a .tflite/.h5 file or a model
+    for frame in mm.read_video("clip.mp4", fps=clf.fps):  # uint8 [H, W, 3] RGB, any size
+        top = clf.step(frame)                             # [(label, probability), ...] so far
+    clf.reset()
+    result = clf.classify("clip.mp4")                     # result.top, result.timeline
+
+Preprocessing is what the official TFLite video classification examples do: each RGB frame is
+resized to the model's input size with bilinear interpolation (`video.resize_bilinear`, equal to
+``cv2.resize(..., interpolation=cv2.INTER_LINEAR)``) and divided by 255; the stream starts
+from zero states and the prediction after frame ``t`` is the softmax of the logits after it.
+
+Frame rate: MoViNet stream models were trained on clips at a fixed rate (5 fps for A0-A2; the
+registry knows each model's rate, `VideoClassifier.fps`).  `classify(path)` resamples the video
+to that rate by timestamps; ``every_frame=True`` feeds every decoded frame instead (what the
+official example tests do), ``fps=N`` resamples to N.
+
+Memory: a `ClassificationResult` keeps the full probability vector of every frame fed (float32,
+2.4 KB per frame for 600 classes: 43 MB for an hour at 5 fps), for plotting and analysis.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import InputError, MinimovinetError, PlotError
+from .video import resize_bilinear, to_model_input
+
+__all__ = ["VideoClassifier", "ClassificationResult", "Prediction", "DEFAULT_MODEL",
+           "PLOT_INSTALL_HINT", "write_atomically"]
+
+DEFAULT_MODEL = "a0-stream-int8"
+PLOT_INSTALL_HINT = 'pip install "minimovinet[plot]"'
+PLOT_SIZE = (1000, 500)            # pixels (width, height) of `ClassificationResult.plot`
+PLOT_DPI = 100
+
+TopK = List[Tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top-k after one frame: `frame` counts the frames fed to the model from 0 (with
+    resampling, not the frame number in the file); `time` is the frame's timestamp in seconds."""
+    frame: int
+    time: Optional[float]
+    top: TopK
+
+
+@dataclass
+class ClassificationResult:
+    """What `VideoClassifier.classify` returns.
+
+    top: the final top-k [(label, probability), ...] (after the last frame).
+    timeline: one `Prediction` per frame fed.
+    probabilities: float32 [frames, classes], the softmax after each frame.
+    """
+    top: TopK
+    timeline: List[Prediction]
+    probabilities: np.ndarray            # [N, C]
+    class_names: List[str]
+    model: str = ""
+    source: str = ""
+    fps: Optional[float] = None          # the resampling rate; None: every frame
+
+    @property
+    def frames(self) -> int:
+        return len(self.timeline)
+
+    @property
+    def duration(self) -> Optional[float]:
+        """Seconds from the first to the last frame fed (None without timestamps)."""
+        if not self.timeline or self.timeline[0].time is None:
+            return None
+        return self.timeline[-1].time - self.timeline[0].time
+
+    def to_dict(self) -> dict:
+        def top_list(top):
+            return [{"label": label, "probability": prob} for label, prob in top]
+        return {"source": self.source, "model": self.model, "fps": self.fps,
+                "frames": self.frames, "top_k": top_list(self.top),
+                "timeline": [{"frame": p.frame, "time": p.time, "top_k": top_list(p.top)}
+                             for p in self.timeline]}
+
+    def to_json(self, indent: Optional[int] = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def to_csv(self) -> str:
+        """The timeline in long form: ``frame,time,rank,label,probability`` (rank from 1); the
+        last frame's rows are the final top-k."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["frame", "time", "rank", "label", "probability"])
+        for p in self.timeline:
+            time = "" if p.time is None else f"{p.time:.6f}"
+            for rank, (label, prob) in enumerate(p.top, 1):
+                writer.writerow([p.frame, time, rank, label, f"{prob:.6f}"])
+        return out.getvalue()
+
+    def plot(self, path, classes: int = 5, title: Optional[str] = None) -> Path:
+        """Draw the probabilities over time of the final top `classes` classes into a PNG
+        (`PLOT_SIZE` pixels), written atomically.  Needs matplotlib (``minimovinet[plot]``)."""
+        Figure, FigureCanvasAgg = import_matplotlib()
+        if not self.timeline:
+            raise InputError("nothing to plot: the result holds no frames")
+        path = Path(path)
+        top = np.argsort(-self.probabilities[-1], kind="stable")[:classes]
+        times = [p.time for p in self.timeline]
+        if any(t is None for t in times):
+            x, xlabel = np.arange(self.frames), "frame"
+        else:
+            x, xlabel = np.asarray(times), "time (s)"
+        fig = Figure(figsize=(PLOT_SIZE[0] / PLOT_DPI, PLOT_SIZE[1] / PLOT_DPI), dpi=PLOT_DPI)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        for c in top:                                          # the final ranking, best first
+            ax.plot(x, self.probabilities[:, c], linewidth=2,
+                    label=f"{self.class_names[c]} ({self.probabilities[-1, c]:.2f})")
+        ax.set_ylim(0, 1)
+        ax.set_xlim(x[0], x[-1] if len(x) > 1 else x[0] + 1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("probability")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize="small")
+        rate = "every frame" if self.fps is None else f"{self.fps:g} fps"
+        ax.set_title(title or f"{Path(self.source).name or 'frames'}: {self.model}, {rate}")
+        fig.tight_layout()
+        # a fixed pixel size: no bbox_inches="tight", which would crop to the content
+        write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=PLOT_DPI), binary=True)
+        return path
+
+
+def import_matplotlib():
+    """(Figure, FigureCanvasAgg), or a `PlotError` naming the extra to install.  The Agg canvas
+    is used directly (no pyplot): no display needed, no global state."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise PlotError(f"plotting needs matplotlib, which is not installed: "
+                        f"{PLOT_INSTALL_HINT}") from None
+    return Figure, FigureCanvasAgg
+
+
+def write_atomically(path, write: Callable, binary: bool = False) -> None:
+    """`write(file)` into a temporary file next to `path`, renamed onto `path` only when
+    complete: an interruption or error leaves nothing half-written."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else
+                                                       {"encoding": "utf-8"})) as f:
+            write(f)
+        os.chmod(tmp, 0o666 & ~_umask())       # mkstemp makes it 0600; give the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------
+# the classifier
+
+
+def _registry_clip(model_id: Optional[str]) -> Tuple[Optional[int], Optional[int]]:
+    """(input size, frame rate) the registry lists for a model id ('a0' -> (172, 5))."""
+    from .registry import REGISTRY
+    for entry in REGISTRY.values():
+        if entry.model_id == model_id and entry.fps:
+            return entry.input_size, entry.fps
+    return None, None
+
+
+def _check_top_k(top_k) -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise InputError(f"top_k must be an integer >= 1, got {top_k!r}")
+    return int(top_k)
+
+
+class VideoClassifier:
+    """A stream model fed one RGB frame at a time, reporting the top-k classes.
+
+    model: a registry name (``minimovinet models``; loaded from the cache, never downloaded:
+    ``minimovinet fetch NAME``), a model file (.tflite / .h5), or a loaded model
+    (`Int8Movinet` or a stream `Movinet`).  top_k: how many classes `step` and `classify`
+    report.  cache: the registry cache directory (default ``$MINIMOVINET_HOME``).
+    class_names: names of the classes when the model has none (else the cached Kinetics-600
+    names are used, else ``class 0``, ``class 1``, ...).
+    """
+
+    def __init__(self, model=DEFAULT_MODEL, top_k: int = 5, cache=None,
+                 class_names: Optional[Sequence[str]] = None):
+        self.top_k = _check_top_k(top_k)
+        self.cache = cache
+        self.model, self.name = self._load(model, cache)
+        config = getattr(self.model, "config", None)
+        if config is not None and not getattr(config, "causal", True):
+            raise InputError(f"model {self.name} is a whole-clip (base) model: it cannot classify "
+                             f"a stream frame by frame; use a stream model (e.g. a0-stream-int8)")
+        size, rate = _registry_clip(getattr(config, "model_id", None))
+        self.height = int(getattr(self.model, "height", None) or size or 172)
+        self.width = int(getattr(self.model, "width", None) or size or 172)
+        self.fps = rate or 5                        # the rate the model was trained at
+        num_classes = getattr(config, "num_classes", None)
+        self.class_names, self.has_class_names = self._class_names(class_names, num_classes)
+        self.reset()
+
+    @staticmethod
+    def _load(model, cache):
+        if isinstance(model, (str, os.PathLike)):
+            from .registry import is_registry_name
+            if isinstance(model, str) and is_registry_name(model):
+                from .registry import get, load
+                entry = get(model)
+                return load(entry, cache), entry.name
+            from . import load as load_file
+            return load_file(model), Path(model).name
+        if callable(model) and hasattr(model, "init_states"):
+            return model, getattr(model, "name", type(model).__name__)
+        raise InputError(f"model must be a registry name, a model file or a loaded minimovinet "
+                         f"model, got {type(model).__name__}")
+
+    def _class_names(self, given, num_classes):
+        names = given if given is not None else getattr(self.model, "class_names", None)
+        if names is None:
+            from .registry import NUM_LABELS, class_names as cached_names
+            if num_classes in (None, NUM_LABELS):
+                try:
+                    names = cached_names(self.cache)
+                except MinimovinetError:
+                    names = None
+        if names is None:
+            return [f"class {i}" for i in range(num_classes or 0)], False
+        names = [str(n) for n in names]
+        if num_classes is not None and len(names) != num_classes:
+            raise InputError(f"{len(names)} class names for a model of {num_classes} classes")
+        return names, True
+
+    # ---- streaming ------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Start a new stream: zero states, no frames seen."""
+        self.states = self.model.init_states(batch=1, height=self.height, width=self.width)
+        self.frames_seen = 0
+        self.probabilities: Optional[np.ndarray] = None     # [C] after the last frame, float64
+
+    def preprocess(self, frame) -> np.ndarray:
+        """uint8 RGB [H, W, 3] of any size -> float32 [1, 1, height, width, 3] in [0, 1]."""
+        a = np.asarray(frame)
+        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3 or min(a.shape) < 1:
+            raise InputError(f"a frame must be uint8 RGB [H, W, 3], got {a.dtype} of shape "
+                             f"{a.shape}")
+        if a.shape[:2] != (self.height, self.width):
+            a = resize_bilinear(a, self.height, self.width)
+        return to_model_input(a)                                # [1, 1, H, W, 3]
+
+    def step(self, frame) -> TopK:
+        """Feed one uint8 RGB frame [H, W, 3]; the top-k [(label, probability), ...] after it."""
+        x = self.preprocess(frame)                              # [1, 1, H, W, 3]
+        logits, self.states = self.model(x, self.states)        # [1, C]
+        dequantize = getattr(self.model, "dequantize_logits", None)
+        z = np.asarray(dequantize(logits) if dequantize else logits, np.float64)[0]   # [C]
+        z = np.exp(z - z.max())
+        self.probabilities = z / z.sum()
+        self.frames_seen += 1
+        return self.top(self.probabilities)
+
+    def top(self, probabilities, k: Optional[int] = None) -> TopK:
+        """The k (default `top_k`) most probable classes of a probability vector [C]."""
+        p = np.asarray(probabilities)
+        best = np.argsort(-p, kind="stable")[:k or self.top_k]
+        names = self.class_names
+        return [(names[i] if i < len(names) else f"class {i}", float(p[i])) for i in best]
+
+    # ---- whole videos ---------------------------------------------------------------------------
+
+    def frames_of(self, video, fps=None, every_frame: bool = False):
+        """(time, frame) pairs of a video file resampled as `classify` does."""
+        if every_frame and fps is not None:
+            raise InputError("give fps or every_frame, not both")
+        from .video import read_video
+        rate = None if every_frame else (self.fps if fps is None else fps)
+        return read_video(video, fps=rate, size=(self.height, self.width), with_times=True), rate
+
+    def classify(self, video, fps=None, every_frame: bool = False,
+                 on_frame: Optional[Callable[[Prediction], None]] = None) -> ClassificationResult:
+        """Classify a whole video from a fresh stream (the classifier is `reset` first and left
+        at the end of the video).
+
+        video: a file path (decoded and resampled: to `fps`, default the model's rate, or every
+        frame with ``every_frame=True``), or frames already at the rate you want (a uint8 array
+        [T, H, W, 3] or an iterable of [H, W, 3]; then `fps`, default the model's rate, only
+        dates them: time = index / fps).  on_frame: called with each `Prediction` (progress).
+        """
+        if isinstance(video, (str, os.PathLike)):
+            pairs, rate = self.frames_of(video, fps, every_frame)
+            source = os.fspath(video)
+        else:
+            if every_frame:
+                raise InputError("every_frame applies to video files; frames are fed as given")
+            rate = self.fps if fps is None else fps
+            if not (isinstance(rate, (int, float, np.integer, np.floating)) and rate > 0):
+                raise InputError(f"fps must be a positive number, got {fps!r}")
+            if isinstance(video, np.ndarray) and video.ndim != 4:
+                raise InputError(f"frames must be a uint8 array [T, H, W, 3] or an iterable of "
+                                 f"[H, W, 3] frames, got an array of shape {video.shape}")
+            pairs = ((i / float(rate), frame) for i, frame in enumerate(video))
+            source = ""
+        self.reset()
+        timeline: List[Prediction] = []
+        rows: List[np.ndarray] = []
+        for time, frame in pairs:
+            top = self.step(frame)
+            prediction = Prediction(len(timeline), float(time), top)
+            timeline.append(prediction)
+            rows.append(self.probabilities.astype(np.float32))
+            if on_frame is not None:
+                on_frame(prediction)
+        if not timeline:
+            raise InputError("no frames to classify")
+        return ClassificationResult(
+            top=timeline[-1].top, timeline=timeline, probabilities=np.stack(rows),
+            class_names=self.class_names, model=self.name, source=source,
+            fps=None if rate is None else float(rate))
+
+    def __repr__(self):
+        return (f"<minimovinet.VideoClassifier {self.name}, {self.height}x{self.width} at "
+                f"{self.fps} fps, top {self.top_k}, {self.frames_seen} frames seen>")

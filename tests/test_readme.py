@@ -1,0 +1,130 @@
+"""The README's quickstart, run as written.
+
+The blocks are found by the HTML comment right before them (`<!-- readme-test: NAME -->`):
+
+* ``quickstart``: the shell commands.  Each line runs in bash, unchanged, in a temporary
+  directory where ``clip.mp4`` is a copy of ../shared/media/carving_ice_172.mp4, with
+  ``$MINIMOVINET_HOME`` a temporary cache and this interpreter's ``bin`` first on PATH.  Two
+  lines need the network and are replaced: ``pip install`` is checked instead (its extras exist
+  in pyproject.toml and their packages are installed here, minimovinet from this checkout), and
+  before ``minimovinet fetch`` runs (as written) the shared official model and class names are
+  put into the cache, so that it finds them and verifies them without downloading (the HTTP(S)
+  proxy points at a closed port: a download attempt would fail).
+* ``quickstart-output``: must be exactly what ``minimovinet classify clip.mp4`` printed.
+* ``quickstart-python``: the Python example, run as a script in the same directory.
+"""
+import ast
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+CLIP = "carving_ice_172.mp4"          # stands in for the README's clip.mp4
+
+
+def block(name: str):
+    """(language, text) of the fenced block right after ``<!-- readme-test: NAME -->``."""
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"<!-- readme-test: " + re.escape(name) + r" -->\n```(\w*)\n(.*?)\n```",
+                      text, re.S)
+    assert match, f"README.md has no fenced block after <!-- readme-test: {name} -->"
+    return match.group(1), match.group(2)
+
+
+@pytest.fixture(scope="module")
+def workdir(shared_dir, tmp_path_factory):
+    pytest.importorskip("av", reason="PyAV is not installed: pip install 'minimovinet[video]'")
+    work = tmp_path_factory.mktemp("readme")
+    shutil.copyfile(shared_dir / "media" / CLIP, work / "clip.mp4")
+    return work
+
+
+@pytest.fixture(scope="module")
+def env(workdir):
+    bindir = str(Path(sys.executable).parent)
+    env = dict(os.environ, MINIMOVINET_HOME=str(workdir / "cache"),
+               PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
+               http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
+               HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
+    env.pop("no_proxy", None)
+    env.pop("NO_PROXY", None)
+    assert shutil.which("minimovinet", path=env["PATH"]), \
+        "the `minimovinet` command is not installed next to this interpreter (pip install -e .)"
+    return env
+
+
+def place_fetched_files(shared_dir, cache):
+    from minimovinet import registry
+    for name, source in (("a0-stream-int8",
+                          shared_dir / "models" / "movinet_a0_stream_k600_int8.tflite"),
+                         ("kinetics600-labels",
+                          shared_dir / "labels" / "kinetics600_label_map.txt")):
+        dest = registry.download_path(name, cache)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+
+
+def check_pip_install(line):
+    """`pip install -e ".[a,b]"`: the extras exist and what they install is installed here."""
+    words = shlex.split(line, comments=True)
+    assert words[:3] == ["pip", "install", "-e"] and len(words) == 4, line
+    target = re.fullmatch(r"\.(?:\[([\w,]+)\])?", words[3])
+    assert target, f"the quickstart installs {words[3]!r}, expected the checkout ('.[extras]')"
+    extras = target.group(1).split(",") if target.group(1) else []
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    import minimovinet
+    assert Path(minimovinet.__file__).resolve().is_relative_to(ROOT), \
+        "minimovinet is not installed from this checkout"
+    for extra in extras:
+        assert extra in project["optional-dependencies"], f"no extra {extra!r} in pyproject.toml"
+        for requirement in project["optional-dependencies"][extra]:
+            name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)
+            metadata.version(name)          # raises PackageNotFoundError when missing
+
+
+def test_quickstart_commands_as_written(shared_dir, workdir, env):
+    language, text = block("quickstart")
+    assert language == "bash"
+    lines = [line for line in text.splitlines() if line.strip()]
+    kinds = [shlex.split(line, comments=True)[:2] for line in lines]
+    assert kinds == [["pip", "install"], ["minimovinet", "fetch"], ["minimovinet", "classify"]]
+    check_pip_install(lines[0])
+    outputs = []
+    for line in lines[1:]:
+        if shlex.split(line, comments=True)[1] == "fetch":
+            place_fetched_files(shared_dir, workdir / "cache")
+        done = subprocess.run(["bash", "-c", line], cwd=workdir, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, f"{line}\n{done.stderr}"
+        assert "Traceback" not in done.stderr
+        outputs.append(done.stdout)
+    fetched, classified = outputs
+    assert fetched.startswith("a0-stream-int8: ") and "movinet_a0_stream_int8.tflite" in fetched
+    _, shown = block("quickstart-output")
+    assert classified.rstrip("\n") == shown, "the README's sample output is not what it prints"
+    assert classified.splitlines()[1].split()[:3] == ["1.", "carving", "ice"]
+
+
+def test_quickstart_python_as_written(shared_dir, workdir, env):
+    language, code = block("quickstart-python")
+    assert language == "python"
+    place_fetched_files(shared_dir, workdir / "cache")
+    script = workdir / "quickstart.py"
+    script.write_text(code + "\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    stepped, final = ast.literal_eval(lines[0]), ast.literal_eval(lines[1])
+    assert stepped[0] == final and final[0] == "carving ice" and final[1] > 0.9
+    assert len(lines) == 2 + 5                       # 22 frames at 5 fps, every fifth shown
+    assert lines[-1].split()[:4] == ["4.00", "s", "carving", "ice"]
