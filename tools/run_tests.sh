@@ -11,7 +11,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+# tools/pins.txt: numpy / numba / llvmlite versions shared with the emulated aarch64 runs
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]" -c tools/pins.txt
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 set +e
 # Two workers (the machines have 2 cores). --dist loadfile keeps each file on one worker; the
