@@ -651,10 +651,14 @@ def _compile_conv(op, T, scratch, n_tensors):
     if form == "vnni":                                   # patches straight into uint8
         packed = V.pack_weights(w.reshape(Cout, Kk), bias_eff, mult, left, offset, total)
         xu_slot = scratch_slot(V.input_shape(P, Kk), np.uint8, 128)
+        Hp = max(H + pt, (Ho - 1) * sh + kh)
+        Wp = max(W + pl, (Wo - 1) * sw + kw)
+        # the padded image in uint8: the border holds x_zp + 128, written once here
+        xpad_slot = scratch_slot((Hp, Wp, Cin), np.uint8, (zi + 128) % 256)
 
         def run(ws, ki):
-            V.conv_vnni(ws[x][0], kh, kw, sh, sw, pt, pl, zi, Wo, ws[xu_slot], *packed, zo, lo,
-                        hi, ws[o].reshape(P, Cout))
+            V.conv_vnni(ws[x][0], kh, kw, sh, sw, pt, pl, zi, Wo, ws[xpad_slot], ws[xu_slot],
+                        *packed, zo, lo, hi, ws[o].reshape(P, Cout))
         return run
     Hp = max(H + pt, (Ho - 1) * sh + kh)
     Wp = max(W + pl, (Wo - 1) * sw + kw)

@@ -179,30 +179,34 @@ def _to_uint8(x, xu):
             row[c] = np.uint8(x[p, c] ^ np.int8(-128))
 
 
-def _im2col_uint8(x, kh, kw, stride_h, stride_w, pad_top, pad_left, x_zp, Wo, xu):
+def _im2col_uint8(x, kh, kw, stride_h, stride_w, pad_top, pad_left, x_zp, Wo, xpad, xu):
     """Patches of a dense conv (the stem) straight into the uint8 workspace: x [H, W, Cin]
     int8 -> xu[p // 4, p % 4, (dh * kw + dw) * Cin + ci] = x + 128; cells outside the image
-    read as x_zp (they add nothing once x_zp * sum(w) is subtracted)."""
+    read as x_zp (they add nothing once x_zp * sum(w) is subtracted).
+
+    The image is first copied as uint8 into xpad [Hp, Wp, Cin], whose border holds x_zp + 128
+    (written when the workspace was allocated); a patch row dh of output pixel (oh, ow) is then
+    the kw * Cin contiguous bytes of xpad's row oh * stride_h + dh from column ow * stride_w."""
     H, W, Cin = x.shape
+    Hp, Wp, _ = xpad.shape
+    for h in range(H):
+        src = x[h].reshape(W * Cin)
+        dst = xpad[h + pad_top].reshape(Wp * Cin)[pad_left * Cin:]
+        for i in range(W * Cin):
+            dst[i] = np.uint8(src[i] ^ np.int8(-128))
     P = xu.shape[0] * TILE_ROWS
     Ho = (P + Wo - 1) // Wo
-    fill = np.uint8(np.int8(x_zp) ^ np.int8(-128))
+    flat = xpad.reshape(Hp * Wp * Cin)
+    run = kw * Cin                                 # one patch row: contiguous in xpad
     for p in range(min(P, Ho * Wo)):
         oh = p // Wo
         ow = p % Wo
         row = xu[p // TILE_ROWS, p % TILE_ROWS]
-        k = 0
         for dh in range(kh):
-            ih = oh * stride_h - pad_top + dh
-            for dw in range(kw):
-                iw = ow * stride_w - pad_left + dw
-                if 0 <= ih < H and 0 <= iw < W:
-                    for ci in range(Cin):
-                        row[k + ci] = np.uint8(x[ih, iw, ci] ^ np.int8(-128))
-                else:
-                    for ci in range(Cin):
-                        row[k + ci] = fill
-                k += Cin
+            src = flat[((oh * stride_h + dh) * Wp + ow * stride_w) * Cin:]
+            dst = row[dh * run:]
+            for i in range(run):
+                dst[i] = src[i]
 
 
 def _gemm_vnni(xu, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):
@@ -242,10 +246,11 @@ def _pointwise_vnni(x, xu, wp, bias, mult, left, offset, total, out_zp, lo, hi, 
     _gemm_vnni(xu, wp, bias, mult, left, offset, total, out_zp, lo, hi, out)
 
 
-def _conv_vnni(x, kh, kw, stride_h, stride_w, pad_top, pad_left, x_zp, Wo, xu, wp, bias, mult,
-               left, offset, total, out_zp, lo, hi, out):
-    """Dense kh x kw conv (the stem) with VNNI: patches into xu, then `_gemm_vnni`."""
-    _im2col_uint8(x, kh, kw, stride_h, stride_w, pad_top, pad_left, x_zp, Wo, xu)
+def _conv_vnni(x, kh, kw, stride_h, stride_w, pad_top, pad_left, x_zp, Wo, xpad, xu, wp, bias,
+               mult, left, offset, total, out_zp, lo, hi, out):
+    """Dense kh x kw conv (the stem) with VNNI: patches into xu (through the padded uint8 image
+    xpad [Hp, Wp, Cin], border x_zp + 128), then `_gemm_vnni`."""
+    _im2col_uint8(x, kh, kw, stride_h, stride_w, pad_top, pad_left, x_zp, Wo, xpad, xu)
     _gemm_vnni(xu, wp, bias, mult, left, offset, total, out_zp, lo, hi, out)
 
 

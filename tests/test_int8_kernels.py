@@ -219,15 +219,16 @@ def test_depthwise(ki, H, W, C, k, stride, padding, monkeypatch):
 
 
 @pytest.mark.parametrize("ki", KERNELS)
-def test_im2col_dense_conv(ki):
-    """The stem: a 3x3 stride-2 SAME conv through patches + the pointwise kernel."""
+@pytest.mark.parametrize("x_zp", [-128, 37])
+def test_im2col_dense_conv(ki, x_zp):
+    """The stem: a 3x3 stride-2 SAME conv through patches + the pointwise kernel (the padding
+    reads as x_zp)."""
     rng = np.random.default_rng(3)
     H, W, Cin, Cout, k, s = 17, 12, 3, 8, 3, 2
     x = rng.integers(-128, 128, (H, W, Cin)).astype(np.int8)
     w = rng.integers(-127, 128, (Cout, k, k, Cin)).astype(np.int8)
     bias = rng.integers(-3000, 3000, Cout).astype(np.int64)
     mult, shift = quant_params(rng, Cout)
-    x_zp = -128
     Ho, pt = same_padding(H, k, s)
     Wo, pl = same_padding(W, k, s)
     xs = np.zeros((H + 2 * k, W + 2 * k, Cin), np.int64)
@@ -248,7 +249,9 @@ def test_im2col_dense_conv(ki):
         packed = V.pack_weights(w.reshape(Cout, -1), bias_eff, *split(mult, shift))
         xu = np.full(V.input_shape(Ho * Wo, k * k * Cin), 128, np.uint8)
         out = np.empty((Ho * Wo, Cout), np.int8)
-        V.conv_vnni(x, k, k, s, s, pt, pl, x_zp, Wo, xu, *packed, 2, -128, 127, out)
+        Hp, Wp = max(H + pt, (Ho - 1) * s + k), max(W + pl, (Wo - 1) * s + k)
+        xpad = np.full((Hp, Wp, Cin), (x_zp + 128) % 256, np.uint8)
+        V.conv_vnni(x, k, k, s, s, pt, pl, x_zp, Wo, xpad, xu, *packed, 2, -128, 127, out)
         np.testing.assert_array_equal(out.reshape(Ho, Wo, Cout), expected)
 
 
