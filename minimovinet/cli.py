@@ -45,6 +45,7 @@ import warnings
 from pathlib import Path
 
 from .errors import MinimovinetError
+from .registry import ProgressBar
 from .video import VideoWarning
 
 
@@ -143,36 +144,22 @@ def _stderr_is_terminal() -> bool:
     return bool(isatty and isatty())
 
 
-class FrameProgress:
+class FrameProgress(ProgressBar):
     """``classify [##########..........]  50%  60/120 frames`` redrawn on stderr (a terminal
     only; the total is an estimate from the container, so the bar may end short of 100%)."""
-    WIDTH = 30
 
     def __init__(self, label: str, total, enabled: bool):
-        self.label, self.total, self.enabled = label, total, enabled
-        self.done, self._last = 0, 0.0
+        super().__init__(label, total, enabled=enabled)
 
-    def update(self, _prediction=None) -> None:
-        self.done += 1
-        now = time.monotonic()
-        if self.enabled and now - self._last >= 0.1:
-            self._last = now
-            self._draw()
+    def update(self, _prediction=None) -> None:       # called once per classified frame
+        super().update(1)
 
-    def _draw(self, end: str = "") -> None:
-        if self.total:
-            frac = min(1.0, self.done / self.total)
-            fill = int(round(frac * self.WIDTH))
-            text = (f"{self.label} [{'#' * fill}{'.' * (self.WIDTH - fill)}] {frac:4.0%}  "
-                    f"{self.done}/{self.total} frames")
-        else:
-            text = f"{self.label} {self.done} frames"
-        sys.stderr.write("\r" + text + end)
-        sys.stderr.flush()
+    def _amount(self) -> str:
+        return f"{self.done}/{self.total} frames" if self.total else f"{self.done} frames"
 
     def close(self, ok: bool = True) -> None:
-        if self.enabled and self.done:
-            self._draw(end="\n" if ok else "  (stopped)\n")
+        if self.done:
+            super().close(ok)
 
 
 def _estimated_frames(path, rate):

@@ -325,14 +325,18 @@ class ProgressBar:
             self._last = now
             self._draw()
 
+    def _amount(self) -> str:
+        """The counter after the bar (here bytes, in MB)."""
+        return f"{_mb(self.done)}/{_mb(self.total)}" if self.total else _mb(self.done)
+
     def _draw(self, end: str = "") -> None:
         if self.total:
             frac = min(1.0, self.done / self.total)
             fill = int(round(frac * self.WIDTH))
             text = (f"{self.label} [{'#' * fill}{'.' * (self.WIDTH - fill)}] {frac:4.0%}  "
-                    f"{_mb(self.done)}/{_mb(self.total)}")
+                    f"{self._amount()}")
         else:
-            text = f"{self.label} {_mb(self.done)}"
+            text = f"{self.label} {self._amount()}"
         self.stream.write("\r" + text + end)
         self.stream.flush()
 
