@@ -58,7 +58,7 @@ def random_model(model_id: str = "a0", variant: str = "stream", num_classes: int
 
 def save(model: Movinet, path, source: str = "") -> None:
     """Write `model` (float32 or int8) to `path` in the minimovinet h5 format (atomically)."""
-    from .int8_model import Int8Movinet, save_int8
+    from .int8_model import save_int8
     if isinstance(model, Int8Movinet):
         save_int8(path, model, source=source)
         return

@@ -504,66 +504,64 @@ def _depthwise(xq, wt, bias, kh, kw, stride_h, mult, left, offset, total, out_zp
                                + _prod16(x2[j], w2[j]))
 
 
-def _add(a, b, b_mode, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi, out):
-    """Quantized ADD (TFLite: left_shift 20, inputs rescaled to twice the larger input scale).
+@njit(inline="always", cache=True)
+def _operand(b, b_mode, r, c):
+    """The second operand of a binary op at [r, c]: b [R, C] (b_mode 0), a row [1, C]
+    broadcast over rows (1) or a scalar [1, 1] (2)."""
+    if b_mode == 0:
+        return b[r, c]
+    if b_mode == 1:
+        return b[0, c]
+    return b[0, 0]
 
-    a, out [R, C] int8; b [R, C] (b_mode 0), [1, C] (1: broadcast over rows) or [1, 1] (2).
-    """
+
+@njit(inline="always", cache=True)
+def _add_value(a, b, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi):
+    """One quantized ADD (TFLite: left shift 20, inputs rescaled to twice the larger scale)."""
+    x1 = (np.int64(a) - a_zp) << 20
+    x2 = (np.int64(b) - b_zp) << 20
+    s1 = _rdbpot(_srdhm(x1, a_m), -a_s)
+    s2 = _rdbpot(_srdhm(x2, b_m), -b_s)
+    return _clamp(_rdbpot(_srdhm(s1 + s2, o_m), -o_s) + out_zp, lo, hi)
+
+
+@njit(inline="always", cache=True)
+def _mul_value(a, b, a_zp, b_zp, m, s, out_zp, lo, hi):
+    """One quantized MUL: MultiplyByQuantizedMultiplier((a - a_zp) * (b - b_zp)) + out_zp."""
+    prod = (np.int64(a) - a_zp) * (np.int64(b) - b_zp)
+    return _clamp(_mbqm(prod, m, s) + out_zp, lo, hi)
+
+
+def _add(a, b, b_mode, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi, out):
+    """Quantized ADD.  a, out [R, C] int8; b [R, C], [1, C] or [1, 1] (`_operand`)."""
     R, C = a.shape
     for r in prange(R):
         for c in range(C):
-            if b_mode == 0:
-                bv = b[r, c]
-            elif b_mode == 1:
-                bv = b[0, c]
-            else:
-                bv = b[0, 0]
-            x1 = (np.int64(a[r, c]) - a_zp) << 20
-            x2 = (np.int64(bv) - b_zp) << 20
-            s1 = _rdbpot(_srdhm(x1, a_m), -a_s)
-            s2 = _rdbpot(_srdhm(x2, b_m), -b_s)
-            v = _rdbpot(_srdhm(s1 + s2, o_m), -o_s) + out_zp
-            out[r, c] = _clamp(v, lo, hi)
+            out[r, c] = _add_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, a_m, a_s,
+                                   b_m, b_s, o_m, o_s, out_zp, lo, hi)
 
 
 def _mul(a, b, b_mode, a_zp, b_zp, m, s, out_zp, lo, hi, out):
-    """Quantized MUL: MultiplyByQuantizedMultiplier((a - a_zp) * (b - b_zp)) + out_zp."""
+    """Quantized MUL.  a, out [R, C] int8; b [R, C], [1, C] or [1, 1] (`_operand`)."""
     R, C = a.shape
     for r in prange(R):
         for c in range(C):
-            if b_mode == 0:
-                bv = b[r, c]
-            elif b_mode == 1:
-                bv = b[0, c]
-            else:
-                bv = b[0, 0]
-            prod = (np.int64(a[r, c]) - a_zp) * (np.int64(bv) - b_zp)
-            v = _mbqm(prod, m, s) + out_zp
-            out[r, c] = _clamp(v, lo, hi)
+            out[r, c] = _mul_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, m, s,
+                                   out_zp, lo, hi)
 
 
 def _mul_add(a, b, b_mode, a_zp, b_zp, m, s, mul_zp, mul_lo, mul_hi, skip, t_zp, skip_zp,
              t_m, t_s, k_m, k_s, o_m, o_s, out_zp, lo, hi, out):
     """MUL then ADD in one pass (a block's ReZero scaling and its residual add): the int8
-    value MUL(a, b) is computed exactly as `_mul` stores it, then added to `skip` exactly as
-    `_add` does (t = the MUL output, with its own quantization t_zp / t_m, t_s)."""
+    value t = MUL(a, b) exactly as `_mul` stores it, then added to `skip` exactly as `_add`
+    does (t with its own quantization t_zp / t_m, t_s)."""
     R, C = a.shape
     for r in prange(R):
         for c in range(C):
-            if b_mode == 0:
-                bv = b[r, c]
-            elif b_mode == 1:
-                bv = b[0, c]
-            else:
-                bv = b[0, 0]
-            prod = (np.int64(a[r, c]) - a_zp) * (np.int64(bv) - b_zp)
-            t = _clamp(_mbqm(prod, m, s) + mul_zp, mul_lo, mul_hi)
-            x1 = (t - t_zp) << 20
-            x2 = (np.int64(skip[r, c]) - skip_zp) << 20
-            s1 = _rdbpot(_srdhm(x1, t_m), -t_s)
-            s2 = _rdbpot(_srdhm(x2, k_m), -k_s)
-            v = _rdbpot(_srdhm(s1 + s2, o_m), -o_s) + out_zp
-            out[r, c] = _clamp(v, lo, hi)
+            t = _mul_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, m, s, mul_zp,
+                           mul_lo, mul_hi)
+            out[r, c] = _add_value(t, skip[r, c], t_zp, skip_zp, t_m, t_s, k_m, k_s, o_m, o_s,
+                                   out_zp, lo, hi)
 
 
 def _lut2(a, b, b_row, table, out):

@@ -705,6 +705,28 @@ def _pads(padding, H, W, kh, kw, sh, sw):
     return same_padding(H, kh, sh)[1], same_padding(W, kw, sw)[1]
 
 
+def _broadcast(T, b_t, size_o, C):
+    """How the second operand of a binary op covers an output of size_o values (R rows of C):
+    (mode, shape) for the kernels -- 0 full [R, C], 1 a row [1, C], 2 a scalar [1, 1] -- or
+    None when it is none of these."""
+    size_b = int(np.prod(T[b_t].shape))
+    if size_b == size_o:
+        return 0, (size_o // C, C)
+    if size_b == 1:
+        return 2, (1, 1)
+    if size_b == C and T[b_t].shape[-1] == C:
+        return 1, (1, C)
+    return None
+
+
+def _add_multipliers(s1, s2, so):
+    """TFLite ADD's rescaling: inputs to twice the larger input scale (with a left shift of
+    20), then to the output scale.  Returns (m1, shift1, m2, shift2, m_out, shift_out)."""
+    twice = 2.0 * float(max(np.float32(s1), np.float32(s2)))
+    return (*K.quantize_multiplier(s1 / twice), *K.quantize_multiplier(s2 / twice),
+            *K.quantize_multiplier(twice / ((1 << 20) * so)))
+
+
 def _compile_binary(op, T):
     a_t, b_t = op.inputs
     o = op.outputs[0]
@@ -723,25 +745,18 @@ def _compile_binary(op, T):
     C = shape_o[-1] if shape_o else 1
     if size_a != size_o:
         raise WeightsFileError(f"{op.layer}: {op.kind} broadcasting both operands")
-    if size_b == size_o:
-        mode, b_shape = 0, (size_o // C, C)
-    elif size_b == 1:
-        mode, b_shape = 2, (1, 1)
-    elif size_b == C and T[b_t].shape[-1] == C:
-        mode, b_shape = 1, (1, C)
-    else:
+    broadcast = _broadcast(T, b_t, size_o, C)
+    if broadcast is None:
         raise WeightsFileError(f"{op.layer}: unsupported broadcast {T[a_t].shape} x "
                                f"{T[b_t].shape}")
+    mode, b_shape = broadcast
     R = size_o // C
     s1, z1 = _q(T[a_t])
     s2, z2 = _q(T[b_t])
     so, zo = _q(T[o])
     lo, hi = K.activation_range(op.attrs.get("activation", "NONE"), so, zo)
     if op.kind == "add":
-        twice = 2.0 * float(max(np.float32(s1), np.float32(s2)))
-        m1, sh1 = K.quantize_multiplier(s1 / twice)
-        m2, sh2 = K.quantize_multiplier(s2 / twice)
-        mo, sho = K.quantize_multiplier(twice / ((1 << 20) * so))
+        m1, sh1, m2, sh2, mo, sho = _add_multipliers(s1, s2, so)
 
         def exact(a, b, mode, out):
             K.SERIAL.add(a, b, mode, z1, z2, m1, sh1, m2, sh2, mo, sho, zo, lo, hi, out)
@@ -831,15 +846,10 @@ def _compile_mul_add(mul, add, T):
     if int(np.prod(T[a_t].shape)) != size_o or int(np.prod(T[t].shape)) != size_o:
         return None
     C = T[o].shape[-1]
-    size_b = int(np.prod(T[b_t].shape))
-    if size_b == size_o:
-        mode, b_shape = 0, (size_o // C, C)
-    elif size_b == 1:
-        mode, b_shape = 2, (1, 1)
-    elif size_b == C and T[b_t].shape[-1] == C:
-        mode, b_shape = 1, (1, C)
-    else:
+    broadcast = _broadcast(T, b_t, size_o, C)
+    if broadcast is None:
         return None
+    mode, b_shape = broadcast
     R = size_o // C
     s1, z1 = _q(T[a_t])
     s2, z2 = _q(T[b_t])
@@ -848,10 +858,7 @@ def _compile_mul_add(mul, add, T):
     mlo, mhi = K.activation_range(mul.attrs.get("activation", "NONE"), st, zt)
     sk, zk = _q(T[skip])
     so, zo = _q(T[o])
-    twice = 2.0 * float(max(np.float32(st), np.float32(sk)))
-    tm, ts = K.quantize_multiplier(st / twice)
-    km, ks = K.quantize_multiplier(sk / twice)
-    om, osh = K.quantize_multiplier(twice / ((1 << 20) * so))
+    tm, ts, km, ks, om, osh = _add_multipliers(st, sk, so)
     lo, hi = K.activation_range(add.attrs.get("activation", "NONE"), so, zo)
 
     b_const = T[b_t].data
