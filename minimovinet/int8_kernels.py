@@ -11,9 +11,12 @@ with all intermediate tensors preserved (tests/test_int8_litert.py::test_every_o
   halves *upward* (the "kUpward" / ARM `vrshl` rounding), then + output zero point and the
   fused-activation clamp.  (Not TFLite's double-rounding MultiplyByQuantizedMultiplier, whose
   final shift rounds halves away from zero, and not ruy's single rounding.)
-* ADD, MUL, MEAN, DIV: TFLite's default double-rounding MultiplyByQuantizedMultiplier
-  (SRDHM, then gemmlowp's RoundingDivideByPOT, halves away from zero); ADD with the
-  left_shift 20 / twice-max-input-scale scheme.
+* MEAN, DIV: TFLite's default double-rounding MultiplyByQuantizedMultiplier (SRDHM, then
+  gemmlowp's RoundingDivideByPOT, halves away from zero).
+* ADD (left_shift 20 / twice-max-input-scale scheme) and MUL: LiteRT's NEON loop over full
+  blocks of 16 elements, TFLite's reference code over the remaining ones, and the two differ:
+  ADD rescales its inputs with one rounding in the blocks and two in the tail; both narrow
+  through int16 in the blocks (`_add_value`, `_mul_value`: the `simd` flag).
 * AVERAGE_POOL_2D: int32 sum over the valid cells, then (sum +- count/2) / count (truncating
   division: the average rounds half away from zero); padded cells excluded.
 * SUM (int8): float32 `round(sum * (s_in/s_out) + (-zp_in * s_in/s_out * n)) + zp_out`.
@@ -516,52 +519,108 @@ def _operand(b, b_mode, r, c):
 
 
 @njit(inline="always", cache=True)
-def _add_value(a, b, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi):
-    """One quantized ADD (TFLite: left shift 20, inputs rescaled to twice the larger scale)."""
-    x1 = (np.int64(a) - a_zp) << 20
-    x2 = (np.int64(b) - b_zp) << 20
-    s1 = _rdbpot(_srdhm(x1, a_m), -a_s)
-    s2 = _rdbpot(_srdhm(x2, b_m), -b_s)
+def _shift32(x, e):
+    """x * 2^e in int32 for e >= 0 (wrapping), else x >> -e (ARM vshl: truncating)."""
+    if e >= 0:
+        return np.int64(np.int32(x << e))
+    return x >> -e
+
+
+@njit(inline="always", cache=True)
+def _narrow16(x):
+    """int32 -> int16, wrapping (ARM vmovn)."""
+    return np.int64(np.int16(x))
+
+
+@njit(inline="always", cache=True)
+def _sat16(x):
+    """int32 -> int16, saturating (ARM vqmovn)."""
+    return min(max(x, np.int64(-32768)), np.int64(32767))
+
+
+@njit(inline="always", cache=True)
+def _add_value(a, b, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi, simd):
+    """One quantized ADD as LiteRT computes it (left shift 20, both inputs rescaled to twice
+    the larger input scale, then to the output scale).
+
+    LiteRT's int8 ADD runs its NEON loop (on x86 too, through NEON_2_SSE) over the full blocks
+    of 16 elements and TFLite's reference code over the rest, and the two round differently:
+    simd=True, an element of a full block: each input is rescaled with ONE rounding,
+    SRDHM((x - zp) << (20 + shift), m), and the result is narrowed through int16 (wrapping)
+    before saturating to int8; simd=False, the tail: RDBPOT(SRDHM((x - zp) << 20, m), -shift)
+    (two roundings), int32 throughout.  They differ by one in the rescaled sum for about a
+    quarter of the inputs, which changes the int8 output only at a rounding boundary of the
+    output scale (about once per million elements): rare enough to pass long tests, so the
+    position class matters."""
+    x1 = np.int64(a) - a_zp
+    x2 = np.int64(b) - b_zp
+    if simd:
+        s1 = _srdhm(_shift32(x1, 20 + a_s), a_m)
+        s2 = _srdhm(_shift32(x2, 20 + b_s), b_m)
+        v = _rdbpot(_srdhm(_wrap32(s1 + s2), o_m), -o_s)
+        v = _narrow16(_narrow16(v) + out_zp)
+        return _clamp(_clamp(v, -128, 127), lo, hi)
+    s1 = _rdbpot(_srdhm(x1 << 20, a_m), -a_s)
+    s2 = _rdbpot(_srdhm(x2 << 20, b_m), -b_s)
     return _clamp(_rdbpot(_srdhm(s1 + s2, o_m), -o_s) + out_zp, lo, hi)
 
 
 @njit(inline="always", cache=True)
-def _mul_value(a, b, a_zp, b_zp, m, s, out_zp, lo, hi):
-    """One quantized MUL: MultiplyByQuantizedMultiplier((a - a_zp) * (b - b_zp)) + out_zp."""
+def _mul_value(a, b, a_zp, b_zp, m, s, out_zp, lo, hi, simd):
+    """One quantized MUL: MultiplyByQuantizedMultiplier((a - a_zp) * (b - b_zp)) + out_zp.
+    In LiteRT's NEON loop (simd=True, full blocks of 16) the product is saturated to int16
+    before the zero point is added in int16 (wrapping) and the sum saturated to int8; the
+    reference tail adds in int32.  They differ only for products beyond about +-32640."""
     prod = (np.int64(a) - a_zp) * (np.int64(b) - b_zp)
-    return _clamp(_mbqm(prod, m, s) + out_zp, lo, hi)
+    v = _mbqm(prod, m, s)
+    if simd:
+        return _clamp(_clamp(_narrow16(_sat16(v) + out_zp), -128, 127), lo, hi)
+    return _clamp(v + out_zp, lo, hi)
 
 
-def _add(a, b, b_mode, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi, out):
-    """Quantized ADD.  a, out [R, C] int8; b [R, C], [1, C] or [1, 1] (`_operand`)."""
+@njit(inline="always", cache=True)
+def _in_simd_block(r, c, C, n_simd, c_simd):
+    """Whether element [r, c] of an [R, C] op lies in one of LiteRT's full 16-element blocks:
+    flat index below n_simd and column below c_simd (a row-broadcast op runs a block loop
+    per row of C)."""
+    return r * C + c < n_simd and c < c_simd
+
+
+def _add(a, b, b_mode, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi, n_simd,
+         c_simd, out):
+    """Quantized ADD.  a, out [R, C] int8; b [R, C], [1, C] or [1, 1] (`_operand`); elements
+    in LiteRT's SIMD blocks per `_in_simd_block`."""
     R, C = a.shape
     for r in prange(R):
         for c in range(C):
             out[r, c] = _add_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, a_m, a_s,
-                                   b_m, b_s, o_m, o_s, out_zp, lo, hi)
+                                   b_m, b_s, o_m, o_s, out_zp, lo, hi,
+                                   _in_simd_block(r, c, C, n_simd, c_simd))
 
 
-def _mul(a, b, b_mode, a_zp, b_zp, m, s, out_zp, lo, hi, out):
+def _mul(a, b, b_mode, a_zp, b_zp, m, s, out_zp, lo, hi, n_simd, c_simd, out):
     """Quantized MUL.  a, out [R, C] int8; b [R, C], [1, C] or [1, 1] (`_operand`)."""
     R, C = a.shape
     for r in prange(R):
         for c in range(C):
             out[r, c] = _mul_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, m, s,
-                                   out_zp, lo, hi)
+                                   out_zp, lo, hi, _in_simd_block(r, c, C, n_simd, c_simd))
 
 
 def _mul_add(a, b, b_mode, a_zp, b_zp, m, s, mul_zp, mul_lo, mul_hi, skip, t_zp, skip_zp,
-             t_m, t_s, k_m, k_s, o_m, o_s, out_zp, lo, hi, out):
+             t_m, t_s, k_m, k_s, o_m, o_s, out_zp, lo, hi, n_simd, out):
     """MUL then ADD in one pass (a block's ReZero scaling and its residual add): the int8
     value t = MUL(a, b) exactly as `_mul` stores it, then added to `skip` exactly as `_add`
-    does (t with its own quantization t_zp / t_m, t_s)."""
+    does (t with its own quantization t_zp / t_m, t_s).  Both ops cover the same flat
+    elements, so they share the SIMD block class (flat index below n_simd)."""
     R, C = a.shape
     for r in prange(R):
         for c in range(C):
+            simd = r * C + c < n_simd
             t = _mul_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, m, s, mul_zp,
-                           mul_lo, mul_hi)
+                           mul_lo, mul_hi, simd)
             out[r, c] = _add_value(t, skip[r, c], t_zp, skip_zp, t_m, t_s, k_m, k_s, o_m, o_s,
-                                   out_zp, lo, hi)
+                                   out_zp, lo, hi, simd)
 
 
 def _lut2(a, b, b_row, table, out):
@@ -777,9 +836,11 @@ _SERIAL_ONLY = {"mean": _mean, "sum": _sum, "div": _div}
 SERIAL = types.SimpleNamespace(**{
     name: njit(cache=True, nogil=True)(_float_kernels._renamed(fn, "_serial"))
     for name, fn in {**_SOURCES, **_SERIAL_ONLY}.items()})
-PARALLEL = types.SimpleNamespace(**{
+_PARALLEL_BUILDS = types.SimpleNamespace(**{
     name: njit(cache=True, nogil=True, parallel=True)(_float_kernels._renamed(fn, "_parallel"))
     for name, fn in _SOURCES.items()})
+# one parallel region at a time per process, else the serial build (kernels.guarded)
+PARALLEL = _float_kernels.guarded_namespace(_PARALLEL_BUILDS, SERIAL)
 for _name in _SERIAL_ONLY:
     setattr(PARALLEL, _name, getattr(SERIAL, _name))
 

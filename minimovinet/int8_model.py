@@ -755,37 +755,99 @@ def _compile_binary(op, T):
     s2, z2 = _q(T[b_t])
     so, zo = _q(T[o])
     lo, hi = K.activation_range(op.attrs.get("activation", "NONE"), so, zo)
+    if op.kind == "add" and mode != 0:
+        raise WeightsFileError(f"{op.layer}: int8 ADD with broadcasting ({T[a_t].shape} + "
+                               f"{T[b_t].shape}) is not supported: LiteRT's broadcast ADD "
+                               f"kernels round differently from its elementwise one")
+    n_simd, c_simd = _simd_blocks(mode, size_o, C)
     if op.kind == "add":
         m1, sh1, m2, sh2, mo, sho = _add_multipliers(s1, s2, so)
 
-        def exact(a, b, mode, out):
-            K.SERIAL.add(a, b, mode, z1, z2, m1, sh1, m2, sh2, mo, sho, zo, lo, hi, out)
+        def exact(a, b, mode, simd, out):
+            K.SERIAL.add(a, b, mode, z1, z2, m1, sh1, m2, sh2, mo, sho, zo, lo, hi,
+                         *_all_or_none(simd), out)
     else:
         m, sh = K.quantize_multiplier(s1 * s2 / so)
 
-        def exact(a, b, mode, out):
-            K.SERIAL.mul(a, b, mode, z1, z2, m, sh, zo, lo, hi, out)
+        def exact(a, b, mode, simd, out):
+            K.SERIAL.mul(a, b, mode, z1, z2, m, sh, zo, lo, hi, *_all_or_none(simd), out)
     b_const = T[b_t].data
     if b_const is not None and np.all(b_const == b_const.reshape(-1)[0]):
         b_const = b_const.reshape(-1)[:1]            # a constant, possibly stored full-size
-        mode = 2
+        mode = 2                                     # (n_simd, c_simd: LiteRT's own loops)
     if mode == 2 and b_const is not None:            # x (op) constant: a 256-entry table
-        table = _table1(lambda a, out: exact(a, b_const.reshape(1, 1), 2, out))
-
-        def run(ws, ki):
-            ki.lut(ws[a_t].reshape(-1), table, ws[o].reshape(-1))
-        return run
+        tables = [_table1(lambda a, out: exact(a, b_const.reshape(1, 1), 2, simd, out))
+                  for simd in (True, False)]
+        return _tabulated(tables, a_t, None, o, R, C, n_simd, c_simd, False)
     if mode in (0, 1):                               # two int8 tensors: a 256 x 256 table
-        table = _table2(lambda a, b, out: exact(a, b, 0, out))
-        b_row = mode == 1
-
-        def run(ws, ki):
-            ki.lut2(ws[a_t].reshape(R, C), ws[b_t].reshape(b_shape), b_row, table,
-                    ws[o].reshape(R, C))
-        return run
+        tables = [_table2(lambda a, b, out: exact(a, b, 0, simd, out)) for simd in (True, False)]
+        return _tabulated(tables, a_t, (b_t, b_shape), o, R, C, n_simd, c_simd, mode == 1)
 
     def run(ws, ki):                                 # x (op) a runtime scalar
-        exact(ws[a_t].reshape(R, C), ws[b_t].reshape(1, 1), 2, ws[o].reshape(R, C))
+        if op.kind == "add":
+            ki.add(ws[a_t].reshape(R, C), ws[b_t].reshape(1, 1), 2, z1, z2, m1, sh1, m2, sh2,
+                   mo, sho, zo, lo, hi, n_simd, c_simd, ws[o].reshape(R, C))
+        else:
+            ki.mul(ws[a_t].reshape(R, C), ws[b_t].reshape(1, 1), 2, z1, z2, m, sh, zo, lo, hi,
+                   n_simd, c_simd, ws[o].reshape(R, C))
+    return run
+
+
+_ALL = 1 << 62
+
+
+def _all_or_none(simd: bool):
+    """(n_simd, c_simd) that put every element in LiteRT's SIMD blocks, or none."""
+    return (_ALL, _ALL) if simd else (0, 0)
+
+
+def _simd_blocks(mode: int, size: int, C: int):
+    """(n_simd, c_simd) of `int8_kernels._in_simd_block` for a binary op of `size` output
+    elements (rows of C) whose second operand broadcasts as `mode` (see `_broadcast`).
+    LiteRT runs elementwise ops and scalar broadcasts as one loop over the flat elements
+    (full blocks of 16, then the tail) and a row broadcast [1, C] as one loop per row."""
+    if mode == 1:
+        return size, C - C % 16
+    return size - size % 16, C
+
+
+def _tabulated(tables, a_t, b, o, R, C, n_simd, c_simd, b_row):
+    """A runner for a tabulated binary op: tables = (SIMD blocks, tail) from `_table1`
+    (b None: x op constant) or `_table2` (b = (tensor, shape)).  When both tables agree (the
+    usual case) one pass; else the elements of LiteRT's SIMD blocks and the others each with
+    their table."""
+    simd_t, tail_t = tables
+    if b is None:
+        if np.array_equal(simd_t, tail_t):
+            def run(ws, ki):
+                ki.lut(ws[a_t].reshape(-1), simd_t, ws[o].reshape(-1))
+        elif c_simd >= C:
+            def run(ws, ki):
+                x, out = ws[a_t].reshape(-1), ws[o].reshape(-1)
+                ki.lut(x[:n_simd], simd_t, out[:n_simd])
+                ki.lut(x[n_simd:], tail_t, out[n_simd:])
+        else:
+            def run(ws, ki):
+                x, out = ws[a_t].reshape(R, C), ws[o].reshape(R, C)
+                for r in range(R):
+                    ki.lut(x[r, :c_simd], simd_t, out[r, :c_simd])
+                    ki.lut(x[r, c_simd:], tail_t, out[r, c_simd:])
+        return run
+    b_t, b_shape = b
+    if np.array_equal(simd_t, tail_t):
+        def run(ws, ki):
+            ki.lut2(ws[a_t].reshape(R, C), ws[b_t].reshape(b_shape), b_row, simd_t,
+                    ws[o].reshape(R, C))
+    elif c_simd >= C:                                # flat: blocks, then the tail
+        def run(ws, ki):
+            x, y, out = (ws[t].reshape(1, -1) for t in (a_t, b_t, o))
+            ki.lut2(x[:, :n_simd], y[:, :n_simd], False, simd_t, out[:, :n_simd])
+            ki.lut2(x[:, n_simd:], y[:, n_simd:], False, tail_t, out[:, n_simd:])
+    else:                                            # per row: the first c_simd columns
+        def run(ws, ki):
+            x, y, out = ws[a_t].reshape(R, C), ws[b_t].reshape(b_shape), ws[o].reshape(R, C)
+            ki.lut2(x[:, :c_simd], y[:, :c_simd], b_row, simd_t, out[:, :c_simd])
+            ki.lut2(x[:, c_simd:], y[:, c_simd:], b_row, tail_t, out[:, c_simd:])
     return run
 
 
@@ -850,6 +912,8 @@ def _compile_mul_add(mul, add, T):
     if broadcast is None:
         return None
     mode, b_shape = broadcast
+    if mode == 1:          # LiteRT's MUL loops per row there, its ADD over the flat elements
+        return None
     R = size_o // C
     s1, z1 = _q(T[a_t])
     s2, z2 = _q(T[b_t])
@@ -861,23 +925,20 @@ def _compile_mul_add(mul, add, T):
     tm, ts, km, ks, om, osh = _add_multipliers(st, sk, so)
     lo, hi = K.activation_range(add.attrs.get("activation", "NONE"), so, zo)
 
+    n_simd = size_o - size_o % 16                    # both ops loop over the flat elements
     b_const = T[b_t].data
     if b_const is not None and np.all(b_const == b_const.reshape(-1)[0]):
-        # ReZero by a constant: out depends on (a, skip) only -> a 256 x 256 table
+        # ReZero by a constant: out depends on (a, skip) only -> 256 x 256 tables
         scalar = b_const.reshape(-1)[:1].reshape(1, 1)
-        table = _table2(lambda aa, kk, out: K.SERIAL.mul_add(
+        tables = [_table2(lambda aa, kk, out: K.SERIAL.mul_add(
             aa, scalar, 2, z1, z2, m, sh, zt, mlo, mhi, kk, zt, zk, tm, ts, km, ks, om, osh,
-            zo, lo, hi, out))
-
-        def run(ws, ki):
-            ki.lut2(ws[a_t].reshape(R, C), ws[skip].reshape(R, C), False, table,
-                    ws[o].reshape(R, C))
-        return run
+            zo, lo, hi, _all_or_none(simd)[0], out)) for simd in (True, False)]
+        return _tabulated(tables, a_t, (skip, (R, C)), o, R, C, n_simd, C, False)
 
     def run(ws, ki):
         ki.mul_add(ws[a_t].reshape(R, C), ws[b_t].reshape(b_shape), mode, z1, z2, m, sh, zt,
                    mlo, mhi, ws[skip].reshape(R, C), zt, zk, tm, ts, km, ks, om, osh, zo, lo, hi,
-                   ws[o].reshape(R, C))
+                   n_simd, ws[o].reshape(R, C))
     return run
 
 

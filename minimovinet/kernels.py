@@ -13,6 +13,7 @@ two.
 from __future__ import annotations
 
 import os
+import threading
 import types
 
 import numba
@@ -231,10 +232,41 @@ SERIAL = types.SimpleNamespace(**{
     name: njit(cache=True, nogil=True, fastmath=_FASTMATH.get(name, False))(
         _renamed(fn, "_serial"))
     for name, fn in _KERNEL_SOURCES.items()})
-PARALLEL = types.SimpleNamespace(**{
+_PARALLEL_BUILDS = types.SimpleNamespace(**{
     name: njit(cache=True, nogil=True, parallel=True, fastmath=_FASTMATH.get(name, False))(
         _renamed(fn, "_parallel"))
     for name, fn in _KERNEL_SOURCES.items()})
+
+# Numba's workqueue threading layer aborts the process when two Python threads enter parallel
+# regions at once ("Concurrent access has been detected").  So at most one parallel region
+# runs at a time in this process: a call that finds the region taken runs the serial build of
+# the same kernel instead of waiting.  The serial and parallel builds compute every output
+# element with the same loop body (prange only splits the outer loop), so the results are the
+# same bits either way (tests/test_threads.py checks it).
+PARALLEL_REGION = threading.Lock()
+
+
+def guarded(parallel_fn, serial_fn):
+    """`parallel_fn` when no other thread is inside a parallel region, else `serial_fn`."""
+    def run(*args):
+        if PARALLEL_REGION.acquire(blocking=False):
+            try:
+                return parallel_fn(*args)
+            finally:
+                PARALLEL_REGION.release()
+        return serial_fn(*args)
+    run.__name__ = getattr(parallel_fn, "__name__", "kernel")
+    run.parallel_build, run.serial_build = parallel_fn, serial_fn
+    return run
+
+
+def guarded_namespace(parallel_builds, serial_builds):
+    return types.SimpleNamespace(**{
+        name: guarded(fn, getattr(serial_builds, name))
+        for name, fn in vars(parallel_builds).items()})
+
+
+PARALLEL = guarded_namespace(_PARALLEL_BUILDS, SERIAL)
 
 _num_threads = None  # None: numba's default (NUMBA_NUM_THREADS, all cores)
 

@@ -13,13 +13,71 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SHARED = TESTS.parent.parent / "shared"
 
+# Strict mode (CI, and the project's test command tools/run_tests.sh): what the test command
+# installs (TensorFlow, the Model Garden, LiteRT, PyAV) and ../shared must be there, so a test
+# that would skip for lack of them fails instead.  A skip that strict mode accepts says why it
+# is expected on this machine: its reason starts with EXPECTED (e.g. a CPU without VNNI).
+STRICT = (os.environ.get("MINIMOVINET_STRICT_TESTS", "") == "1"
+          or os.environ.get("CI", "").lower() in ("1", "true", "yes"))
+EXPECTED = "[expected here] "
+
+
+def missing(reason: str):
+    """Skip for lack of an oracle, a package or ../shared; fail in strict mode."""
+    if STRICT:
+        pytest.fail(f"{reason} -- required in strict mode (CI / tools/run_tests.sh)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
+def need(module: str, reason: str = ""):
+    """`pytest.importorskip` that fails in strict mode."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        missing(f"{module} is not importable ({e}){': ' + reason if reason else ''}")
+
+
+def expected_skip(reason: str):
+    """A skip that is right on this machine (strict mode accepts it)."""
+    pytest.skip(EXPECTED + reason)
+
 
 @pytest.fixture(scope="session")
 def shared_dir():
     if not (SHARED / "README.md").exists():
-        pytest.skip(f"../shared is absent ({SHARED}): the official TFLite model, labels and "
-                    f"clips are not available on this checkout")
+        missing(f"../shared is absent ({SHARED}): the official TFLite model, labels and "
+                f"clips are not available on this checkout")
     return SHARED
+
+
+_unexpected_skips = []
+
+
+def _controller(config) -> bool:
+    return not hasattr(config, "workerinput")      # pytest-xdist workers report to it
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and STRICT:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if EXPECTED not in reason:
+            _unexpected_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if STRICT and _unexpected_skips and exitstatus == 0 and _controller(session.config):
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if STRICT and _unexpected_skips:
+        terminalreporter.write_line(
+            f"strict mode: {len(_unexpected_skips)} test(s) skipped for a reason CI should "
+            f"never have (the run fails):", red=True)
+        for line in _unexpected_skips:
+            terminalreporter.write_line(f"  {line}", red=True)
 
 
 def random_params(cfg, seed=0):

@@ -16,14 +16,16 @@ official model in float64 and shows that TF's own float32 result is as far from 
 ~1e-4) as minimovinet's.  The printed maxdiff lines are the measured agreement.
 """
 import numpy as np
-import pytest
+
 
 import minimovinet as mm
 from conftest import relmax
 from minimovinet.convert import convert_arrays
 
-oracle = pytest.importorskip("oracle")
-tf = pytest.importorskip("tensorflow")
+from conftest import need  # noqa: E402
+
+tf = need("tensorflow", "the official models are the oracle")
+oracle = need("oracle", "the official models are the oracle")
 
 TOL = 1e-4
 STATE_TOL = 5e-4

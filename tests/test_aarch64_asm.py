@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import missing  # noqa: E402
+
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 sys.path.insert(0, str(TOOLS))
 import aarch64_asm as A  # noqa: E402
@@ -22,7 +24,7 @@ import aarch64_asm as A  # noqa: E402
 def rows(shared_dir, tmp_path_factory):
     model = shared_dir / "models" / "movinet_a0_stream_k600_int8.tflite"
     if not model.exists():
-        pytest.skip(f"{model} is absent")
+        missing(f"{model} is absent")
     # In a fresh process: the tool retargets the helper libraries Numba has already built in
     # the process, and x86 code compiled earlier in a test worker (e.g. the VNNI kernels'
     # helpers) cannot be compiled for AArch64.

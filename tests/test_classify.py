@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-av = pytest.importorskip("av", reason="PyAV is not installed: pip install 'minimovinet[video]'")
+from conftest import need  # noqa: E402
+
+av = need("av", "PyAV is not installed: pip install 'minimovinet[video]'")
 
 import minimovinet as mm  # noqa: E402
 from minimovinet import cli, registry  # noqa: E402

@@ -9,7 +9,9 @@ import pytest
 import minimovinet as mm
 from conftest import relmax
 
-oracle = pytest.importorskip("oracle")
+from conftest import need  # noqa: E402
+
+oracle = need("oracle", "the official checkpoints are built with TensorFlow")
 
 
 def cli(*args):

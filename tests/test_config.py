@@ -1,12 +1,14 @@
 """The architecture data equals the official block specs; configs reject nonsense."""
 import pytest
 
+from conftest import need  # noqa: E402
+
 import minimovinet as mm
 from minimovinet.config import BLOCK_SPECS, make_divisible, se_hidden_filters
 
 
 def test_block_specs_equal_official():
-    movinet = pytest.importorskip("official.projects.movinet.modeling.movinet")
+    movinet = need("official.projects.movinet.modeling.movinet", "the Model Garden is the oracle")
     for model_id, (stem, groups, head) in BLOCK_SPECS.items():
         official = movinet.BLOCK_SPECS[model_id]
         assert (stem.filters, stem.kernel, stem.stride) == (
@@ -22,7 +24,7 @@ def test_block_specs_equal_official():
 
 
 def test_make_divisible_equals_official():
-    nn_layers = pytest.importorskip("official.vision.modeling.layers.nn_layers")
+    nn_layers = need("official.vision.modeling.layers.nn_layers", "the Model Garden is the oracle")
     for value in [0.25 * e * m for e in range(8, 1000, 7) for m in (1, 2)]:
         assert make_divisible(value, 8) == nn_layers.make_divisible(value, 8), value
     assert se_hidden_filters(24, "2plus3d") == 16 and se_hidden_filters(24, "3d") == 8

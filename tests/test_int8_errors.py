@@ -9,6 +9,8 @@
 import numpy as np
 import pytest
 
+from conftest import need  # noqa: E402
+
 import minimovinet as mm
 from minimovinet import TFLiteError, WeightsFileError
 from minimovinet.errors import InputError, StateError
@@ -140,7 +142,7 @@ def test_frames_of_the_wrong_size_or_type(official):
 
 
 def test_not_a_movinet_tflite(tmp_path):
-    tf = pytest.importorskip("tensorflow", reason="building a small TFLite graph needs TF")
+    tf = need("tensorflow", "building a small TFLite graph needs TF")
     inp = tf.keras.Input((16, 16, 3), batch_size=1)
     x = tf.keras.layers.Conv2D(4, 3, activation="relu")(inp)
     out = tf.keras.layers.Dense(5)(tf.keras.layers.GlobalAveragePooling2D()(x))
@@ -152,7 +154,6 @@ def test_not_a_movinet_tflite(tmp_path):
 
 
 def test_float_tflite_movinet_is_refused(request):
-    pytest.importorskip("tensorflow", reason="the converted test models need TensorFlow")
     import int8_support as S
     path = S.converted_models(request.config.cache.mkdir("minimovinet-int8"))[
         ("mobile", "float32")]

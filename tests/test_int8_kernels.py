@@ -257,14 +257,44 @@ def test_im2col_dense_conv(ki, x_zp):
 
 # ---- elementwise -----------------------------------------------------------------------------
 
-def add_reference(a, b, s1, z1, s2, z2, so, zo):
+def add_reference(a, b, s1, z1, s2, z2, so, zo, simd=False):
+    """TFLite's int8 ADD.  simd=False: the reference code (each input rescaled with two
+    roundings); simd=True: LiteRT's NEON loop over full 16-element blocks (one rounding:
+    SRDHM((x - zp) << (20 + shift), m); the result narrowed through int16)."""
     twice = 2.0 * float(max(np.float32(s1), np.float32(s2)))
     m1, e1 = K.quantize_multiplier(s1 / twice)
     m2, e2 = K.quantize_multiplier(s2 / twice)
     mo, eo = K.quantize_multiplier(twice / ((1 << 20) * so))
-    x1 = rdbpot(srdhm((a.astype(np.int64) - z1) << 20, m1), -e1)
-    x2 = rdbpot(srdhm((b.astype(np.int64) - z2) << 20, m2), -e2)
+    d1, d2 = a.astype(np.int64) - z1, b.astype(np.int64) - z2
+    if simd:
+        def rescale(d, m, e):
+            shifted = d << (20 + e) if 20 + e >= 0 else d >> -(20 + e)
+            return srdhm(shifted.astype(np.int32).astype(np.int64), m)
+        v = rdbpot(srdhm(rescale(d1, m1, e1) + rescale(d2, m2, e2), mo), -eo)
+        v = (v.astype(np.int16).astype(np.int64) + zo).astype(np.int16)
+        return np.clip(v, -128, 127).astype(np.int8)
+    x1 = rdbpot(srdhm(d1 << 20, m1), -e1)
+    x2 = rdbpot(srdhm(d2 << 20, m2), -e2)
     return np.clip(rdbpot(srdhm(x1 + x2, mo), -eo) + zo, -128, 127).astype(np.int8)
+
+
+def mul_reference(a, b, z1, z2, m, e, zo, simd=False):
+    prod = (a.astype(np.int64) - z1) * (b.astype(np.int64) - z2)
+    v = mbqm(prod, m, e)
+    if simd:     # saturate to int16, add the zero point in int16 (wrapping), saturate to int8
+        v = (np.clip(v, -32768, 32767) + zo).astype(np.int16).astype(np.int64)
+        return np.clip(v, -128, 127).astype(np.int8)
+    return np.clip(v + zo, -128, 127).astype(np.int8)
+
+
+def simd_mask(shape, mode):
+    """LiteRT's block elements: flat full blocks of 16 (elementwise, scalar broadcast), or
+    the first C - C % 16 columns of each row (row broadcast)."""
+    R, C = shape
+    flat = np.arange(R * C).reshape(R, C)
+    if mode == 1:
+        return np.broadcast_to(np.arange(C) < C - C % 16, shape)
+    return flat < R * C - (R * C) % 16
 
 
 @pytest.mark.parametrize("ki", KERNELS)
@@ -274,20 +304,40 @@ def test_add_mul(ki, mode):
     R, C = 37, 24
     a = rng.integers(-128, 128, (R, C)).astype(np.int8)
     b = rng.integers(-128, 128, [(R, C), (1, C), (1, 1)][mode]).astype(np.int8)
-    s1, z1, s2, z2, so, zo = 0.31, -7, 0.12, 11, 0.4, 3
-    expected = add_reference(a, np.broadcast_to(b, a.shape), s1, z1, s2, z2, so, zo)
-    twice = 2.0 * float(max(np.float32(s1), np.float32(s2)))
-    m1, e1 = K.quantize_multiplier(s1 / twice)
-    m2, e2 = K.quantize_multiplier(s2 / twice)
-    mo, eo = K.quantize_multiplier(twice / ((1 << 20) * so))
-    out = np.empty_like(a)
-    ki.add(a, b, mode, z1, z2, m1, e1, m2, e2, mo, eo, zo, -128, 127, out)
-    np.testing.assert_array_equal(out, expected)
-    m, e = K.quantize_multiplier(s1 * s2 / so)
-    prod = (a.astype(np.int64) - z1) * (np.broadcast_to(b, a.shape).astype(np.int64) - z2)
-    expected = np.clip(mbqm(prod, m, e) + zo, -128, 127).astype(np.int8)
-    ki.mul(a, b, mode, z1, z2, m, e, zo, -128, 127, out)
-    np.testing.assert_array_equal(out, expected)
+    bb = np.broadcast_to(b, a.shape)
+    mask = simd_mask(a.shape, mode)
+    n_simd, c_simd = (R * C, C - C % 16) if mode == 1 else (R * C - (R * C) % 16, C)
+    for s1, z1, s2, z2, so, zo in [(0.31, -7, 0.12, 11, 0.4, 3),
+                                   (0.011244264431297779, -95, 0.02054954133927822, -84, 0.02848176658153534, -84)]:
+        simd = add_reference(a, bb, s1, z1, s2, z2, so, zo, simd=True)
+        tail = add_reference(a, bb, s1, z1, s2, z2, so, zo)
+        expected = np.where(mask, simd, tail)
+        twice = 2.0 * float(max(np.float32(s1), np.float32(s2)))
+        m1, e1 = K.quantize_multiplier(s1 / twice)
+        m2, e2 = K.quantize_multiplier(s2 / twice)
+        mo, eo = K.quantize_multiplier(twice / ((1 << 20) * so))
+        out = np.empty_like(a)
+        ki.add(a, b, mode, z1, z2, m1, e1, m2, e2, mo, eo, zo, -128, 127, n_simd, c_simd, out)
+        np.testing.assert_array_equal(out, expected)
+        m, e = K.quantize_multiplier(s1 * s2 / so)
+        expected = np.where(mask, mul_reference(a, bb, z1, z2, m, e, zo, simd=True),
+                            mul_reference(a, bb, z1, z2, m, e, zo))
+        ki.mul(a, b, mode, z1, z2, m, e, zo, -128, 127, n_simd, c_simd, out)
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_add_block_and_tail_formulas_differ_where_litert_does():
+    """The case that broke bit-exactness on another machine's converted model (an SE pool's
+    cumulative ADD, element 5 of 184): LiteRT's output was -79; the reference formula gives
+    -78, the block formula -79.  Over all operand pairs the two formulas differ somewhere."""
+    q = (0.011244264431297779, -95, 0.02054954133927822, -84, 0.02848176658153534, -84)
+    a, b = np.array([[-50]], np.int8), np.array([[-101]], np.int8)
+    assert add_reference(a, b, *q)[0, 0] == -78
+    assert add_reference(a, b, *q, simd=True)[0, 0] == -79
+    aa = np.repeat(np.arange(-128, 128), 256).astype(np.int8).reshape(256, 256)
+    bb = aa.T.copy()
+    differ = add_reference(aa, bb, *q) != add_reference(aa, bb, *q, simd=True)
+    assert 0 < differ.sum() < 1000, differ.sum()
 
 
 @pytest.mark.parametrize("ki", KERNELS)
@@ -429,16 +479,17 @@ def test_fused_mul_add_equals_mul_then_add(ki, mode):
     sa, za, sb, zb, st, zt, sk, zk, so, zo = 0.2, -6, 0.009, 127, 0.44, 5, 0.28, 0, 0.44, 6
     m, e = K.quantize_multiplier(sa * sb / st)
     t = np.empty_like(a)
-    ki.mul(a, b, mode, za, zb, m, e, zt, -128, 127, t)
+    n = R * C
+    ki.mul(a, b, mode, za, zb, m, e, zt, -128, 127, n - n % 16, C, t)
     twice = 2.0 * float(max(np.float32(st), np.float32(sk)))
     tm, ts = K.quantize_multiplier(st / twice)
     km, ks = K.quantize_multiplier(sk / twice)
     om, oe = K.quantize_multiplier(twice / ((1 << 20) * so))
     expected = np.empty_like(a)
-    ki.add(t, skip, 0, zt, zk, tm, ts, km, ks, om, oe, zo, -128, 127, expected)
+    ki.add(t, skip, 0, zt, zk, tm, ts, km, ks, om, oe, zo, -128, 127, n - n % 16, C, expected)
     out = np.empty_like(a)
     ki.mul_add(a, b, mode, za, zb, m, e, zt, -128, 127, skip, zt, zk, tm, ts, km, ks, om, oe,
-               zo, -128, 127, out)
+               zo, -128, 127, n - n % 16, out)
     np.testing.assert_array_equal(out, expected)
 
 
@@ -453,7 +504,7 @@ def test_tabulated_binary_ops(ki, b_row):
     m, e = K.quantize_multiplier(0.031 * 0.0039 / 0.017)
 
     def exact(x, y, mode, out):
-        K.SERIAL.mul(x, y, mode, -116, -128, m, e, -107, -128, 127, out)
+        K.SERIAL.mul(x, y, mode, -116, -128, m, e, -107, -128, 127, 0, 0, out)
 
     table = _table2(lambda x, y, out: exact(x, y, 0, out))
     expected = np.empty_like(a)

@@ -19,11 +19,13 @@ import minimovinet as mm
 from minimovinet import int8_model, int8_vnni
 from minimovinet.int8_model import Int8Movinet, load_tflite, read_int8
 
-tf = pytest.importorskip("tensorflow", reason="the converted test models need TensorFlow")
-pytest.importorskip("ai_edge_litert", reason="the reference is LiteRT (ai-edge-litert)")
+from conftest import expected_skip, need  # noqa: E402
+
+need("ai_edge_litert", "the reference is LiteRT (ai-edge-litert)")
 import int8_support as S  # noqa: E402
 
-MODELS = [("mobile", "float"), ("mobile", "int8"), ("stream", "float"), ("stream", "int8")]
+MODELS = [("mobile", "float"), ("mobile", "int8"), ("stream", "float"), ("stream", "int8"),
+          ("stream", "float-rounding")]
 STEPS = 10
 
 
@@ -32,10 +34,15 @@ def converted(request):
     return S.converted_models(request.config.cache.mkdir("minimovinet-int8"))
 
 
-def frames_for(model, steps=STEPS, seed=0):
+def frames_for(model, steps=STEPS, seed=0, io=None):
     """Smooth random frames in the model's input dtype (int8 images quantized with LiteRT's
-    QUANTIZE arithmetic, written independently in int8_support)."""
-    clip = S.test_clip(steps, model.height, seed=seed)
+    QUANTIZE arithmetic, written independently in int8_support).  A regression model gets
+    the clip that reaches its rounding case (int8_support.REGRESSION)."""
+    if io in S.REGRESSION:
+        frames, seed = S.REGRESSION[io][3]
+        clip = S.test_clip(frames, model.height, seed=seed)[:, :steps]
+    else:
+        clip = S.test_clip(steps, model.height, seed=seed)
     dtype, s, z = model.image_quantization
     if dtype == "int8":
         return S.quantize_like_litert(clip, s, z)
@@ -62,7 +69,7 @@ def test_bit_exact_with_litert(converted, variant, io):
     assert isinstance(model, Int8Movinet)
     assert model.config.variant == variant and model.config.model_id == "a0"
     for t, (logits, raw), (ref_logits, ref_raw) in run_both(path, model,
-                                                            frames_for(model, STEPS)):
+                                                            frames_for(model, STEPS, io=io)):
         assert logits.dtype == ref_logits.dtype
         np.testing.assert_array_equal(logits, ref_logits, err_msg=f"frame {t}: logits")
         assert set(raw) == set(ref_raw)
@@ -73,42 +80,130 @@ def test_bit_exact_with_litert(converted, variant, io):
           f"(max |diff| 0)")
 
 
-@pytest.mark.parametrize("variant,io", [("stream", "float"), ("mobile", "int8")])
-def test_every_op_equals_litert(converted, variant, io, monkeypatch):
-    """Each op of the program, fed LiteRT's own inputs (all tensors preserved), computes
-    exactly LiteRT's output: localizes any mismatch to one op.  Run at the third frame, so
-    that the states are not at their initial values.  (Without the MUL + ADD fusion, so that
-    every TFLite operator has its own output.)"""
+def _tensor_name(prog, t):
+    return f"tensor {t} {prog.tensors[t].name!r}"
+
+
+def _equal(mine, ref):
+    mine = np.asarray(mine)
+    return mine.size == ref.size and np.array_equal(mine.reshape(ref.shape), ref)
+
+
+@pytest.mark.parametrize("variant,io", MODELS, ids=[f"{v}-{i}" for v, i in MODELS])
+def test_every_tensor_at_every_step_equals_litert(converted, variant, io, monkeypatch):
+    """Localises any mismatch: at every step of the stream (each side feeding back its own
+    states, as a user does, past the frames the calibration saw), checks
+      1. LiteRT itself: the outputs with all tensors preserved equal a plain LiteRT run's;
+      2. every op of the program, fed LiteRT's own inputs of this step, computes LiteRT's
+         output (so an op's arithmetic is checked on every step's data);
+      3. every tensor of minimovinet's own stream (graph inputs after feedback, every op's
+         output, the logits and the output states) equals LiteRT's, in execution order: the
+         first that differs is named with its op and whether that op's inputs were equal.
+    (Without the MUL + ADD fusion, so that every TFLite operator has its own output.)"""
     monkeypatch.setattr(int8_model, "FUSE_REZERO_ADD", False)
+    from minimovinet import int8_kernels as K
     path = converted[(variant, io)]
     model = load_tflite(path)
-    ref = S.LiteRTStream(path, "builtin", preserve_all_tensors=True)
-    ref.reset(model.init_states())
-    for frame in np.split(frames_for(model, 3), 3, axis=1):
-        ref.step(frame)
-    interp = ref.interpreter
     prog = model.program
-    ws = [None] * len(model._workspace())
-    for i, (shape, dtype, fill) in enumerate(model._scratch):
-        ws[len(prog.tensors) + i] = np.full(shape, fill, dtype)
-    for i, t in enumerate(prog.tensors):
-        if t.data is not None:
-            ws[i] = t.data
+    preserved = S.LiteRTStream(path, "builtin", preserve_all_tensors=True)
+    plain = S.LiteRTStream(path, "builtin")
+    states = model.init_states()
+    preserved.reset(states)
+    plain.reset(states)
+    frames = frames_for(model, STEPS, io=io)
+    graph_inputs = [prog.image] + [ti for ti, _ in prog.states.values()]
+    for t in range(STEPS):
+        frame = frames[:, t:t + 1]
+        fed = dict(states)                                  # this step's inputs, after feedback
+        logits, raw = model(frame, states, raw_states=True)
+        ws = list(model._local.bufs)                        # every tensor of this step
+        for name, (ti, _) in prog.states.items():
+            ws[ti] = fed[name]
+        ws[prog.image] = model._check_frames(frame)
+        states = model._feedback(raw)
+        ref_logits, ref_raw = preserved.step(frame)
+        plain_logits, plain_raw = plain.step(frame)
+        interp = preserved.interpreter
+        # 1. the oracle agrees with itself
+        np.testing.assert_array_equal(ref_logits, plain_logits,
+                                      err_msg=f"frame {t}: LiteRT's logits change with "
+                                              f"preserve_all_tensors")
+        for name in ref_raw:
+            np.testing.assert_array_equal(ref_raw[name], plain_raw[name],
+                                          err_msg=f"frame {t}: LiteRT's {name} changes with "
+                                                  f"preserve_all_tensors")
+        # 2. each op on LiteRT's inputs
+        scratch = [None] * (len(prog.tensors) + len(model._scratch))
+        for i, (shape, dtype, fill) in enumerate(model._scratch):
+            scratch[len(prog.tensors) + i] = np.full(shape, fill, dtype)
+        for i, spec in enumerate(prog.tensors):
+            if spec.data is not None:
+                scratch[i] = spec.data
+        for op, run in zip(prog.ops, model._runners):
+            for i in op.inputs:
+                if prog.tensors[i].data is None:
+                    scratch[i] = np.array(interp.get_tensor(i))
+            for o in op.outputs:
+                scratch[o] = np.empty(prog.tensors[o].shape, int8_model._NP[prog.tensors[o].dtype])
+            run(scratch, K.SERIAL)
+            for o in op.outputs:
+                assert _equal(scratch[o], interp.get_tensor(o)), (
+                    f"frame {t}: op #{op.tflite_index} {op.tflite_op} ({op.layer}) fed LiteRT's "
+                    f"inputs differs from LiteRT's output {_tensor_name(prog, o)}")
+        # 3. the stream's own tensors, in execution order
+        for i in graph_inputs:
+            assert _equal(ws[i], interp.get_tensor(i)), (
+                f"frame {t}: graph input {_tensor_name(prog, i)} differs from LiteRT's "
+                f"(state feedback or input quantization)")
+        for op in prog.ops:
+            for o in op.outputs:
+                ref = interp.get_tensor(o)
+                if _equal(ws[o], ref):
+                    continue
+                inputs_equal = {i: _equal(ws[i], interp.get_tensor(i)) for i in op.inputs
+                                if prog.tensors[i].data is None}
+                diff = np.abs(np.asarray(ws[o], np.float64).reshape(ref.shape) - ref).max()
+                pytest.fail(f"frame {t}: first differing tensor: op #{op.tflite_index} "
+                            f"{op.tflite_op} ({op.layer}) output {_tensor_name(prog, o)}, max "
+                            f"|diff| {diff}; its inputs equal LiteRT's: {inputs_equal}")
+        np.testing.assert_array_equal(logits, ref_logits, err_msg=f"frame {t}: logits")
+        for name, value in raw.items():
+            np.testing.assert_array_equal(value, ref_raw[name], err_msg=f"frame {t}: {name}")
+    print(f"{variant}-{io}: {STEPS} steps, {len(prog.ops)} ops; every tensor equals LiteRT's "
+          f"(max |diff| 0), LiteRT preserved == plain")
+
+
+def test_regression_model_reaches_the_block_rounding_case(converted, monkeypatch):
+    """The 'float-rounding' model is kept because it reaches the case where LiteRT's int8 ADD
+    rounds differently in its 16-element NEON blocks and in its reference tail: with every
+    element computed by the tail formula (what minimovinet did before), some ADD output of
+    the stream differs.  (test_bit_exact_with_litert checks that the outputs with both
+    formulas, as minimovinet runs them, equal LiteRT's.)"""
+    monkeypatch.setattr(int8_model, "FUSE_REZERO_ADD", False)
     from minimovinet import int8_kernels as K
-    kinds = set()
-    for op, run in zip(prog.ops, model._runners):
-        for t in op.inputs:
-            if prog.tensors[t].data is None:
-                ws[t] = np.array(interp.get_tensor(t))
-        for t in op.outputs:
-            ws[t] = np.empty(prog.tensors[t].shape, int8_model._NP[prog.tensors[t].dtype])
-        run(ws, K.SERIAL)
-        for t in op.outputs:
-            np.testing.assert_array_equal(ws[t], interp.get_tensor(t),
-                                          err_msg=f"op #{op.tflite_index} {op.tflite_op} "
-                                                  f"({op.layer})")
-        kinds.add(op.tflite_op)
-    print(f"{variant}-{io}: {len(prog.ops)} ops exact; op types {sorted(kinds)}")
+    path = converted[("stream", "float-rounding")]
+    model = load_tflite(path)
+    prog, T = model.program, model.program.tensors
+    adds = [op for op in prog.ops if op.kind == "add" and T[op.outputs[0]].dtype == "int8"]
+    states = model.init_states()
+    differing = []
+    for t, frame in enumerate(np.split(frames_for(model, 4, io="float-rounding"), 4, axis=1)):
+        _, raw = model(frame, states, raw_states=True)
+        ws = model._local.bufs
+        for op in adds:
+            a_t, b_t = op.inputs
+            o = op.outputs[0]
+            (s1, z1), (s2, z2), (so, zo) = (int8_model._q(T[i]) for i in (a_t, b_t, o))
+            m1, e1, m2, e2, mo, eo = int8_model._add_multipliers(s1, s2, so)
+            a, b = ws[a_t].reshape(1, -1), ws[b_t].reshape(1, -1)
+            tail_only = np.empty_like(a)
+            K.SERIAL.add(a, b, 0, z1, z2, m1, e1, m2, e2, mo, eo, zo, -128, 127, 0, 0, tail_only)
+            n = int((tail_only != ws[o].reshape(1, -1)).sum())
+            if n:
+                differing.append((t, op.layer, n))
+        states = model._feedback(raw)
+    print("ADD outputs where the tail formula alone would differ:", differing)
+    assert differing
 
 
 @pytest.mark.parametrize("form", ["reduce", "rows", "vnni"])
@@ -117,7 +212,7 @@ def test_every_pointwise_form_is_exact(converted, form, monkeypatch):
     stem's dense conv follows the same choice) gives LiteRT's logits and states bit for bit
     after each of 4 frames, on an SE + hard-swish and a relu6 model."""
     if form == "vnni" and not int8_vnni.AVAILABLE:
-        pytest.skip("this CPU has no AVX-VNNI / AVX-512 VNNI")
+        expected_skip("this CPU has no AVX-VNNI / AVX-512 VNNI: the vnni form cannot run")
     monkeypatch.setattr(int8_model, "POINTWISE_FORM", form)
     for key in (("stream", "float"), ("mobile", "int8")):
         path = converted[key]

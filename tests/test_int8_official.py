@@ -20,8 +20,10 @@ import pytest
 
 import minimovinet as mm
 
-pytest.importorskip("ai_edge_litert", reason="the reference is LiteRT (ai-edge-litert)")
-pytest.importorskip("av", reason="decoding the clips needs PyAV (pip install av)")
+from conftest import need  # noqa: E402
+
+need("ai_edge_litert", "the reference is LiteRT (ai-edge-litert)")
+need("av", "decoding the clips needs PyAV (pip install av)")
 import int8_support as S  # noqa: E402
 
 

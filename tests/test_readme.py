@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import need  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 CLIP = "carving_ice_172.mp4"          # stands in for the README's clip.mp4
@@ -42,7 +44,7 @@ def block(name: str):
 
 @pytest.fixture(scope="module")
 def workdir(shared_dir, tmp_path_factory):
-    pytest.importorskip("av", reason="PyAV is not installed: pip install 'minimovinet[video]'")
+    need("av", "PyAV is not installed: pip install 'minimovinet[video]'")
     work = tmp_path_factory.mktemp("readme")
     shutil.copyfile(shared_dir / "media" / CLIP, work / "clip.mp4")
     return work

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import missing, need  # noqa: E402
+
 import minimovinet as mm
 from minimovinet import cli, registry
 from minimovinet.errors import (CacheError, CheckpointError, DownloadError,
@@ -56,7 +58,7 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def labels_bytes():
     if not LABELS_FILE.exists():
-        pytest.skip(f"../shared is absent ({LABELS_FILE}): no Kinetics-600 label file")
+        missing(f"../shared is absent ({LABELS_FILE}): no Kinetics-600 label file")
     return LABELS_FILE.read_bytes()
 
 
@@ -142,7 +144,7 @@ def run_cli(capsys, *argv):
 def release(tmp_path_factory):
     """{tarball, directory, arrays}: movinet_a0_stream.tar.gz holding movinet_a0_stream/
     {checkpoint, ckpt-1.index, ckpt-1.data-00000-of-00001} of the official A0 stream model."""
-    oracle = pytest.importorskip("oracle")
+    oracle = need("oracle", "the official checkpoints are built with TensorFlow")
     root = tmp_path_factory.mktemp("release")
     directory = root / "movinet_a0_stream"
     cfg = mm.ModelConfig.from_variant("a0", "stream")
@@ -213,7 +215,7 @@ def test_registry_entries():
 def test_registry_matches_the_shared_files(labels_bytes):
     for name, path in (("kinetics600-labels", LABELS_FILE), ("a0-stream-int8", INT8_FILE)):
         if not path.exists():
-            pytest.skip(f"{path} is absent")
+            missing(f"{path} is absent")
         registry._check_size_and_hash(registry.get(name), path, str(path))
 
 
@@ -322,7 +324,7 @@ def test_network_errors_and_mirrors(cache, server, labels_bytes):
 
 def test_fetch_tflite(cache, server, labels_bytes, tmp_path):
     if not INT8_FILE.exists():
-        pytest.skip(f"{INT8_FILE} is absent")
+        missing(f"{INT8_FILE} is absent")
     data = INT8_FILE.read_bytes()
     entry = registry.get("a0-stream-int8")
     labels_entry = registry.get("kinetics600-labels")
@@ -554,7 +556,7 @@ def test_load_tflite_by_name(cache, labels_bytes, labels):
     """A TFLite entry resolves to the cached .tflite file, which `mm.load` reads as such (or
     says clearly that it cannot yet); the class names come from the cached label file."""
     if not INT8_FILE.exists():
-        pytest.skip(f"{INT8_FILE} is absent")
+        missing(f"{INT8_FILE} is absent")
     put(cache, "kinetics600-labels", labels_bytes)
     # a corrupted cached file is refused before loading, with the way out
     put(cache, "a0-stream-int8", INT8_FILE.read_bytes()[:-1])

@@ -6,6 +6,8 @@ checked here on minimovinet alone with random weights, for every stream variant.
 import numpy as np
 import pytest
 
+from conftest import expected_skip  # noqa: E402
+
 from conftest import random_model, relmax
 
 TOL = 1e-5
@@ -97,7 +99,7 @@ def test_parallel_kernels_give_the_serial_result(monkeypatch):
     import minimovinet as mm
     from minimovinet import kernels
     if kernels.numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("numba sees a single CPU")
+        expected_skip("numba sees a single CPU")
     model = random_model("a0", "stream")
     clip = np.random.default_rng(5).random((2, 3, 24, 24, 3), dtype=np.float32)
     try:

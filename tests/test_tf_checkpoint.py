@@ -23,6 +23,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from conftest import need  # noqa: E402
+
 from minimovinet.errors import CheckpointError
 from minimovinet.tf_checkpoint import (CheckpointReader, crc32c, mask_crc, read_checkpoint,
                                        unmask_crc)
@@ -36,7 +38,7 @@ SLOW_IDS = {"a3", "a4", "a5"}
 @pytest.fixture(scope="module")
 def tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return pytest.importorskip("tensorflow")
+    return need("tensorflow", "TensorFlow writes the reference checkpoints")
 
 
 # --------------------------------------------------------------------------------------------

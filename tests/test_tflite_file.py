@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import missing, need  # noqa: E402
+
 from minimovinet.errors import TFLiteError
 from minimovinet.tflite_file import (BUILTIN_OPERATOR_NAMES, Conv2DOptions,
                                      DepthwiseConv2DOptions, Pool2DOptions, TFLiteModel,
@@ -45,7 +47,7 @@ OFFICIAL_OP_COUNTS = {
 @pytest.fixture(scope="module")
 def official_bytes() -> bytes:
     if not OFFICIAL.exists():
-        pytest.skip(f"shared model not available: {OFFICIAL} (../shared is absent in a user's "
+        missing(f"shared model not available: {OFFICIAL} (../shared is absent in a user's "
                     "checkout)")
     return OFFICIAL.read_bytes()
 
@@ -56,7 +58,7 @@ def official(official_bytes) -> TFLiteModel:
 
 
 def _litert():
-    return pytest.importorskip("ai_edge_litert.interpreter",
+    return need("ai_edge_litert.interpreter",
                                reason="ai-edge-litert (the oracle) is not installed")
 
 
@@ -423,7 +425,7 @@ def converted():
     """{kind: tflite bytes} for a tiny Keras net: float, full-int8, float16 weights, and float
     with constant data stored after the flatbuffer (Buffer.offset/size, the >2 GB layout)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    tf = pytest.importorskip("tensorflow")
+    tf = need("tensorflow", "the small test models are converted with TensorFlow")
     import keras
 
     keras.utils.set_random_seed(0)
@@ -632,7 +634,7 @@ def test_foreign_files(tmp_path):
 def test_mp4_is_not_tflite():
     clips = sorted(MEDIA.glob("*.mp4")) if MEDIA.exists() else []
     if not clips:
-        pytest.skip(f"shared media not available: {MEDIA}")
+        missing(f"shared media not available: {MEDIA}")
     with pytest.raises(TFLiteError, match=r"file identifier b'ftyp'"):
         read_tflite(clips[0])
 

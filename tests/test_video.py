@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-av = pytest.importorskip("av", reason="PyAV is not installed: pip install 'minimovinet[video]'")
+from conftest import missing, need  # noqa: E402
+
+av = need("av", "PyAV is not installed: pip install 'minimovinet[video]'")
 
 from minimovinet.errors import InputError, MinimovinetError, VideoError  # noqa: E402
 from minimovinet.video import (VideoWarning, read_camera, read_video, resize_bilinear,  # noqa: E402
@@ -45,7 +47,7 @@ CLIPS = {
 @pytest.fixture(scope="module")
 def media():
     if not all((MEDIA / name).is_file() for name in CLIPS):
-        pytest.skip(f"the shared clips are absent ({MEDIA}): real-video tests need ../shared/media")
+        missing(f"the shared clips are absent ({MEDIA}): real-video tests need ../shared/media")
     return MEDIA
 
 
