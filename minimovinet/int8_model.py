@@ -719,6 +719,16 @@ def _broadcast(T, b_t, size_o, C):
     return None
 
 
+def _mul_real_multiplier(s1, s2, so) -> float:
+    """MUL's rescale s1 * s2 / s_out as TFLite computes it: in float32 arithmetic (C++ floats:
+    the product rounded to float32, then divided in float32), not in double.  The last bits
+    matter: a product whose exact requantized value lies 1e-4 above a rounding half rounds
+    the other way with the double-precision multiplier (found at frame 11 of a converted
+    model: tests/test_int8_litert.py, the 'int8-rounding' model)."""
+    f32 = np.float32
+    return float(f32(f32(s1) * f32(s2)) / f32(so))
+
+
 def _add_multipliers(s1, s2, so):
     """TFLite ADD's rescaling: inputs to twice the larger input scale (with a left shift of
     20), then to the output scale.  Returns (m1, shift1, m2, shift2, m_out, shift_out)."""
@@ -767,7 +777,7 @@ def _compile_binary(op, T):
             K.SERIAL.add(a, b, mode, z1, z2, m1, sh1, m2, sh2, mo, sho, zo, lo, hi,
                          *_all_or_none(simd), out)
     else:
-        m, sh = K.quantize_multiplier(s1 * s2 / so)
+        m, sh = K.quantize_multiplier(_mul_real_multiplier(s1, s2, so))
 
         def exact(a, b, mode, simd, out):
             K.SERIAL.mul(a, b, mode, z1, z2, m, sh, zo, lo, hi, *_all_or_none(simd), out)
@@ -918,7 +928,7 @@ def _compile_mul_add(mul, add, T):
     s1, z1 = _q(T[a_t])
     s2, z2 = _q(T[b_t])
     st, zt = _q(T[t])
-    m, sh = K.quantize_multiplier(s1 * s2 / st)
+    m, sh = K.quantize_multiplier(_mul_real_multiplier(s1, s2, st))
     mlo, mhi = K.activation_range(mul.attrs.get("activation", "NONE"), st, zt)
     sk, zk = _q(T[skip])
     so, zo = _q(T[o])

@@ -46,7 +46,11 @@ CALIB_SEED = SEED + 1000
 # 'float-rounding': an SE pool's cumulative ADD where LiteRT's 16-element NEON blocks and its
 # reference tail round differently (frame 1, block3_layer3, element 5 of 184); found by
 # converting with calibration seeds 100..130 and tracing every tensor for 16 frames.
-REGRESSION = {"float-rounding": ("stream", 100, 4, (16, 100))}
+# 'int8-rounding' (int8 interface): an SE scale MUL whose requantized product lies 1e-4
+# above a rounding half, where TFLite's float32-computed multiplier rounds it down and a
+# double-precision one up (frame 11, block4_layer2, one element of 1120).
+REGRESSION = {"float-rounding": ("stream", 100, 4, (16, 100)),
+              "int8-rounding": ("stream", 109, 8, (16, 109))}
 REF_FRAMES = 8        # frames of the fixed test clip the float reference is run on
 
 
@@ -218,8 +222,7 @@ def _convert_variant(model_id, variant, wanted, ref_path, calib_seed=CALIB_SEED,
 
     for io, path in wanted.items():
         converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
-        if io.startswith("float-"):                 # a regression model: float interface
-            io = "float"
+        io = io.split("-")[0]                       # a regression model: its interface
         if io != "float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = representative

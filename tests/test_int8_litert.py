@@ -25,8 +25,13 @@ need("ai_edge_litert", "the reference is LiteRT (ai-edge-litert)")
 import int8_support as S  # noqa: E402
 
 MODELS = [("mobile", "float"), ("mobile", "int8"), ("stream", "float"), ("stream", "int8"),
-          ("stream", "float-rounding")]
+          ("stream", "float-rounding"), ("stream", "int8-rounding")]
 STEPS = 10
+
+
+def steps_for(io):
+    """A regression model runs its whole test clip (its case is reached at frame 1 or 11)."""
+    return S.REGRESSION[io][3][0] if io in S.REGRESSION else STEPS
 
 
 @pytest.fixture(scope="session")
@@ -68,15 +73,16 @@ def test_bit_exact_with_litert(converted, variant, io):
     model = mm.load(path)
     assert isinstance(model, Int8Movinet)
     assert model.config.variant == variant and model.config.model_id == "a0"
+    steps = steps_for(io)
     for t, (logits, raw), (ref_logits, ref_raw) in run_both(path, model,
-                                                            frames_for(model, STEPS, io=io)):
+                                                            frames_for(model, steps, io=io)):
         assert logits.dtype == ref_logits.dtype
         np.testing.assert_array_equal(logits, ref_logits, err_msg=f"frame {t}: logits")
         assert set(raw) == set(ref_raw)
         for name, value in raw.items():
             assert value.dtype == ref_raw[name].dtype, name
             np.testing.assert_array_equal(value, ref_raw[name], err_msg=f"frame {t}: {name}")
-    print(f"{variant}-{io}: {STEPS} frames, logits and {len(raw)} states equal LiteRT's "
+    print(f"{variant}-{io}: {steps} frames, logits and {len(raw)} states equal LiteRT's "
           f"(max |diff| 0)")
 
 
@@ -110,9 +116,10 @@ def test_every_tensor_at_every_step_equals_litert(converted, variant, io, monkey
     states = model.init_states()
     preserved.reset(states)
     plain.reset(states)
-    frames = frames_for(model, STEPS, io=io)
+    steps = steps_for(io)
+    frames = frames_for(model, steps, io=io)
     graph_inputs = [prog.image] + [ti for ti, _ in prog.states.values()]
-    for t in range(STEPS):
+    for t in range(steps):
         frame = frames[:, t:t + 1]
         fed = dict(states)                                  # this step's inputs, after feedback
         logits, raw = model(frame, states, raw_states=True)
@@ -169,7 +176,7 @@ def test_every_tensor_at_every_step_equals_litert(converted, variant, io, monkey
         np.testing.assert_array_equal(logits, ref_logits, err_msg=f"frame {t}: logits")
         for name, value in raw.items():
             np.testing.assert_array_equal(value, ref_raw[name], err_msg=f"frame {t}: {name}")
-    print(f"{variant}-{io}: {STEPS} steps, {len(prog.ops)} ops; every tensor equals LiteRT's "
+    print(f"{variant}-{io}: {steps} steps, {len(prog.ops)} ops; every tensor equals LiteRT's "
           f"(max |diff| 0), LiteRT preserved == plain")
 
 
@@ -203,6 +210,52 @@ def test_regression_model_reaches_the_block_rounding_case(converted, monkeypatch
                 differing.append((t, op.layer, n))
         states = model._feedback(raw)
     print("ADD outputs where the tail formula alone would differ:", differing)
+    assert differing
+
+
+def test_regression_model_reaches_the_float32_multiplier_case(converted, monkeypatch):
+    """The 'int8-rounding' model is kept because it reaches a MUL whose result depends on
+    computing the rescale s1 * s2 / s_out in float32 as TFLite does: with the multiplier
+    computed in double (what minimovinet did before), some MUL output of the stream
+    differs.  (The bit-exact tests check the float32 multiplier against LiteRT.)"""
+    monkeypatch.setattr(int8_model, "FUSE_REZERO_ADD", False)
+    from minimovinet import int8_kernels as K
+    path = converted[("stream", "int8-rounding")]
+    model = load_tflite(path)
+    prog, T = model.program, model.program.tensors
+    muls = []
+    for op in prog.ops:
+        if op.kind != "mul" or T[op.outputs[0]].dtype != "int8":
+            continue
+        a_t, b_t = op.inputs
+        if int(np.prod(T[a_t].shape)) != int(np.prod(T[op.outputs[0]].shape)):
+            a_t, b_t = b_t, a_t
+        muls.append((op, a_t, b_t))
+    steps = steps_for("int8-rounding")
+    states = model.init_states()
+    differing = []
+    for t, frame in enumerate(np.split(frames_for(model, steps, io="int8-rounding"), steps,
+                                       axis=1)):
+        _, raw = model(frame, states, raw_states=True)
+        ws = model._local.bufs
+        for op, a_t, b_t in muls:
+            o = op.outputs[0]
+            (s1, z1), (s2, z2), (so, zo) = (int8_model._q(T[i]) for i in (a_t, b_t, o))
+            m64, e64 = K.quantize_multiplier(s1 * s2 / so)            # double precision
+            C = T[o].shape[-1] if T[o].shape else 1
+            a = ws[a_t].reshape(-1, C)
+            b = np.broadcast_to(ws[b_t].reshape((1,) * (a.ndim - 1) + (-1,))
+                                if ws[b_t].size == C else ws[b_t].reshape(-1, 1) if
+                                ws[b_t].size == 1 else ws[b_t].reshape(-1, C), a.shape)
+            lo, hi = K.activation_range(op.attrs.get("activation", "NONE"), so, zo)
+            double = np.empty_like(a)
+            K.SERIAL.mul(a, np.ascontiguousarray(b), 0, z1, z2, m64, e64, zo, lo, hi, 0, 0,
+                         double)
+            n = int((double != ws[o].reshape(a.shape)).sum())
+            if n:
+                differing.append((t, op.layer, n))
+        states = model._feedback(raw)
+    print("MUL outputs where a double-precision multiplier would differ:", differing)
     assert differing
 
 
