@@ -109,10 +109,34 @@ def _official_key(item):
     return None
 
 
+def _variant_of(item):
+    """The official variant a test of tests/test_official_a*.py builds (the float32 noise
+    floor builds a mobile model), or None."""
+    if not item.fspath.basename.startswith("test_official_a"):
+        return None
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "noise_floor" in item.name:
+        return "mobile"
+    return params.get("variant")
+
+
 def pytest_collection_modifyitems(config, items):
     """Run the tests parametrized by (model_id, variant) last, grouped by model (within a file:
-    with pytest-xdist, files are spread over the workers whole)."""
+    with pytest-xdist, files are spread over the workers whole).  Within a per-model file
+    (tests/test_official_a*.py) the tests of one variant run one after the other, so that
+    each official model is built once (building A5 takes about a minute, and oracle keeps only
+    the last two models)."""
     keyed = [item for item in items if _official_key(item) is not None]
     others = [item for item in items if _official_key(item) is None]
     keyed.sort(key=_official_key)            # stable: keeps file order within a model
+    files = {}
+    for i, item in enumerate(others):
+        files.setdefault(item.fspath, []).append(i)
+    for positions in files.values():
+        group = [others[i] for i in positions]
+        if any(_variant_of(item) for item in group):
+            group.sort(key=lambda item: VARIANT_ORDER.index(_variant_of(item))
+                       if _variant_of(item) in VARIANT_ORDER else -1)
+            for i, item in zip(positions, group):
+                others[i] = item
     items[:] = others + keyed

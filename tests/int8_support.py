@@ -373,3 +373,42 @@ def softmax(logits):
     z = np.asarray(logits, np.float64).reshape(-1)
     z = np.exp(z - z.max())
     return z / z.sum()
+
+
+def first_mismatch(path, steps: int = 16, clip_seed: int = 0):
+    """Stream `test_clip(steps, seed=clip_seed)` through minimovinet and LiteRT's built-in
+    kernels (all tensors preserved), each side feeding back its own states, and compare every
+    tensor of the program at every step.  Returns None when all are equal, else (frame, op,
+    output tensor, max |diff|, whether the op's inputs were equal)."""
+    from minimovinet import int8_model
+    old = int8_model.FUSE_REZERO_ADD
+    int8_model.FUSE_REZERO_ADD = False          # every TFLite operator keeps its own output
+    try:
+        model = int8_model.load_tflite(path)
+    finally:
+        int8_model.FUSE_REZERO_ADD = old
+    prog = model.program
+    clip = test_clip(steps, model.height, seed=clip_seed)
+    dtype, s, z = model.image_quantization
+    frames = quantize_like_litert(clip, s, z) if dtype == "int8" else clip
+    ref = LiteRTStream(path, "builtin", preserve_all_tensors=True)
+    states = model.init_states()
+    ref.reset(states)
+    for t in range(steps):
+        frame = frames[:, t:t + 1]
+        _, raw = model(frame, states, raw_states=True)
+        ws = model._local.bufs
+        states = model._feedback(raw)
+        ref.step(frame)
+        for op in prog.ops:
+            for o in op.outputs:
+                mine, theirs = ws[o], ref.interpreter.get_tensor(o)
+                if mine is None or np.array_equal(np.asarray(mine).reshape(theirs.shape), theirs):
+                    continue
+                inputs_equal = all(
+                    np.array_equal(np.asarray(ws[i]).reshape(ref.interpreter.get_tensor(i).shape),
+                                   ref.interpreter.get_tensor(i))
+                    for i in op.inputs if prog.tensors[i].data is None and ws[i] is not None)
+                diff = np.abs(np.asarray(mine, np.float64).reshape(theirs.shape) - theirs).max()
+                return t, f"#{op.tflite_index} {op.tflite_op} ({op.layer})", o, diff, inputs_equal
+    return None

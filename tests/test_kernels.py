@@ -119,12 +119,16 @@ def test_same_padding_matches_tf_rule():
 
 
 def test_thread_setting():
-    old = kernels.get_num_threads()
     try:
         kernels.set_num_threads(1)
+        assert kernels.get_num_threads() == 1
         assert kernels.impl() is kernels.SERIAL
         with pytest.raises(ValueError, match="threads"):
             kernels.set_num_threads(0)
+        with pytest.raises(ValueError, match="threads"):
+            kernels.set_num_threads(kernels.numba.config.NUMBA_NUM_THREADS + 1)
+        assert kernels.get_num_threads() == 1               # a refused value changes nothing
     finally:
         kernels.set_num_threads(None)
-    assert kernels.get_num_threads() == old or old is not None
+    # None restores numba's default: every thread NUMBA_NUM_THREADS allows
+    assert kernels.get_num_threads() == kernels.numba.config.NUMBA_NUM_THREADS
