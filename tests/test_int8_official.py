@@ -121,8 +121,20 @@ def test_official_model_structure(shared_dir):
     assert (cfg.model_id, cfg.variant, cfg.activation, cfg.se_type, cfg.num_classes) == \
         ("a0", "mobile", "relu6", "none", 600)
     states = model.init_states()
-    assert len(states) == 43
-    assert sum(v.nbytes for v in states.values()) == 2_696_832
-    passthrough = [n for n, t in model._passthrough.items() if t is not None]
-    assert len(passthrough) == 30          # SE pool buffers and frame counts of a no-SE model
+    assert len(states) == 43        # ../shared/README.md: "43 float32/int32 state tensors"
+    # the oracle: the states LiteRT's signature declares (names, shapes, dtypes), and which of
+    # them the graph passes through unchanged (output tensor = input tensor)
+    ref = S.LiteRTStream(shared_dir / MODEL, "builtin")
+    declared = {n: d for n, d in ref.input_details.items() if n != "image"}
+    assert set(states) == set(declared)
+    for name, d in declared.items():
+        assert states[name].shape == tuple(d["shape"]) and states[name].dtype == d["dtype"], name
+    assert sum(v.nbytes for v in states.values()) == sum(
+        int(np.prod(d["shape"])) * np.dtype(d["dtype"]).itemsize for d in declared.values())
+    passthrough = sorted(n for n, t in model._passthrough.items() if t is not None)
+    assert passthrough == sorted(n for n in declared
+                                 if ref.output_details[n]["index"] == declared[n]["index"])
+    # a model without SE passes through every SE pool buffer and frame count
+    assert passthrough and all(n.endswith(("_pool_buffer", "_pool_frame_count"))
+                               and not n.startswith("state_head") for n in passthrough)
     assert states["state_block1_layer0_stream_buffer"].shape == (1, 2, 22, 22, 80)
