@@ -12,7 +12,9 @@ with all intermediate tensors preserved (tests/test_int8_litert.py::test_every_o
   fused-activation clamp.  (Not TFLite's double-rounding MultiplyByQuantizedMultiplier, whose
   final shift rounds halves away from zero, and not ruy's single rounding.)
 * MEAN, DIV: TFLite's default double-rounding MultiplyByQuantizedMultiplier (SRDHM, then
-  gemmlowp's RoundingDivideByPOT, halves away from zero).
+  gemmlowp's RoundingDivideByPOT, halves away from zero).  DIV's final shift can reach 32
+  (a dividend of +-1 over a divisor of 128 or more), which C++ leaves undefined; it is done
+  as LiteRT's x86 build does it (`_rdbpot_as_x86`).
 * ADD (left_shift 20 / twice-max-input-scale scheme) and MUL: LiteRT's NEON loop over full
   blocks of 16 elements, TFLite's reference code over the remaining ones, and the two differ:
   ADD rescales its inputs with one rounding in the blocks and two in the tail; both narrow
@@ -756,6 +758,18 @@ def _clrsb32(x):
     return _clz32(~x & 0xFFFFFFFF) - 1
 
 
+@njit(inline="always", cache=True)
+def _rdbpot_as_x86(x, e):
+    """gemmlowp RoundingDivideByPOT(x, e) as LiteRT's x86 build computes it, also for e >= 32,
+    which TFLite's int8 DIV reaches (total_shift -32 for a dividend of +-1, headroom 31, and a
+    divisor of 128 or more) and C++ leaves undefined: the mask (1ll << e) - 1 truncated to
+    int32 is -1, and the int32 shift x >> e takes its count mod 32 (x86 `sar`)."""
+    if e < 32:
+        return _rdbpot(x, e)
+    threshold = np.int64(-1) + (x < 0)
+    return (x >> (e & 31)) + (x > threshold)
+
+
 def _div(a, b_value, a_zp, b_zp, m, s, out_zp, lo, hi, out):
     """int8 DIV of a [n] by one int8 value (TFLite reference DivElementwise)."""
     n = a.shape[0]
@@ -773,7 +787,7 @@ def _div(a, b_value, a_zp, b_zp, m, s, out_zp, lo, hi, out):
         headroom = _clrsb32(v1)
         unscaled = _srdhm(_wrap32(v1 << headroom), inv)
         total = s - recip_shift - headroom
-        v = _rdbpot(_srdhm(unscaled, m), max(-total, 0)) + out_zp
+        v = _rdbpot_as_x86(_srdhm(unscaled, m), max(-total, 0)) + out_zp
         out[i] = _clamp(v, lo, hi)
 
 
