@@ -793,13 +793,9 @@ def _compile_binary(op, T):
         tables = [_table2(lambda a, b, out: exact(a, b, 0, simd, out)) for simd in (True, False)]
         return _tabulated(tables, a_t, (b_t, b_shape), o, R, C, n_simd, c_simd, mode == 1)
 
-    def run(ws, ki):                                 # x (op) a runtime scalar
-        if op.kind == "add":
-            ki.add(ws[a_t].reshape(R, C), ws[b_t].reshape(1, 1), 2, z1, z2, m1, sh1, m2, sh2,
-                   mo, sho, zo, lo, hi, n_simd, c_simd, ws[o].reshape(R, C))
-        else:
-            ki.mul(ws[a_t].reshape(R, C), ws[b_t].reshape(1, 1), 2, z1, z2, m, sh, zo, lo, hi,
-                   n_simd, c_simd, ws[o].reshape(R, C))
+    def run(ws, ki):                                 # MUL by a runtime scalar (ADD: refused above)
+        ki.mul(ws[a_t].reshape(R, C), ws[b_t].reshape(1, 1), 2, z1, z2, m, sh, zo, lo, hi,
+               n_simd, c_simd, ws[o].reshape(R, C))
     return run
 
 
