@@ -51,7 +51,7 @@ def prepare(model_id: str) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     import oracle
     import tensorflow as tf
-    from minimovinet.convert import convert_arrays
+    from minimovinet.formats.official_checkpoint import convert_arrays
     cfg = _config(model_id)
     model = oracle.build_official(cfg, seed=SEED)
     prefix, arrays = oracle.checkpoint_arrays(model, out / "ckpt")

@@ -11,12 +11,12 @@
 from .config import BLOCK_SPECS, VARIANTS, ModelConfig  # noqa: F401
 from .errors import (CheckpointError, InputError, MinimovinetError, StateError,  # noqa: F401
                      TFLiteError, WeightsFileError)
-from .kernels import get_num_threads, set_num_threads  # noqa: F401
-from .model import Movinet  # noqa: F401
-from .int8_model import Int8Movinet  # noqa: F401
+from .threads import get_num_threads, set_num_threads  # noqa: F401
+from .float32.model import Movinet  # noqa: F401
+from .int8.model import Int8Movinet  # noqa: F401
 # light: numpy only at import (PyAV, matplotlib and the registry are imported when used)
-from .classify import VideoClassifier  # noqa: F401
-from .video import read_video  # noqa: F401
+from .apps.classify import VideoClassifier  # noqa: F401
+from .apps.video import read_video  # noqa: F401
 
 __version__ = "0.1.0"
 
@@ -32,17 +32,17 @@ def load(path, class_names=None):
     path loads that model from the cache (`minimovinet fetch NAME` puts it there; load never
     downloads and says what to download where when it is missing).
     """
-    from .registry import is_registry_name
+    from .apps.registry import is_registry_name
     if is_registry_name(path):
-        from .registry import load as load_registered
+        from .apps.registry import load as load_registered
         return load_registered(path)
-    from .weights import file_kind, read
+    from .formats.h5 import file_kind, read
     kind = file_kind(path)
     if kind == "tflite":          # an int8 TFLite stream model, mapped onto MoViNet
-        from .int8_model import load_tflite
+        from .int8.model import load_tflite
         return load_tflite(path, class_names)
     if kind == "int8":            # an int8 h5 file (minimovinet convert model.tflite)
-        from .int8_model import read_int8
+        from .int8.model import read_int8
         return read_int8(path)
     config, params, class_names, _ = read(path)
     return Movinet(config, params, class_names)
@@ -51,16 +51,16 @@ def load(path, class_names=None):
 def random_model(model_id: str = "a0", variant: str = "stream", num_classes: int = 600,
                  seed: int = 0, **overrides) -> Movinet:
     """A model with seeded random weights (no download needed): for demos, tests, benchmarks."""
-    from .weights import random_params
+    from .float32.params import random_params
     config = ModelConfig.from_variant(model_id, variant, num_classes=num_classes, **overrides)
     return Movinet(config, random_params(config, seed))
 
 
 def save(model: Movinet, path, source: str = "") -> None:
     """Write `model` (float32 or int8) to `path` in the minimovinet h5 format (atomically)."""
-    from .int8_model import save_int8
+    from .int8.model import save_int8
     if isinstance(model, Int8Movinet):
         save_int8(path, model, source=source)
         return
-    from .weights import save as _save
+    from .formats.h5 import save as _save
     _save(path, model.config, model._params, model.class_names, source=source)

@@ -45,8 +45,8 @@ import warnings
 from pathlib import Path
 
 from .errors import MinimovinetError
-from .registry import ProgressBar
-from .video import VideoWarning
+from .apps.registry import ProgressBar
+from .apps.video import VideoWarning
 
 
 def _read_labels(path):
@@ -57,8 +57,8 @@ def _read_labels(path):
 
 
 def cmd_convert(args) -> int:
-    from .convert import convert_arrays
-    from .tf_checkpoint import CheckpointReader
+    from .formats.official_checkpoint import convert_arrays
+    from .formats.tf_checkpoint import CheckpointReader
     source = Path(args.source)
     output = Path(args.output) if args.output else Path(
         f"{source.name.split('.')[0] or 'model'}.h5")
@@ -75,7 +75,7 @@ def cmd_convert(args) -> int:
 
 def convert_tflite(source, output, args) -> int:
     """An int8 TFLite MoViNet stream model -> an int8 minimovinet h5 file."""
-    from .int8_model import load_tflite, save_int8
+    from .int8.model import load_tflite, save_int8
     if args.model_id or args.variant or args.num_classes:
         print("minimovinet convert: note: --model-id/--variant/--num-classes are read off the "
               ".tflite graph and ignored", file=sys.stderr)
@@ -96,13 +96,13 @@ def cmd_describe(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .registry import format_models
+    from .apps.registry import format_models
     print(format_models())
     return 0
 
 
 def cmd_fetch(args) -> int:
-    from .registry import fetch, get
+    from .apps.registry import fetch, get
     entries = [get(name) for name in args.names]      # unknown names fail before downloading
     for entry in entries:
         try:
@@ -164,7 +164,7 @@ class FrameProgress(ProgressBar):
 
 def _estimated_frames(path, rate):
     """Frames classify will feed, from the container's header (None when unknown)."""
-    from .video import video_info
+    from .apps.video import video_info
     try:
         info = video_info(path)
     except MinimovinetError:
@@ -198,8 +198,8 @@ def _check_output_dir(path, what):
 
 
 def cmd_classify(args) -> int:
-    from .classify import VideoClassifier, import_matplotlib, write_atomically
-    from .video import VideoWarning
+    from .apps.classify import VideoClassifier, import_matplotlib, write_atomically
+    from .apps.video import VideoWarning
     if args.plot:
         import_matplotlib()                      # fail before the work when it is missing
         _check_output_dir(args.plot, "the plot")
@@ -341,8 +341,8 @@ class LiveDisplay:
 
 
 def cmd_live(args) -> int:
-    from .classify import VideoClassifier
-    from .video import VideoWarning, read_camera, read_video
+    from .apps.classify import VideoClassifier
+    from .apps.video import VideoWarning, read_camera, read_video
     clf = VideoClassifier(args.model, top_k=args.top_k)
     _note_class_names(clf, "live")
     rate = args.fps or clf.fps
@@ -465,7 +465,7 @@ def build_parser():
 
 
 def _model_options(parser):
-    from .classify import DEFAULT_MODEL
+    from .apps.classify import DEFAULT_MODEL
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|FILE",
                         help=f"registry name (from the cache, `minimovinet fetch NAME`) or a "
                              f".tflite/.h5 file (default: {DEFAULT_MODEL})")

@@ -142,6 +142,14 @@ BLOCK_SPECS: Dict[str, Tuple[StemSpec, Tuple[GroupSpec, ...], HeadSpec]] = {
 
 MODEL_IDS = tuple(BLOCK_SPECS)
 
+# The clip each model id was trained and evaluated on: (input size, frames of the 10 s clip,
+# frame rate).  Model Garden README "Input Shape" (frames x size x size; streaming footnote:
+# frames = the 10-second clip) and the TFLite video classification guide (A0/A1 172x172 at
+# 5 fps, A2 224x224 at 5 fps).
+CLIPS: Dict[str, Tuple[int, int, int]] = {
+    "a0": (172, 50, 5), "a1": (172, 50, 5), "a2": (224, 50, 5),
+    "a3": (256, 120, 12), "a4": (290, 80, 8), "a5": (320, 120, 12)}
+
 # Variant presets.  Each maps onto the official `movinet.Movinet` arguments (see
 # `ModelConfig.official_kwargs`).
 VARIANTS: Dict[str, dict] = {

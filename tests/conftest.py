@@ -82,7 +82,7 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def random_params(cfg, seed=0):
-    from minimovinet.weights import random_params as make
+    from minimovinet.float32.params import random_params as make
     return make(cfg, seed)
 
 

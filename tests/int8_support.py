@@ -254,7 +254,7 @@ def _write_float_model(path, oracle, model_id, variant):
     import tempfile
 
     import minimovinet as mm
-    from minimovinet.convert import convert_arrays
+    from minimovinet.formats.official_checkpoint import convert_arrays
     cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=NUM_CLASSES)
     model = oracle.build_official(cfg, seed=SEED)
     with tempfile.TemporaryDirectory() as tmp:
@@ -358,7 +358,7 @@ def read_clip(path, size: int = 172, max_frames=None) -> np.ndarray:
     """All frames of `path` as float32 [T, size, size, 3] RGB in [0, 1]: decoded with PyAV and
     resized like cv2.resize(INTER_LINEAR) on uint8 frames, bit for bit
     (`minimovinet.video.read_video`), then / 255 -- what the published expectations did."""
-    from minimovinet.video import read_video, to_model_input
+    from minimovinet.apps.video import read_video, to_model_input
     frames = [to_model_input(f)[0, 0]
               for f in read_video(path, size=(size, size), max_frames=max_frames)]
     return np.stack(frames).astype(np.float32)
@@ -380,7 +380,7 @@ def first_mismatch(path, steps: int = 16, clip_seed: int = 0):
     kernels (all tensors preserved), each side feeding back its own states, and compare every
     tensor of the program at every step.  Returns None when all are equal, else (frame, op,
     output tensor, max |diff|, whether the op's inputs were equal)."""
-    from minimovinet import int8_model
+    from minimovinet.int8 import model as int8_model
     old = int8_model.FUSE_REZERO_ADD
     int8_model.FUSE_REZERO_ADD = False          # every TFLite operator keeps its own output
     try:

@@ -20,7 +20,7 @@ import numpy as np
 
 import minimovinet as mm
 from conftest import relmax
-from minimovinet.convert import convert_arrays
+from minimovinet.formats.official_checkpoint import convert_arrays
 
 from conftest import need  # noqa: E402
 
@@ -116,7 +116,7 @@ def check_a0_stream_at_172(tmp_path):
 def check_batch_of_two_equals_official():
     cfg = mm.ModelConfig.from_variant("a0", "stream", num_classes=600)
     official = oracle.get_official(cfg, seed=0)
-    from minimovinet.convert import params_from_official
+    from minimovinet.formats.official_checkpoint import params_from_official
     import tempfile, pathlib
     with tempfile.TemporaryDirectory() as d:
         _, arrays = oracle.checkpoint_arrays(official, pathlib.Path(d))
@@ -169,7 +169,7 @@ def check_float32_noise_floor(tmp_path):
 
 def check_checkpoint_reader_bit_exact(model_id, variant, tmp_path):
     """The TF-free checkpoint reader returns exactly what tf.train.load_checkpoint returns."""
-    from minimovinet.tf_checkpoint import CheckpointReader
+    from minimovinet.formats.tf_checkpoint import CheckpointReader
     cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=600)
     official = oracle.get_official(cfg, seed=0)
     prefix, expected = oracle.checkpoint_arrays(official, tmp_path / f"{model_id}_{variant}")

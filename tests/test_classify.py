@@ -27,10 +27,11 @@ from conftest import need  # noqa: E402
 av = need("av", "PyAV is not installed: pip install 'minimovinet[video]'")
 
 import minimovinet as mm  # noqa: E402
-from minimovinet import cli, registry  # noqa: E402
-from minimovinet.classify import PLOT_SIZE, write_atomically  # noqa: E402
+from minimovinet import cli
+from minimovinet.apps import registry
+from minimovinet.apps.classify import PLOT_SIZE, write_atomically  # noqa: E402
 from minimovinet.errors import InputError  # noqa: E402
-from minimovinet.video import read_video, to_model_input  # noqa: E402
+from minimovinet.apps.video import read_video, to_model_input  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "a0-stream-int8"
@@ -224,7 +225,7 @@ def test_live_reports_dropped_frames(home, media, capsys, monkeypatch):
     machine could starve the decoding thread instead, and nothing would be dropped.)"""
     import time
 
-    from minimovinet.classify import VideoClassifier
+    from minimovinet.apps.classify import VideoClassifier
     step = VideoClassifier.step
 
     def slow_step(self, frame):
@@ -381,7 +382,7 @@ def test_live_without_a_camera(home, capsys):
 
 
 def test_ctrl_c_exits_130(home, media, capsys, monkeypatch, tmp_path):
-    from minimovinet.classify import VideoClassifier
+    from minimovinet.apps.classify import VideoClassifier
     real_step, calls = VideoClassifier.step, []
 
     def step_then_interrupt(self, frame):

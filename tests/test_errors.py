@@ -125,7 +125,7 @@ def test_h5_roundtrip_and_bad_files(tmp_path, model, good):
 def test_save_failure_leaves_nothing(tmp_path, model):
     params = dict(model._params)
     params["head/project/conv/kernel"] = np.zeros((2, 2), np.float32)
-    from minimovinet.weights import save
+    from minimovinet.formats.h5 import save
     with pytest.raises(mm.WeightsFileError):
         save(tmp_path / "x.h5", model.config, params)
     assert list(tmp_path.iterdir()) == []

@@ -17,8 +17,8 @@ from conftest import need
 tf = need("tensorflow", "the one-op models are converted with TensorFlow")
 need("ai_edge_litert", "the reference is LiteRT (ai-edge-litert)")
 
-from minimovinet import int8_model  # noqa: E402
-from minimovinet.tflite_import import OpSpec, TensorSpec  # noqa: E402
+from minimovinet.int8 import model as int8_model
+from minimovinet.int8.program import OpSpec, TensorSpec  # noqa: E402
 
 PAIRS_A = np.repeat(np.arange(-128, 128), 256).astype(np.int8)     # all 65536 pairs
 PAIRS_B = np.tile(np.arange(-128, 128), 256).astype(np.int8)
@@ -111,7 +111,7 @@ def minimovinet_runner(kind, n, qa, qb, qo, b_size=None):
                 attrs=dict(activation="NONE"))
     compile_op = int8_model._compile_div if kind == "div" else int8_model._compile_binary
     run = compile_op(op, tensors)
-    from minimovinet import int8_kernels as K
+    from minimovinet.int8 import kernels as K
 
     def call(a, b):
         ws = [a.reshape(1, 1, 1, 1, -1), np.asarray(b, np.int8).reshape(shapes[1]),

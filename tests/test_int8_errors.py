@@ -12,9 +12,10 @@ import pytest
 from conftest import need  # noqa: E402
 
 import minimovinet as mm
-from minimovinet import TFLiteError, WeightsFileError
+from minimovinet import TFLiteError
+from minimovinet import WeightsFileError
 from minimovinet.errors import InputError, StateError
-from minimovinet.int8_model import load_tflite, read_int8, save_int8
+from minimovinet.int8.model import load_tflite, read_int8, save_int8
 
 OFFICIAL = "models/movinet_a0_stream_k600_int8.tflite"
 
@@ -44,7 +45,7 @@ def test_truncated_int8_h5(official, tmp_path):
 
 
 def test_float_h5_is_not_int8_and_int8_h5_is_not_float(official, tmp_path):
-    from minimovinet.weights import read
+    from minimovinet.formats.h5 import read
     float_path = tmp_path / "float.h5"
     mm.save(mm.random_model("a0", "mobile", num_classes=10), float_path)
     with pytest.raises(WeightsFileError, match="'float32' model, not an int8 model"):
@@ -59,7 +60,7 @@ def _edited(shared_dir, edit):
     """The official graph, parsed, with `edit(subgraph)` applied to its operators."""
     import dataclasses
 
-    from minimovinet.tflite_file import read_tflite
+    from minimovinet.formats.tflite import read_tflite
     model = read_tflite(shared_dir / OFFICIAL)
     g = model.subgraphs[0]
     g.operators = [dataclasses.replace(op) for op in g.operators]
@@ -68,7 +69,7 @@ def _edited(shared_dir, edit):
 
 
 def test_official_graph_edited_is_refused_with_what_did_not_match(shared_dir):
-    from minimovinet.tflite_import import import_tflite
+    from minimovinet.formats.tflite_import import import_tflite
 
     def swap_buffer_state(g):
         # block1_layer0's stream buffer reads block1_layer1's state

@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from minimovinet import int8_kernels as K
-from minimovinet import int8_vnni as V
-from minimovinet.kernels import same_padding
+from minimovinet.int8 import kernels as K
+from minimovinet.int8 import vnni as V
+from minimovinet.structure import same_padding
 
 KERNELS = [pytest.param(K.SERIAL, id="serial"), pytest.param(K.PARALLEL, id="parallel")]
 
@@ -497,7 +497,7 @@ def test_fused_mul_add_equals_mul_then_add(ki, mode):
 @pytest.mark.parametrize("b_row", [False, True])
 def test_tabulated_binary_ops(ki, b_row):
     """ADD / MUL of two int8 tensors run as 256 x 256 tables filled by the exact kernels."""
-    from minimovinet.int8_model import _table2
+    from minimovinet.int8.model import _table2
     rng = np.random.default_rng(20 + b_row)
     a = rng.integers(-128, 128, (33, 24)).astype(np.int8)
     b = rng.integers(-128, 128, (1 if b_row else 33, 24)).astype(np.int8)

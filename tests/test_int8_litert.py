@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 import minimovinet as mm
-from minimovinet import int8_model, int8_vnni
-from minimovinet.int8_model import Int8Movinet, load_tflite, read_int8
+from minimovinet.int8 import model as int8_model
+from minimovinet.int8 import vnni as int8_vnni
+from minimovinet.int8.model import Int8Movinet, load_tflite, read_int8
 
 from conftest import expected_skip, need  # noqa: E402
 
@@ -107,7 +108,7 @@ def test_every_tensor_at_every_step_equals_litert(converted, variant, io, monkey
          first that differs is named with its op and whether that op's inputs were equal.
     (Without the MUL + ADD fusion, so that every TFLite operator has its own output.)"""
     monkeypatch.setattr(int8_model, "FUSE_REZERO_ADD", False)
-    from minimovinet import int8_kernels as K
+    from minimovinet.int8 import kernels as K
     path = converted[(variant, io)]
     model = load_tflite(path)
     prog = model.program
@@ -187,7 +188,7 @@ def test_regression_model_reaches_the_block_rounding_case(converted, monkeypatch
     the stream differs.  (test_bit_exact_with_litert checks that the outputs with both
     formulas, as minimovinet runs them, equal LiteRT's.)"""
     monkeypatch.setattr(int8_model, "FUSE_REZERO_ADD", False)
-    from minimovinet import int8_kernels as K
+    from minimovinet.int8 import kernels as K
     path = converted[("stream", "float-rounding")]
     model = load_tflite(path)
     prog, T = model.program, model.program.tensors
@@ -219,7 +220,7 @@ def test_regression_model_reaches_the_float32_multiplier_case(converted, monkeyp
     computed in double (what minimovinet did before), some MUL output of the stream
     differs.  (The bit-exact tests check the float32 multiplier against LiteRT.)"""
     monkeypatch.setattr(int8_model, "FUSE_REZERO_ADD", False)
-    from minimovinet import int8_kernels as K
+    from minimovinet.int8 import kernels as K
     path = converted[("stream", "int8-rounding")]
     model = load_tflite(path)
     prog, T = model.program, model.program.tensors

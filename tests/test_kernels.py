@@ -1,9 +1,13 @@
 """Numba kernels (serial and parallel builds) against the plain NumPy reference."""
+import numba
 import numpy as np
 import pytest
 
-from minimovinet import kernels, reference
-from minimovinet.kernels import ACT_CODES, EMPTY_SCALE, same_padding
+from minimovinet import threads
+from minimovinet.float32 import kernels
+from minimovinet.float32 import reference
+from minimovinet.float32.kernels import ACT_CODES, EMPTY_SCALE
+from minimovinet.structure import same_padding
 
 BUILDS = {"serial": kernels.SERIAL, "parallel": kernels.PARALLEL}
 RTOL, ATOL = 2e-5, 2e-5
@@ -28,8 +32,8 @@ def test_pointwise(build, act):
 
 
 def test_pointwise_layer_fused_scale_and_residual(monkeypatch):
-    from minimovinet import kernels
-    from minimovinet.layers import Pointwise
+    from minimovinet.float32 import kernels
+    from minimovinet.float32.layers import Pointwise
     rng = np.random.default_rng(2)
     x = rng.normal(0, 1, (3, 10, 8)).astype(np.float32)          # 3 frames of 10 pixels
     scale = rng.uniform(0, 1, (3, 8)).astype(np.float32)
@@ -39,14 +43,14 @@ def test_pointwise_layer_fused_scale_and_residual(monkeypatch):
     expected = reference.pointwise(x.reshape(30, 8), w, b, "hard_swish", scale, 10,
                                    res.reshape(30, 5))
     layer = Pointwise(w, b, "hard_swish")
-    for threads in (1, 2):
+    for n_threads in (1, 2):
         monkeypatch.setattr(kernels, "PARALLEL_MIN_WORK", 0)
-        kernels.set_num_threads(min(threads, kernels.numba.config.NUMBA_NUM_THREADS))
+        threads.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
         try:
             out = layer(x, in_scale=scale, rows_per_scale=10, residual=res)
         finally:
-            kernels.set_num_threads(None)
-        close(out.reshape(30, 5), expected, f"pointwise layer fused, {threads} threads")
+            threads.set_num_threads(None)
+        close(out.reshape(30, 5), expected, f"pointwise layer fused, {n_threads} threads")
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -119,16 +123,22 @@ def test_same_padding_matches_tf_rule():
 
 
 def test_thread_setting():
+    big = 10 * kernels.PARALLEL_MIN_WORK
     try:
-        kernels.set_num_threads(1)
-        assert kernels.get_num_threads() == 1
-        assert kernels.impl() is kernels.SERIAL
+        threads.set_num_threads(1)
+        assert threads.get_num_threads() == 1
+        assert kernels.impl(big) is kernels.SERIAL          # one thread: the serial builds
         with pytest.raises(ValueError, match="threads"):
-            kernels.set_num_threads(0)
+            threads.set_num_threads(0)
         with pytest.raises(ValueError, match="threads"):
-            kernels.set_num_threads(kernels.numba.config.NUMBA_NUM_THREADS + 1)
-        assert kernels.get_num_threads() == 1               # a refused value changes nothing
+            threads.set_num_threads(numba.config.NUMBA_NUM_THREADS + 1)
+        assert threads.get_num_threads() == 1               # a refused value changes nothing
+        assert kernels.impl(big) is kernels.SERIAL
     finally:
-        kernels.set_num_threads(None)
-    # None restores numba's default: every thread NUMBA_NUM_THREADS allows
-    assert kernels.get_num_threads() == kernels.numba.config.NUMBA_NUM_THREADS
+        threads.set_num_threads(None)
+    # None restores numba's default: every thread NUMBA_NUM_THREADS allows, used by the kernels
+    assert threads.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    if numba.config.NUMBA_NUM_THREADS > 1:
+        assert kernels.impl(big) is kernels.PARALLEL
+        assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    assert kernels.impl(kernels.PARALLEL_MIN_WORK - 1) is kernels.SERIAL   # too small for threads

@@ -7,7 +7,7 @@ sums, frame counts must be exact, and nothing may become non-finite.
 import numpy as np
 
 from conftest import random_model
-from minimovinet import layers
+from minimovinet.float32 import layers
 
 FRAMES = 20_000
 CHUNK = 100

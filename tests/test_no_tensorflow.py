@@ -41,8 +41,8 @@ def test_converter_without_tensorflow(tmp_path):
     # variant: every official layout is a plain reshape of ours, so flat arrays are valid input)
     out = run_without_tf(f"""
         import numpy as np, minimovinet as mm
-        from minimovinet.convert import official_names, convert_arrays
-        from minimovinet.weights import random_params
+        from minimovinet.formats.official_checkpoint import official_names, convert_arrays
+        from minimovinet.float32.params import random_params
         cfg = mm.ModelConfig.from_variant("a1", "stream3d", num_classes=7)
         params = random_params(cfg)
         arrays = {{}}

@@ -65,7 +65,7 @@ def env(workdir):
 
 
 def place_fetched_files(shared_dir, cache):
-    from minimovinet import registry
+    from minimovinet.apps import registry
     for name, source in (("a0-stream-int8",
                           shared_dir / "models" / "movinet_a0_stream_k600_int8.tflite"),
                          ("kinetics600-labels",

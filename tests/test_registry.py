@@ -24,9 +24,9 @@ import pytest
 from conftest import missing, need  # noqa: E402
 
 import minimovinet as mm
-from minimovinet import cli, registry
-from minimovinet.errors import (CacheError, CheckpointError, DownloadError,
-                                ModelNotAvailableError, UnknownModelError)
+from minimovinet import cli
+from minimovinet.apps import registry
+from minimovinet.errors import CacheError, CheckpointError, DownloadError, ModelNotAvailableError, UnknownModelError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -355,7 +355,7 @@ def test_fetch_tflite(cache, server, labels_bytes, tmp_path):
 # --------------------------------------------------------------------------------------------
 def test_fetch_checkpoint_converts_with_class_names(cache, server, release, labels_bytes,
                                                     labels, capsys):
-    from minimovinet.weights import read
+    from minimovinet.formats.h5 import read
     entry = registry.get("a0-stream")
     server.routes[entry.url] = release["tarball"].read_bytes()
     server.routes[registry.get("kinetics600-labels").url] = labels_bytes
@@ -375,7 +375,7 @@ def test_fetch_checkpoint_converts_with_class_names(cache, server, release, labe
 
 def test_load_by_name_uses_the_cache(cache, release, labels_bytes, labels, tmp_path,
                                      monkeypatch):
-    from minimovinet.convert import convert_arrays
+    from minimovinet.formats.official_checkpoint import convert_arrays
     put(cache, "a0-stream", release["tarball"].read_bytes())    # put there by hand
     put(cache, "kinetics600-labels", labels_bytes)
     model = mm.load("a0-stream")                                # converts, then reads the h5
@@ -537,7 +537,7 @@ def test_fetch_and_load_without_tensorflow(release, labels_bytes, tmp_path):
         urllib.request.urlopen = lambda req, timeout=None: Response(
             open(files[req.full_url], "rb").read())
         import minimovinet as mm
-        from minimovinet import registry
+        from minimovinet.apps import registry
         registry.fetch("a0-stream", progress=False)
         model = mm.load("a0-stream")
         x = np.random.default_rng(0).random((1, 2, 24, 24, 3), dtype=np.float32)

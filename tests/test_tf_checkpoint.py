@@ -26,8 +26,7 @@ import pytest
 from conftest import need  # noqa: E402
 
 from minimovinet.errors import CheckpointError
-from minimovinet.tf_checkpoint import (CheckpointReader, crc32c, mask_crc, read_checkpoint,
-                                       unmask_crc)
+from minimovinet.formats.tf_checkpoint import CheckpointReader, crc32c, mask_crc, read_checkpoint, unmask_crc
 
 
 GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -366,7 +365,7 @@ def _reference_crc32c(data):
 
 
 def test_crc32c_matches_reference():
-    from minimovinet.tf_checkpoint import _crc32c_segments
+    from minimovinet.formats.tf_checkpoint import _crc32c_segments
     rng = np.random.default_rng(2)
     for n in [1, 2, 3, 4, 5, 63, 64, 65, 1000, 4097, 70001]:
         data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
@@ -906,7 +905,7 @@ NO_TF_SCRIPT = textwrap.dedent('''
     else:
         raise SystemExit("tensorflow import should have failed")
     import numpy as np
-    from minimovinet.tf_checkpoint import read_checkpoint
+    from minimovinet.formats.tf_checkpoint import read_checkpoint
 
     def digest(arrays):
         out = {}

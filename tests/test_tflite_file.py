@@ -20,10 +20,8 @@ import pytest
 from conftest import missing, need  # noqa: E402
 
 from minimovinet.errors import TFLiteError
-from minimovinet.tflite_file import (BUILTIN_OPERATOR_NAMES, Conv2DOptions,
-                                     DepthwiseConv2DOptions, Pool2DOptions, TFLiteModel,
-                                     builtin_operator_name, read_tflite)
-from minimovinet import tflite_file as tf_file
+from minimovinet.formats.tflite import BUILTIN_OPERATOR_NAMES, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, TFLiteModel, builtin_operator_name, read_tflite
+from minimovinet.formats import tflite as tf_file
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -648,7 +646,7 @@ def test_parses_without_tensorflow_or_litert(official_bytes):
 import sys
 for name in ("tensorflow", "ai_edge_litert", "tflite", "tflite_runtime", "flatbuffers", "keras"):
     sys.modules[name] = None
-from minimovinet.tflite_file import read_tflite
+from minimovinet.formats.tflite import read_tflite
 m = read_tflite({str(OFFICIAL)!r})
 assert m.op_counts()["CONV_2D"] == 38
 w = next(t for t in m.subgraphs[0].tensors if t.type_name == "INT8" and t.data(m) is not None)

@@ -3,7 +3,7 @@ gives exactly what sequential calls give: float and int8 models, 1 and 2 kernel 
 
 Numba's workqueue threading layer aborts the whole process when two threads enter parallel
 regions at once; minimovinet runs at most one parallel region at a time and lets the other
-threads use the serial builds (kernels.guarded).  Each check runs in a subprocess so that an
+threads use the serial builds (threads.guarded).  Each check runs in a subprocess so that an
 abort is reported as a failure (exit status 134) instead of killing the test worker.
 """
 import json
@@ -21,7 +21,8 @@ SCRIPT = r"""
 import json, sys, threading
 import numpy as np
 import minimovinet as mm
-from minimovinet import kernels, int8_model
+from minimovinet.float32 import kernels
+from minimovinet.int8 import model as int8_model
 
 kind, threads, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 kernels.PARALLEL_MIN_WORK = 0            # every float kernel on the threads (when threads > 1)
@@ -85,13 +86,14 @@ def test_int8_model_from_four_threads(shared_dir, threads):
 
 def test_guard_falls_back_to_the_serial_build():
     """While one thread is inside a parallel region, another call runs the serial build."""
-    from minimovinet import kernels
+    from minimovinet import threads
+    from minimovinet.float32 import kernels
     calls = []
-    run = kernels.guarded(lambda: calls.append("parallel"), lambda: calls.append("serial"))
+    run = threads.guarded(lambda: calls.append("parallel"), lambda: calls.append("serial"))
     run()
-    with kernels.PARALLEL_REGION:
+    with threads.PARALLEL_REGION:
         run()
     run()
     assert calls == ["parallel", "serial", "parallel"]
-    assert not kernels.PARALLEL_REGION.locked()
+    assert not threads.PARALLEL_REGION.locked()
     np.testing.assert_equal(kernels.PARALLEL.pointwise.serial_build, kernels.SERIAL.pointwise)

@@ -24,7 +24,7 @@ from conftest import missing, need  # noqa: E402
 av = need("av", "PyAV is not installed: pip install 'minimovinet[video]'")
 
 from minimovinet.errors import InputError, MinimovinetError, VideoError  # noqa: E402
-from minimovinet.video import (VideoWarning, read_camera, read_video, resize_bilinear,  # noqa: E402
+from minimovinet.apps.video import (VideoWarning, read_camera, read_video, resize_bilinear,  # noqa: E402
                                to_model_input, video_info)
 
 try:
@@ -441,7 +441,7 @@ class _BadSeek:
 
 @pytest.mark.parametrize("mode", ["fail", "overshoot"])
 def test_start_when_seeking_fails_or_overshoots(synth, monkeypatch, mode):
-    import minimovinet.video as video
+    import minimovinet.apps.video as video
     real_open = video._open_container
     monkeypatch.setattr(video, "_open_container",
                         lambda *a, **k: _BadSeek(real_open(*a, **k), mode))
@@ -570,7 +570,7 @@ def test_missing_pyav_is_a_clear_error(monkeypatch, synth):
 
 
 def test_importing_minimovinet_does_not_import_av():
-    code = ("import sys, minimovinet, minimovinet.video; "
+    code = ("import sys, minimovinet, minimovinet.apps.video; "
             "assert 'av' not in sys.modules and 'cv2' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
                    cwd=Path(__file__).resolve().parents[1])

@@ -98,8 +98,8 @@ def model_signatures(model_path=DEFAULT_MODEL, kernels=KERNELS) -> "OrderedDict[
     import numpy as np
 
     import minimovinet as mm
-    from minimovinet import int8_kernels as K
-    from minimovinet import int8_model
+    from minimovinet.int8 import kernels as K
+    from minimovinet.int8 import model as int8_model
     saved = int8_model.POINTWISE_FORM
     int8_model.POINTWISE_FORM = "reduce"        # what int8_model picks on aarch64
     try:
@@ -342,7 +342,7 @@ def kernel_report(kernels=KERNELS, cpus=tuple(CPUS), model_path=DEFAULT_MODEL, k
 
 
 def _kernel_report(kernels, cpus, model_path, keep_asm, native):
-    from minimovinet import int8_kernels as K
+    from minimovinet.int8 import kernels as K
     sigs = model_signatures(model_path, kernels)
     rows = []
     for k in kernels:

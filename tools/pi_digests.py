@@ -62,7 +62,7 @@ def states_digest(states) -> str:
 
 
 def decode(clip, max_frames, size):
-    from minimovinet.video import read_video
+    from minimovinet.apps.video import read_video
     import numpy as np
     frames = list(read_video(clip, size=(size, size), max_frames=max_frames))
     if not frames:
@@ -105,7 +105,7 @@ def run(args):
     from llvmlite import binding as ll
     t_imported0 = time.perf_counter()
     import minimovinet as mm
-    from minimovinet import int8_model
+    from minimovinet.int8 import model as int8_model
     t_imported = time.perf_counter()
     rss_imported = peak_rss_mib()
 

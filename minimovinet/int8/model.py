@@ -29,11 +29,11 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from . import int8_kernels as K
-from . import int8_vnni as V
-from .errors import InputError, StateError, WeightsFileError
-from .kernels import same_padding
-from .tflite_import import Int8Program, OpSpec, TensorSpec
+from . import kernels as K
+from . import vnni as V
+from ..errors import InputError, StateError, WeightsFileError
+from ..structure import same_padding
+from .program import Int8Program, OpSpec, TensorSpec
 
 States = Dict[str, np.ndarray]
 
@@ -364,7 +364,7 @@ class Int8Movinet:
     # ---- validation -----------------------------------------------------------------------------
 
     def _check_frames(self, frames):
-        from .model import _check_frames
+        from ..float32.model import _check_frames
         dtype = self.image_quantization[0]
         if dtype == "int8" and isinstance(frames, np.ndarray) and frames.dtype == np.int8:
             if frames.ndim != 5 or frames.shape[-1] != 3 or min(frames.shape) < 1:
@@ -382,7 +382,7 @@ class Int8Movinet:
         return arr
 
     def _check_states(self, states, batch):
-        from .model import _check_frame_counts, _check_states
+        from ..float32.model import _check_frame_counts, _check_states
         # float states are checked for NaN / inf by the QUANTIZE that reads them
         _check_states(states, self.state_specs(batch), self.name,
                       f"for batch {batch} (this int8 model runs {self.height}x{self.width} "
@@ -394,7 +394,7 @@ class Int8Movinet:
 
     def dequantize(self):
         """A float32 `Movinet` of the same architecture with the dequantized weights."""
-        from .model import Movinet
+        from ..float32.model import Movinet
         return Movinet(self.config, dequantized_params(self.program), self.class_names)
 
 
@@ -978,7 +978,7 @@ def dequantized_params(program: Int8Program) -> Dict[str, np.ndarray]:
     Batch norm is already folded into the int8 convs: each conv gets an identity batch norm
     whose beta is the dequantized bias.  The SE gate conv of hard-sigmoid models carries the
     +3 of relu6(x + 3) / 6 in its bias (the converter folded it): it is taken out again."""
-    from .weights import param_specs
+    from ..structure import param_specs
     cfg = program.config
     T = program.tensors
     convs = {op.layer: op for op in program.ops if op.kind in ("conv", "depthwise")}
@@ -1054,7 +1054,7 @@ def dequantized_params(program: Int8Program) -> Dict[str, np.ndarray]:
 
 def save_int8(path, model: Int8Movinet, source: str = "") -> None:
     """Write `model` to `path` in the minimovinet h5 format, kind "int8" (atomically)."""
-    from .weights import writing
+    from ..formats.h5 import writing
     prog = model.program
     datasets = _dataset_names(prog)
     tensors_json = []
@@ -1105,7 +1105,7 @@ def _dataset_names(prog: Int8Program) -> Dict[int, str]:
 
 def read_int8(path) -> "Int8Movinet":
     """Read an int8 model file (kind "int8") written by `save_int8`."""
-    from .weights import read_class_names, reading
+    from ..formats.h5 import read_class_names, reading
     path = os.fspath(path)
     with reading(path, KIND_INT8) as (f, attrs, cfg):
         version = int(attrs.get("int8_program_version", -1))
@@ -1148,5 +1148,5 @@ def read_int8(path) -> "Int8Movinet":
 
 
 def load_tflite(path, class_names: Optional[Sequence[str]] = None) -> Int8Movinet:
-    from .tflite_import import import_tflite
+    from ..formats.tflite_import import import_tflite
     return Int8Movinet(import_tflite(path), class_names)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import same_padding
+from ..structure import same_padding
 
 
 def activate(x, act: str):

@@ -66,7 +66,7 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from .errors import InputError, VideoError
+from ..errors import InputError, VideoError
 
 __all__ = ["read_video", "read_camera", "video_info", "resize_bilinear", "to_model_input",
            "VideoInfo", "VideoWarning", "VideoError"]

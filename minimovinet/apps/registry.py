@@ -48,8 +48,8 @@ import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from .errors import (CacheError, CheckpointError, DownloadError, MinimovinetError,
-                     ModelNotAvailableError, TFLiteError, UnknownModelError)
+from ..config import CLIPS
+from ..errors import CacheError, CheckpointError, DownloadError, MinimovinetError, ModelNotAvailableError, TFLiteError, UnknownModelError
 
 __all__ = ["Entry", "REGISTRY", "LABELS", "get", "names", "cache_dir", "download_path",
            "model_path", "status", "format_models", "fetch", "resolve", "load", "class_names",
@@ -117,11 +117,6 @@ class Entry:
         return (self.url,) + tuple(self.mirrors)
 
 
-# Input size, frames (10 s clip) and frame rate per model id: Model Garden README "Input Shape"
-# (frames x size x size; streaming footnote: frames = the 10-second clip) and the TFLite video
-# classification guide (A0/A1 172x172 at 5 fps, A2 224x224 at 5 fps).
-_CLIPS = {"a0": (172, 50, 5), "a1": (172, 50, 5), "a2": (224, 50, 5),
-          "a3": (256, 120, 12), "a4": (290, 80, 8), "a5": (320, 120, 12)}
 # Checkpoint sizes as published in the Model Garden README (MB).
 _CHECKPOINT_MB = {"a0": 12, "a1": 18, "a2": 20, "a3": 29, "a4": 44, "a5": 72}
 # int8 sizes from the TFLite video classification guide; float16 A0 from Kaggle's listing.
@@ -135,7 +130,7 @@ _TFLITE_KNOWN = {("a0", "int8"): (3_276_048, "6125b36e2485eeb5cc1fd6206cf5e5d702
 def _build_registry() -> Dict[str, Entry]:
     reg: Dict[str, Entry] = {}
     for variant in ("base", "stream"):
-        for mid, (size, frames, fps) in _CLIPS.items():
+        for mid, (size, frames, fps) in CLIPS.items():
             filename = f"movinet_{mid}_{variant}.tar.gz"
             reg[f"{mid}-{variant}"] = Entry(
                 name=f"{mid}-{variant}", kind="checkpoint", url=CHECKPOINT_BASE + filename,
@@ -144,7 +139,7 @@ def _build_registry() -> Dict[str, Entry]:
                 page="https://github.com/tensorflow/models/tree/master/official/projects/movinet")
     for precision in ("int8", "float16"):
         for mid in ("a0", "a1", "a2"):
-            size, frames, fps = _CLIPS[mid]
+            size, frames, fps = CLIPS[mid]
             known = _TFLITE_KNOWN.get((mid, precision), (None, None))
             fmt = dict(id=mid, precision=precision)
             reg[f"{mid}-stream-{precision}"] = Entry(
@@ -428,7 +423,7 @@ def _read_labels(path: Path, shown: str) -> List[str]:
 
 
 def _verify_tflite(entry: Entry, path: Path, shown: str) -> None:
-    from .tflite_file import read_tflite
+    from ..formats.tflite import read_tflite
     try:
         model = read_tflite(str(path))
     except TFLiteError as e:
@@ -517,8 +512,8 @@ def _convert_checkpoint(entry: Entry, archive: Path, out: Path, labels: Sequence
                         shown: str) -> None:
     """Read every tensor of `archive` (CRC-checked), check that it is `entry`'s model, and write
     the h5 atomically with the class names."""
-    from .convert import convert_arrays, infer_config
-    from .tf_checkpoint import CheckpointReader
+    from ..formats.official_checkpoint import convert_arrays, infer_config
+    from ..formats.tf_checkpoint import CheckpointReader
     try:
         with CheckpointReader(str(archive)) as reader:
             arrays = reader.arrays()
@@ -634,7 +629,7 @@ def resolve(name, cache: Optional[PathLike] = None) -> Path:
     _check_cache_root(root)
     if entry.kind == "labels":
         raise UnknownModelError(f"{entry.name!r} is the class-name file, not a model; "
-                                "read it with minimovinet.registry.class_names()")
+                                "read it with minimovinet.apps.registry.class_names()")
     out, dest = model_path(entry, root), download_path(entry, root)
     labels_entry = REGISTRY[LABELS]
     labels_path = download_path(labels_entry, root)

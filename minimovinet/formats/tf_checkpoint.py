@@ -51,7 +51,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
 __all__ = ["CheckpointReader", "read_checkpoint", "crc32c", "mask_crc", "unmask_crc"]
 

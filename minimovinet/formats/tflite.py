@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .errors import TFLiteError
+from ..errors import TFLiteError
 
 __all__ = [
     "read_tflite", "TFLiteModel", "SubGraph", "Tensor", "Quantization", "Operator",

@@ -16,104 +16,19 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .config import ModelConfig, se_hidden_filters
-from .errors import WeightsFileError
+from ..config import ModelConfig
+from ..errors import WeightsFileError
+from ..float32.params import check_params
+from ..structure import param_specs
 
 FORMAT_NAME = "minimovinet"
 FORMAT_VERSION = 1
 KIND_FLOAT = "float32"
-
-BN_FIELDS = ("gamma", "beta", "moving_mean", "moving_variance")
-
-
-def _bn(prefix: str, channels: int):
-    return [(f"{prefix}/{field}", (channels,)) for field in BN_FIELDS]
-
-
-def param_specs(cfg: ModelConfig) -> "OrderedDict[str, Tuple[int, ...]]":
-    """Every parameter the model `cfg` needs: canonical name -> shape, in network order."""
-    specs = []
-    stem = cfg.stem
-    specs.append(("stem/conv/kernel", (1,) + stem.kernel[1:] + (3, stem.filters)))
-    specs += _bn("stem/bn", stem.filters)
-
-    for g, l, cin, expand, cout, kernel, stride in cfg.layers():
-        p = f"block{g}_layer{l}"
-        kt, kh, kw = kernel
-        specs.append((f"{p}/expansion/conv/kernel", (cin, expand)))
-        specs += _bn(f"{p}/expansion/bn", expand)
-        if cfg.conv_type == "2plus1d":
-            specs.append((f"{p}/feature/conv/kernel", (1, kh, kw, expand)))
-            specs += _bn(f"{p}/feature/bn", expand)
-            if kt > 1:
-                specs.append((f"{p}/feature/conv_temporal/kernel", (kt, 1, 1, expand)))
-                specs += _bn(f"{p}/feature/bn_temporal", expand)
-        else:
-            specs.append((f"{p}/feature/conv/kernel", (kt, kh, kw, expand)))
-            specs += _bn(f"{p}/feature/bn", expand)
-        if cfg.se_type != "none":
-            se_in = 2 * expand if cfg.se_type == "2plus3d" else expand
-            hidden = se_hidden_filters(expand, cfg.se_type)
-            specs += [(f"{p}/se/reduce/kernel", (se_in, hidden)), (f"{p}/se/reduce/bias", (hidden,)),
-                      (f"{p}/se/expand/kernel", (hidden, expand)),
-                      (f"{p}/se/expand/bias", (expand,))]
-            if cfg.uses_positional_encoding:
-                specs.append((f"{p}/se/pos_encoding/scale", ()))
-        specs.append((f"{p}/projection/conv/kernel", (expand, cout)))
-        specs += _bn(f"{p}/projection/bn", cout)
-        if has_skip_projection(cin, cout, stride):
-            specs.append((f"{p}/skip/conv/kernel", (cin, cout)))
-            specs += _bn(f"{p}/skip/bn", cout)
-        specs.append((f"{p}/rezero/scale", ()))
-
-    last = cfg.groups[-1].out_filters
-    head = cfg.head
-    specs.append(("head/project/conv/kernel", (last, head.project_filters)))
-    specs += _bn("head/project/bn", head.project_filters)
-    specs += [("classifier/hidden/kernel", (head.project_filters, head.hidden_filters)),
-              ("classifier/hidden/bias", (head.hidden_filters,)),
-              ("classifier/logits/kernel", (head.hidden_filters, cfg.num_classes)),
-              ("classifier/logits/bias", (cfg.num_classes,))]
-    return OrderedDict(specs)
-
-
-def has_skip_projection(cin: int, cout: int, stride) -> bool:
-    """A block's skip is the identity unless it changes width or resolution."""
-    return cin != cout or any(s > 1 for s in stride)
-
-
-def check_params(cfg: ModelConfig, params: Dict[str, np.ndarray], source: str = "params"):
-    """Assert that `params` has exactly the expected names, shapes and finite float values."""
-    specs = param_specs(cfg)
-    missing = [n for n in specs if n not in params]
-    extra = [n for n in params if n not in specs]
-    if missing or extra:
-        raise WeightsFileError(
-            f"{source}: parameters do not match model {cfg.model_id} variant {cfg.variant} "
-            f"({len(specs)} expected, {len(params)} given); missing {missing[:5]}"
-            f"{' ...' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
-            f"{' ...' if len(extra) > 5 else ''}")
-    for name, shape in specs.items():
-        arr = params[name]
-        if tuple(arr.shape) != tuple(shape):
-            raise WeightsFileError(f"{source}: parameter {name!r} has shape {tuple(arr.shape)}, "
-                                   f"expected {tuple(shape)} for model {cfg.model_id} "
-                                   f"variant {cfg.variant}")
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise WeightsFileError(f"{source}: parameter {name!r} has dtype {arr.dtype}, "
-                                   f"expected a float type")
-        if not np.all(np.isfinite(arr)):
-            raise WeightsFileError(f"{source}: parameter {name!r} has non-finite values")
-    if any(params[n].min() < 0 for n in specs if n.endswith("/moving_variance")):
-        bad = next(n for n in specs if n.endswith("/moving_variance") and params[n].min() < 0)
-        raise WeightsFileError(f"{source}: parameter {bad!r} has negative variances")
-
 
 # ---- HDF5 I/O ------------------------------------------------------------------------------
 # Shared by the float files (here) and the int8 files (int8_model.save_int8 / read_int8).
@@ -250,44 +165,3 @@ def read(path) -> Tuple[ModelConfig, Dict[str, np.ndarray], Optional[list], dict
     return cfg, params, class_names, attrs
 
 
-def fold_batch_norm(kernel: np.ndarray, bn: Dict[str, np.ndarray], eps: float,
-                    bias: Optional[np.ndarray] = None):
-    """Fold inference BN into the conv before it: y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta.
-
-    The output channel is the kernel's last axis.  Computed in float64, returned as float32.
-    """
-    scale = bn["gamma"].astype(np.float64) / np.sqrt(bn["moving_variance"].astype(np.float64) + eps)
-    conv_bias = 0.0 if bias is None else bias.astype(np.float64)
-    folded_kernel = kernel.astype(np.float64) * scale
-    folded_bias = (conv_bias - bn["moving_mean"]) * scale + bn["beta"]
-    return folded_kernel.astype(np.float32), folded_bias.astype(np.float32)
-
-
-def bn_params(params: Dict[str, np.ndarray], prefix: str) -> Dict[str, np.ndarray]:
-    return {field: params[f"{prefix}/{field}"] for field in BN_FIELDS}
-
-
-def names_with_prefix(params: Iterable[str], prefix: str):
-    return [n for n in params if n.startswith(prefix)]
-
-
-def random_params(cfg: ModelConfig, seed: int = 0) -> Dict[str, np.ndarray]:
-    """Seeded random parameters for `cfg` (for demos and tests: no trained weights needed).
-
-    Unlike a freshly initialized official model (ReZero scales 0, BN statistics 0/1, biases 0,
-    which switch most of the network off), every parameter is random, so every layer counts.
-    """
-    rng = np.random.default_rng(seed)
-    params = {}
-    for name, shape in param_specs(cfg).items():
-        if name.endswith(("/gamma", "/moving_variance")):
-            value = rng.uniform(0.5, 1.5, shape)
-        elif name.endswith(("/beta", "/moving_mean", "/bias")):
-            value = rng.normal(0.0, 0.2, shape)
-        elif name.endswith("/scale"):
-            value = rng.uniform(0.3, 0.8, shape) * rng.choice([-1.0, 1.0])
-        else:                                  # He-normal over the kernel's fan-in
-            fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
-            value = rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
-        params[name] = value.astype(np.float32)
-    return params

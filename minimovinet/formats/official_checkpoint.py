@@ -19,9 +19,9 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .config import MODEL_IDS, VARIANTS, ModelConfig
-from .errors import CheckpointError
-from .weights import BN_FIELDS, has_skip_projection, param_specs
+from ..config import MODEL_IDS, VARIANTS, ModelConfig
+from ..errors import CheckpointError
+from ..structure import BN_FIELDS, has_skip_projection, param_specs
 
 SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 BACKBONE = "model/layer_with_weights-0/layer_with_weights-{}/"
@@ -190,7 +190,7 @@ def convert_arrays(arrays: Mapping[str, np.ndarray], output, model_id: Optional[
                    variant: Optional[str] = None, num_classes: Optional[int] = None,
                    class_names: Optional[Sequence[str]] = None, source: str = "") -> str:
     """Write the h5 model for official `arrays`; returns a one-line note of what was done."""
-    from .weights import save
+    from .h5 import save
     if model_id and variant:
         cfg = ModelConfig.from_variant(model_id, variant, **(
             {"num_classes": num_classes} if num_classes else {}))

@@ -33,7 +33,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import InputError, MinimovinetError, PlotError
+from ..errors import InputError, MinimovinetError, PlotError
 from .video import resize_bilinear, to_model_input
 
 __all__ = ["VideoClassifier", "ClassificationResult", "Prediction", "DEFAULT_MODEL",
@@ -230,7 +230,7 @@ class VideoClassifier:
                 from .registry import get, load
                 entry = get(model)
                 return load(entry, cache), entry.name
-            from . import load as load_file
+            from .. import load as load_file
             return load_file(model), Path(model).name
         if callable(model) and hasattr(model, "init_states"):
             return model, getattr(model, "name", type(model).__name__)

@@ -19,8 +19,9 @@ from typing import Dict, Optional
 import numpy as np
 
 from . import kernels
-from .config import ModelConfig
-from .kernels import ACT_CODES, EMPTY_SCALE, same_padding
+from ..config import ModelConfig
+from .kernels import ACT_CODES, EMPTY_SCALE
+from ..structure import same_padding
 
 States = Dict[str, np.ndarray]
 
@@ -292,7 +293,8 @@ class Classifier:
 
 def build_layers(cfg: ModelConfig, params: Dict[str, np.ndarray]):
     """Fold BN (and ReZero) into the convs and create the stem, blocks, head and classifier."""
-    from .weights import bn_params, fold_batch_norm, has_skip_projection
+    from .params import bn_params, fold_batch_norm
+    from ..structure import has_skip_projection
 
     eps = cfg.bn_epsilon
 

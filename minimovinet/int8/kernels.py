@@ -52,12 +52,11 @@ from __future__ import annotations
 
 import math
 import platform
-import types
 
 import numpy as np
 from numba import njit, prange
 
-from . import kernels as _float_kernels
+from .. import threads
 
 # x86: int16 operands (vpmaddwd directly); aarch64: int8 operands (sdot / smull+sadalp).
 PREFER_INT16 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
@@ -847,14 +846,9 @@ _SOURCES = {
 # small kernels that are never worth threads
 _SERIAL_ONLY = {"mean": _mean, "sum": _sum, "div": _div}
 
-SERIAL = types.SimpleNamespace(**{
-    name: njit(cache=True, nogil=True)(_float_kernels._renamed(fn, "_serial"))
-    for name, fn in {**_SOURCES, **_SERIAL_ONLY}.items()})
-_PARALLEL_BUILDS = types.SimpleNamespace(**{
-    name: njit(cache=True, nogil=True, parallel=True)(_float_kernels._renamed(fn, "_parallel"))
-    for name, fn in _SOURCES.items()})
-# one parallel region at a time per process, else the serial build (kernels.guarded)
-PARALLEL = _float_kernels.guarded_namespace(_PARALLEL_BUILDS, SERIAL)
+SERIAL = threads.builds({**_SOURCES, **_SERIAL_ONLY})
+# one parallel region at a time per process, else the serial build (threads.guarded)
+PARALLEL = threads.guarded_namespace(threads.builds(_SOURCES, parallel=True), SERIAL)
 for _name in _SERIAL_ONLY:
     setattr(PARALLEL, _name, getattr(SERIAL, _name))
 
@@ -863,9 +857,9 @@ def impl(parallel_wanted: bool = True):
     """The kernel namespace for the current `minimovinet.set_num_threads` setting.  With
     parallel_wanted=False (a model without ops worth threads) the thread pool is not started:
     numba's pool slows even serial code down on small machines once it runs."""
-    if _float_kernels.get_num_threads() == 1 or not parallel_wanted:
+    if not parallel_wanted or not threads.threads_wanted():
         return SERIAL
-    return SERIAL if _float_kernels.impl() is _float_kernels.SERIAL else PARALLEL
+    return PARALLEL
 
 
 __all__ = ["SERIAL", "PARALLEL", "impl", "quantize_multiplier", "quantize_multipliers",

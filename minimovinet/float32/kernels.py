@@ -12,20 +12,10 @@ two.
 """
 from __future__ import annotations
 
-import os
-import threading
-import types
-
-import numba
 import numpy as np
 from numba import njit, prange
 
-# numba's OpenMP layer spin-waits between parallel regions; a model runs ~100 short regions per
-# frame, and on a busy 2-4 core board (camera decoding beside inference) the spinning threads
-# starve each other (measured here: 2 threads 5x slower than 1 under load).  The workqueue layer
-# sleeps instead.  A user's explicit NUMBA_THREADING_LAYER wins.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+from .. import threads
 
 # Activation codes shared by all kernels (an int argument keeps one compiled kernel per dtype).
 ACT_CODES = {"linear": 0, "relu": 1, "relu6": 2, "swish": 3, "hard_swish": 4, "sigmoid": 5,
@@ -213,80 +203,14 @@ _KERNEL_SOURCES = {
 }
 
 
-def _renamed(fn, suffix):
-    """A copy of `fn` under another qualified name, so numba's on-disk cache keeps the serial
-    and the parallel build apart (its cache key does not include the `parallel` flag)."""
-    code = fn.__code__.replace(co_name=fn.__name__ + suffix,
-                               co_qualname=fn.__qualname__ + suffix)
-    copy = types.FunctionType(code, fn.__globals__, fn.__name__ + suffix, fn.__defaults__,
-                              fn.__closure__)
-    copy.__qualname__ = fn.__qualname__ + suffix
-    return copy
-
-
 # Float flags per kernel: only the dot products of the pointwise conv may be reassociated
 # (vectorized reduction); no 'afn' / 'nnan' / 'ninf', so exp and NaN handling stay exact.
 _FASTMATH = {"pointwise": {"reassoc", "nsz", "contract"}}
 
-SERIAL = types.SimpleNamespace(**{
-    name: njit(cache=True, nogil=True, fastmath=_FASTMATH.get(name, False))(
-        _renamed(fn, "_serial"))
-    for name, fn in _KERNEL_SOURCES.items()})
-_PARALLEL_BUILDS = types.SimpleNamespace(**{
-    name: njit(cache=True, nogil=True, parallel=True, fastmath=_FASTMATH.get(name, False))(
-        _renamed(fn, "_parallel"))
-    for name, fn in _KERNEL_SOURCES.items()})
-
-# Numba's workqueue threading layer aborts the process when two Python threads enter parallel
-# regions at once ("Concurrent access has been detected").  So at most one parallel region
-# runs at a time in this process: a call that finds the region taken runs the serial build of
-# the same kernel instead of waiting.  The serial and parallel builds compute every output
-# element with the same loop body (prange only splits the outer loop), so the results are the
-# same bits either way (tests/test_threads.py checks it).
-PARALLEL_REGION = threading.Lock()
-
-
-def guarded(parallel_fn, serial_fn):
-    """`parallel_fn` when no other thread is inside a parallel region, else `serial_fn`."""
-    def run(*args):
-        if PARALLEL_REGION.acquire(blocking=False):
-            try:
-                return parallel_fn(*args)
-            finally:
-                PARALLEL_REGION.release()
-        return serial_fn(*args)
-    run.__name__ = getattr(parallel_fn, "__name__", "kernel")
-    run.parallel_build, run.serial_build = parallel_fn, serial_fn
-    return run
-
-
-def guarded_namespace(parallel_builds, serial_builds):
-    return types.SimpleNamespace(**{
-        name: guarded(fn, getattr(serial_builds, name))
-        for name, fn in vars(parallel_builds).items()})
-
-
-PARALLEL = guarded_namespace(_PARALLEL_BUILDS, SERIAL)
-
-_num_threads = None  # None: numba's default (NUMBA_NUM_THREADS, all cores)
-
-
-def set_num_threads(n: int | None) -> None:
-    """Use `n` threads for the kernels (1 selects the serial builds); None restores the default."""
-    global _num_threads
-    if n is None:
-        _num_threads = None
-        return
-    n = int(n)
-    if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
-        raise ValueError(f"threads must be in 1..{numba.config.NUMBA_NUM_THREADS} "
-                         f"(NUMBA_NUM_THREADS), got {n}")
-    _num_threads = n
-
-
-def get_num_threads() -> int:
-    return numba.config.NUMBA_NUM_THREADS if _num_threads is None else _num_threads
-
+SERIAL = threads.builds(_KERNEL_SOURCES, _FASTMATH)
+# one parallel region at a time per process, else the serial build (threads.guarded)
+PARALLEL = threads.guarded_namespace(threads.builds(_KERNEL_SOURCES, _FASTMATH, parallel=True),
+                                     SERIAL)
 
 # Below this many multiply-adds a kernel runs serially even when threads > 1: a parallel region
 # costs tens of microseconds to dispatch, more than it saves on the small late layers.
@@ -295,10 +219,8 @@ PARALLEL_MIN_WORK = 500_000
 
 def impl(work: int = PARALLEL_MIN_WORK):
     """The kernel namespace for the current thread setting and a kernel of `work` multiply-adds."""
-    n = get_num_threads()
-    if n == 1 or work < PARALLEL_MIN_WORK:
+    if work < PARALLEL_MIN_WORK or not threads.threads_wanted():
         return SERIAL
-    numba.set_num_threads(n)
     return PARALLEL
 
 
@@ -307,12 +229,4 @@ def impl(work: int = PARALLEL_MIN_WORK):
 EMPTY_SCALE = np.zeros((0, 1), np.float32)
 
 
-def same_padding(size: int, kernel: int, stride: int):
-    """TF 'SAME' padding along one axis: (output size, pad before).  Extra padding goes after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return out, total // 2
-
-
-__all__ = ["ACT_CODES", "SERIAL", "PARALLEL", "impl", "set_num_threads", "get_num_threads",
-           "same_padding", "EMPTY_SCALE"]
+__all__ = ["ACT_CODES", "SERIAL", "PARALLEL", "impl", "EMPTY_SCALE"]

@@ -7,8 +7,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .config import ModelConfig
-from .errors import InputError, StateError
+from ..config import ModelConfig
+from ..errors import InputError, StateError
 from .layers import build_layers
 
 States = Dict[str, np.ndarray]
@@ -32,7 +32,7 @@ class Movinet:
 
     def __init__(self, config: ModelConfig, params: Dict[str, np.ndarray],
                  class_names: Optional[Sequence[str]] = None):
-        from .weights import check_params
+        from .params import check_params
         check_params(config, params)
         self.config = config
         self.class_names = list(class_names) if class_names is not None else None

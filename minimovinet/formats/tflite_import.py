@@ -37,9 +37,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .config import BLOCK_SPECS, ModelConfig
-from .errors import TFLiteError
-from .tflite_file import TFLiteModel, read_tflite
+from ..config import BLOCK_SPECS, ModelConfig
+from ..errors import TFLiteError
+from ..int8.program import Int8Program, OpSpec, TensorSpec
+from .tflite import TFLiteModel, read_tflite
 
 # TFLite ops a MoViNet stream graph is made of (anything else is refused up front).
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MUL", "AVERAGE_POOL_2D", "HARD_SWISH",
@@ -48,62 +49,6 @@ SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MUL", "AVERAGE_POOL_2D"
 
 STATE_NAME = re.compile(r"^state_(block(\d+)_layer(\d+)|head)_(stream_buffer|pool_buffer|"
                         r"pool_frame_count|pos_enc_frame_count)$")
-
-
-@dataclasses.dataclass
-class TensorSpec:
-    name: str
-    shape: Tuple[int, ...]
-    dtype: str                          # 'int8', 'int32', 'float32'
-    scale: Optional[float] = None       # per-tensor quantization (None: not quantized)
-    zero_point: Optional[int] = None
-    channel_scales: Optional[np.ndarray] = None   # per-channel (weights): float32 [C]
-    quantized_dimension: int = 0
-    data: Optional[np.ndarray] = None   # constant value
-
-    def to_json(self):
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
-                "scale": self.scale, "zero_point": self.zero_point,
-                "quantized_dimension": self.quantized_dimension,
-                "per_channel": self.channel_scales is not None,
-                "constant": self.data is not None}
-
-
-@dataclasses.dataclass
-class OpSpec:
-    kind: str                      # minimovinet op kind (see int8_model.OP_KINDS)
-    layer: str                     # MoViNet layer, e.g. 'block1_layer0/expansion/conv'
-    inputs: Tuple[int, ...]
-    outputs: Tuple[int, ...]
-    attrs: dict = dataclasses.field(default_factory=dict)
-    tflite_op: Optional[str] = None
-    tflite_index: Optional[int] = None
-
-    def to_json(self):
-        return {"kind": self.kind, "layer": self.layer, "inputs": list(self.inputs),
-                "outputs": list(self.outputs), "attrs": self.attrs,
-                "tflite_op": self.tflite_op, "tflite_index": self.tflite_index}
-
-
-@dataclasses.dataclass
-class Int8Program:
-    tensors: List[TensorSpec]
-    ops: List[OpSpec]
-    image: int                                   # input tensor id
-    logits: int                                  # output tensor id
-    states: "OrderedDict[str, Tuple[int, int]]"  # name -> (input tensor id, output tensor id)
-    config: ModelConfig
-    blocks: List[dict]                           # per block: g, l, cin, expand, cout, kernel, ...
-    source: str = ""
-
-    def structure_json(self):
-        return {"image": self.image, "logits": self.logits,
-                "states": [[n, i, o] for n, (i, o) in self.states.items()],
-                "blocks": self.blocks}
-
-    @property
-    def image_spec(self) -> TensorSpec:
-        return self.tensors[self.image]
 
 
 class _Mismatch(Exception):

@@ -25,7 +25,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .int8_kernels import _clamp, _rq
+from .kernels import _clamp, _rq
 
 
 def _host_has_vnni() -> bool:

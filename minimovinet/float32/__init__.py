@@ -1,0 +1,11 @@
+"""The float32 path: Numba kernels, their plain NumPy reference, the layers and `Movinet`.
+
+    kernels.py    Numba float32 kernels (serial + parallel builds)
+    reference.py  the same kernels in plain NumPy, to read and to test against
+    layers.py     layer classes: convs, stream buffer, cumulative pool, SE, block, head
+    params.py     raw parameters: validation, batch-norm folding, seeded random values
+    model.py      `Movinet`: the forward pass, states, `features`, `describe()`
+
+May import: the shared modules (config, structure, contract, errors, threads).  Never imports
+`minimovinet.int8`, `formats` or `apps`.
+"""
