@@ -12,6 +12,9 @@ import threading
 import types
 
 import numba
+import numpy as np
+
+from .errors import SettingError
 
 # numba's OpenMP layer spin-waits between parallel regions; a model runs ~100 short regions per
 # frame, and on a busy 2-4 core board (camera decoding beside inference) the spinning threads
@@ -81,9 +84,11 @@ def set_num_threads(n: int | None) -> None:
     if n is None:
         _num_threads = None
         return
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise SettingError(f"threads must be an integer or None, got {n!r}")
     n = int(n)
     if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
-        raise ValueError(f"threads must be in 1..{numba.config.NUMBA_NUM_THREADS} "
+        raise SettingError(f"threads must be in 1..{numba.config.NUMBA_NUM_THREADS} "
                          f"(NUMBA_NUM_THREADS), got {n}")
     _num_threads = n
 

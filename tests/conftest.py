@@ -39,6 +39,15 @@ def need(module: str, reason: str = ""):
         missing(f"{module} is not importable ({e}){': ' + reason if reason else ''}")
 
 
+def need_tensorflow(reason: str):
+    """TensorFlow (returned) with the Model Garden: the one guard of every test that needs the
+    official implementation or the TFLite converter (fails in strict mode when missing)."""
+    tf = need("tensorflow", reason)
+    need("tf_keras", reason)
+    need("official.projects.movinet.modeling.movinet", reason)
+    return tf
+
+
 def expected_skip(reason: str):
     """A skip that is right on this machine (strict mode accepts it)."""
     pytest.skip(EXPECTED + reason)

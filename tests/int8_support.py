@@ -185,7 +185,8 @@ def _convert_variant(model_id, variant, wanted, ref_path, calib_seed=CALIB_SEED,
                      calib_frames=CALIB_FRAMES):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import oracle
-    import tensorflow as tf
+    from conftest import need_tensorflow
+    tf = need_tensorflow("the int8 test models are converted with TensorFlow")
 
     import minimovinet as mm
 

@@ -19,12 +19,12 @@ import numpy as np
 
 
 import minimovinet as mm
-from conftest import relmax
+from conftest import relmax, need_tensorflow
 from minimovinet.formats.official_checkpoint import convert_arrays
 
 from conftest import need  # noqa: E402
 
-tf = need("tensorflow", "the official models are the oracle")
+tf = need_tensorflow("the official models are the oracle")
 oracle = need("oracle", "the official models are the oracle")
 
 TOL = 1e-4

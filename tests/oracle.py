@@ -86,7 +86,8 @@ _GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 @functools.lru_cache(maxsize=None)
 def _mods():
-    import tensorflow as tf
+    from conftest import need_tensorflow
+    tf = need_tensorflow("the official models are the oracle")
     import tf_keras
     from official.projects.movinet.modeling import movinet, movinet_layers, movinet_model
     from official.vision.modeling.layers import nn_layers

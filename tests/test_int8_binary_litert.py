@@ -12,9 +12,9 @@ in converted models (int8_support.REGRESSION).
 import numpy as np
 import pytest
 
-from conftest import need
+from conftest import need, need_tensorflow
 
-tf = need("tensorflow", "the one-op models are converted with TensorFlow")
+tf = need_tensorflow("the one-op models are converted with TensorFlow")
 need("ai_edge_litert", "the reference is LiteRT (ai-edge-litert)")
 
 from minimovinet.int8 import model as int8_model

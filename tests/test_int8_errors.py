@@ -9,7 +9,7 @@
 import numpy as np
 import pytest
 
-from conftest import need  # noqa: E402
+from conftest import need_tensorflow  # noqa: E402
 
 import minimovinet as mm
 from minimovinet import TFLiteError
@@ -143,7 +143,7 @@ def test_frames_of_the_wrong_size_or_type(official):
 
 
 def test_not_a_movinet_tflite(tmp_path):
-    tf = need("tensorflow", "building a small TFLite graph needs TF")
+    tf = need_tensorflow("building a small TFLite graph needs TF")
     inp = tf.keras.Input((16, 16, 3), batch_size=1)
     x = tf.keras.layers.Conv2D(4, 3, activation="relu")(inp)
     out = tf.keras.layers.Dense(5)(tf.keras.layers.GlobalAveragePooling2D()(x))

@@ -23,7 +23,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import need  # noqa: E402
+from conftest import need_tensorflow  # noqa: E402
 
 from minimovinet.errors import CheckpointError
 from minimovinet.formats.tf_checkpoint import CheckpointReader, crc32c, mask_crc, read_checkpoint, unmask_crc
@@ -37,7 +37,7 @@ SLOW_IDS = {"a3", "a4", "a5"}
 @pytest.fixture(scope="module")
 def tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return need("tensorflow", "TensorFlow writes the reference checkpoints")
+    return need_tensorflow("TensorFlow writes the reference checkpoints")
 
 
 # --------------------------------------------------------------------------------------------

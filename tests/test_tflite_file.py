@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import missing, need  # noqa: E402
+from conftest import missing, need, need_tensorflow  # noqa: E402
 
 from minimovinet.errors import TFLiteError
 from minimovinet.formats.tflite import BUILTIN_OPERATOR_NAMES, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, TFLiteModel, builtin_operator_name, read_tflite
@@ -423,7 +423,7 @@ def converted():
     """{kind: tflite bytes} for a tiny Keras net: float, full-int8, float16 weights, and float
     with constant data stored after the flatbuffer (Buffer.offset/size, the >2 GB layout)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    tf = need("tensorflow", "the small test models are converted with TensorFlow")
+    tf = need_tensorflow("the small test models are converted with TensorFlow")
     import keras
 
     keras.utils.set_random_seed(0)

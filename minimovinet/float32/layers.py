@@ -19,9 +19,11 @@ from typing import Dict, Optional
 import numpy as np
 
 from . import kernels
+from .. import structure
 from ..config import ModelConfig
-from .kernels import ACT_CODES, EMPTY_SCALE
 from ..structure import same_padding
+from .kernels import ACT_CODES, EMPTY_SCALE
+from .params import bn_params, fold_batch_norm
 
 States = Dict[str, np.ndarray]
 
@@ -146,9 +148,9 @@ class CumulativePool:
     Whole-clip models call it without state names: the sum starts at zero.
     """
 
-    def __init__(self, prefix: Optional[str], causal: bool):
-        self.sum_name = None if prefix is None else f"{prefix}_pool_buffer"       # [B,1,1,1,C]
-        self.count_name = None if prefix is None else f"{prefix}_pool_frame_count"  # [1] int32
+    def __init__(self, sum_name: Optional[str], count_name: Optional[str], causal: bool):
+        self.sum_name = sum_name       # e.g. 'state_head_pool_buffer' [B, 1, 1, 1, C], or None
+        self.count_name = count_name   # e.g. 'state_head_pool_frame_count' [1] int32
         self.causal = causal
 
     def __call__(self, frame_means, states: States, new_states: States):
@@ -192,14 +194,14 @@ class SqueezeExcite:
     Returns the gate [B * T, C] that the projection conv multiplies into its input.
     """
 
-    def __init__(self, se_type, causal, reduce: Pointwise, expand: Pointwise, prefix: str,
-                 pos_scale=None):
+    def __init__(self, se_type, causal, reduce: Pointwise, expand: Pointwise,
+                 pool: "CumulativePool", pos_count_name: Optional[str] = None, pos_scale=None):
         self.se_type = se_type
         self.causal = causal
         self.reduce, self.expand = reduce, expand
-        self.pool = CumulativePool(prefix if causal else None, causal)
+        self.pool = pool
         self.pos_scale = None if pos_scale is None else np.float32(pos_scale)
-        self.pos_count_name = f"{prefix}_pos_enc_frame_count"   # [1] int32
+        self.pos_count_name = pos_count_name   # [1] int32: position of the next frame
 
     def __call__(self, x, states: States, new_states: States):
         B, T = x.shape[:2]
@@ -253,7 +255,8 @@ class FeatureConv:
 class Block:
     """MoViNet inverted bottleneck: expand -> feature conv -> SE -> project (x ReZero) + skip."""
 
-    def __init__(self, expansion, feature, se, projection, skip_pool, skip_conv):
+    def __init__(self, prefix, expansion, feature, se, projection, skip_pool, skip_conv):
+        self.prefix = prefix               # 'block{g}_layer{l}'
         self.expansion, self.feature, self.se = expansion, feature, se
         self.projection = projection       # ReZero scale folded into kernel and bias
         self.skip_pool, self.skip_conv = skip_pool, skip_conv
@@ -270,9 +273,9 @@ class Block:
 class Head:
     """1x1 projection + act, then the global average pool over every frame seen so far."""
 
-    def __init__(self, project: Pointwise, causal: bool):
+    def __init__(self, project: Pointwise, pool: CumulativePool):
         self.project = project
-        self.pool = CumulativePool("state_head" if causal else None, causal=False)
+        self.pool = pool            # over all frames (not per frame): [B, T, P] -> [B, 1, P]
 
     def __call__(self, x, states: States, new_states: States):
         frame_means = spatial_mean(self.project(x))                      # [B, T, P]
@@ -292,54 +295,51 @@ class Classifier:
 # ---- building the layers from raw parameters -----------------------------------------------
 
 def build_layers(cfg: ModelConfig, params: Dict[str, np.ndarray]):
-    """Fold BN (and ReZero) into the convs and create the stem, blocks, head and classifier."""
-    from .params import bn_params, fold_batch_norm
-    from ..structure import has_skip_projection
-
+    """Fold BN (and ReZero) into the convs and create the stem, blocks, head and classifier.
+    Every parameter and state name comes from `structure.plan(cfg)`."""
+    net = structure.plan(cfg)
     eps = cfg.bn_epsilon
-
-    def folded(conv_name, bn_prefix, activation, stride=1, kind="pointwise", scale=1.0):
-        kernel, bias = fold_batch_norm(params[conv_name], bn_params(params, bn_prefix), eps)
-        kernel, bias = kernel * np.float32(scale), bias * np.float32(scale)
-        if kind == "pointwise":
-            return Pointwise(kernel, bias, activation)
-        if kind == "depthwise":
-            return DepthwiseConv(kernel, bias, stride, activation)
-        return DenseConv(kernel, bias, stride, activation)
-
     act = cfg.activation
-    stem = folded("stem/conv/kernel", "stem/bn", act, cfg.stem.stride[1], kind="dense")
-    blocks = []
-    for g, l, cin, expand, cout, kernel, stride in cfg.layers():
-        p = f"block{g}_layer{l}"
-        kt = kernel[0]
-        expansion = folded(f"{p}/expansion/conv/kernel", f"{p}/expansion/bn", act)
-        spatial = folded(f"{p}/feature/conv/kernel", f"{p}/feature/bn", act, stride[1],
-                         kind="depthwise")
-        temporal = None
-        if cfg.conv_type == "2plus1d" and kt > 1:
-            temporal = folded(f"{p}/feature/conv_temporal/kernel", f"{p}/feature/bn_temporal",
-                              act, kind="depthwise")
-        buffer = StreamBuffer(f"state_{p}_stream_buffer", kt - 1) if (cfg.causal and kt > 1) else None
-        feature = FeatureConv(spatial, temporal, buffer, kt, cfg.causal)
-        se = None
-        if cfg.se_type != "none":
-            reduce = Pointwise(params[f"{p}/se/reduce/kernel"], params[f"{p}/se/reduce/bias"], act)
-            gate = Pointwise(params[f"{p}/se/expand/kernel"], params[f"{p}/se/expand/bias"],
-                             cfg.gating_activation)
-            pos_scale = params[f"{p}/se/pos_encoding/scale"] if cfg.uses_positional_encoding else None
-            se = SqueezeExcite(cfg.se_type, cfg.causal, reduce, gate, f"state_{p}", pos_scale)
-        rezero = float(params[f"{p}/rezero/scale"])
-        projection = folded(f"{p}/projection/conv/kernel", f"{p}/projection/bn", "linear",
-                            scale=rezero)
-        skip_pool = AvgPoolSkip() if any(s > 1 for s in stride) else None
-        skip_conv = None
-        if has_skip_projection(cin, cout, stride):
-            skip_conv = folded(f"{p}/skip/conv/kernel", f"{p}/skip/bn", "linear")
-        blocks.append((p, Block(expansion, feature, se, projection, skip_pool, skip_conv)))
-    head = Head(folded("head/project/conv/kernel", "head/project/bn", act), cfg.causal)
-    classifier = Classifier(
-        Pointwise(params["classifier/hidden/kernel"], params["classifier/hidden/bias"],
-                  cfg.classifier_activation),
-        Pointwise(params["classifier/logits/kernel"], params["classifier/logits/bias"]))
+
+    def folded(conv: structure.ConvParams, activation, kind=Pointwise, stride=1, scale=1.0):
+        kernel, bias = fold_batch_norm(params[conv.kernel], bn_params(params, conv.bn), eps)
+        kernel, bias = kernel * np.float32(scale), bias * np.float32(scale)
+        if kind is Pointwise:
+            return Pointwise(kernel, bias, activation)
+        return kind(kernel, bias, stride, activation)
+
+    def with_bias(conv: structure.ConvParams, activation):
+        return Pointwise(params[conv.kernel], params[conv.bias], activation)
+
+    stem = folded(net.stem, act, DenseConv, cfg.stem.stride[1])
+    blocks = [_build_block(cfg, plan, params, folded, with_bias) for plan in net.blocks]
+    head_pool = CumulativePool(net.head_pool_buffer, net.head_pool_frame_count, causal=False)
+    head = Head(folded(net.head_project, act), head_pool)
+    classifier = Classifier(with_bias(net.classifier_hidden, cfg.classifier_activation),
+                            with_bias(net.classifier_logits, "linear"))
     return stem, blocks, head, classifier
+
+
+def _build_block(cfg: ModelConfig, plan: structure.BlockPlan, params, folded, with_bias):
+    act = cfg.activation
+    kt = plan.kernel[0]
+    spatial = folded(plan.feature, act, DepthwiseConv, plan.stride[1])
+    temporal = (None if plan.feature_temporal is None
+                else folded(plan.feature_temporal, act, DepthwiseConv))
+    buffer = None if plan.stream_buffer is None else StreamBuffer(plan.stream_buffer, kt - 1)
+    # (2+1)D: the buffer sits between the spatial and the temporal conv (FeatureConv)
+    assert (temporal is not None) == (plan.buffer_after_stride and kt > 1)
+    feature = FeatureConv(spatial, temporal, buffer, kt, cfg.causal)
+    se = None
+    if plan.se_reduce is not None:
+        pool = CumulativePool(plan.pool_buffer, plan.pool_frame_count, cfg.causal)
+        pos_scale = None if plan.pos_scale is None else params[plan.pos_scale]
+        se = SqueezeExcite(cfg.se_type, cfg.causal, with_bias(plan.se_reduce, act),
+                           with_bias(plan.se_expand, cfg.gating_activation), pool,
+                           plan.pos_enc_frame_count, pos_scale)
+    rezero = float(params[plan.rezero])
+    projection = folded(plan.projection, "linear", scale=rezero)
+    skip_pool = AvgPoolSkip() if plan.downsamples else None
+    skip_conv = None if plan.skip is None else folded(plan.skip, "linear")
+    return Block(plan.prefix, folded(plan.expansion, act), feature, se, projection, skip_pool,
+                 skip_conv)

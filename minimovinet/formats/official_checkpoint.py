@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import MODEL_IDS, VARIANTS, ModelConfig
 from ..errors import CheckpointError
-from ..structure import BN_FIELDS, has_skip_projection, param_specs
+from ..structure import ConvParams, param_specs, plan
 
 SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 BACKBONE = "model/layer_with_weights-0/layer_with_weights-{}/"
@@ -41,7 +41,10 @@ IGNORED_KEYS = ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter", "optimizer", "it
 
 
 def official_names(cfg: ModelConfig) -> "OrderedDict[str, Tuple[str, Callable]]":
-    """minimovinet parameter name -> (official checkpoint key, converter from official array)."""
+    """minimovinet parameter name -> (official checkpoint key, converter from official array).
+
+    The minimovinet names come from `structure.plan(cfg)`; this function only says where the
+    official model keeps each conv."""
     two_d = cfg.conv_type == "2plus1d"
     conv = "_conv/_conv" if two_d else "_conv"     # MobileConv2D wraps one more layer
     specs = param_specs(cfg)
@@ -51,60 +54,57 @@ def official_names(cfg: ModelConfig) -> "OrderedDict[str, Tuple[str, Callable]]"
         shape = specs[name]
         return lambda a: np.reshape(a, shape)
 
-    def add(name, key):
-        mapping[name] = (key + SUFFIX, reshape_to(name))
-
-    def add_bn(name_prefix, key_prefix):
-        for field in BN_FIELDS:
-            add(f"{name_prefix}/{field}", f"{key_prefix}/{field}")
-
     def depthwise_2d(name):
         shape = specs[name]   # [kt, kh, kw, C]; official [kh, kw, C, 1] or [kt, 1, C, 1]
         return lambda a: np.reshape(a[..., 0], shape)
 
+    def add(name, key, convert=reshape_to):
+        mapping[name] = (key + SUFFIX, convert(name))
+
+    def add_conv(params: ConvParams, kernel_key, bn_key=None, bias_key=None,
+                 convert=reshape_to):
+        add(params.kernel, kernel_key, convert)
+        if params.bn is not None:
+            for field, name in params.bn_names().items():
+                add(name, f"{bn_key}/{field}")
+        if params.bias is not None:
+            add(params.bias, bias_key)
+
+    net = plan(cfg)
     stem = BACKBONE.format(0) + "_stem/"
-    add("stem/conv/kernel", stem + f"{conv}/kernel")
-    add_bn("stem/bn", stem + "_batch_norm")
-
-    index = 1
-    for g, l, cin, expand, cout, kernel, stride in cfg.layers():
-        p = f"block{g}_layer{l}"
+    add_conv(net.stem, stem + f"{conv}/kernel", stem + "_batch_norm")
+    for index, block in enumerate(net.blocks, start=1):
         key = BACKBONE.format(index)
-        index += 1
-        add(f"{p}/expansion/conv/kernel", key + f"_expansion/{conv}/kernel")
-        add_bn(f"{p}/expansion/bn", key + "_expansion/_batch_norm")
+        add_conv(block.expansion, key + f"_expansion/{conv}/kernel",
+                 key + "_expansion/_batch_norm")
         if two_d:
-            name = f"{p}/feature/conv/kernel"
-            mapping[name] = (key + "_feature/_conv/_conv/depthwise_kernel" + SUFFIX,
-                             depthwise_2d(name))
-            if kernel[0] > 1:
-                name = f"{p}/feature/conv_temporal/kernel"
-                mapping[name] = (key + "_feature/_conv_temporal/_conv/depthwise_kernel" + SUFFIX,
-                                 depthwise_2d(name))
-                add_bn(f"{p}/feature/bn_temporal", key + "_feature/_batch_norm_temporal")
+            add_conv(block.feature, key + "_feature/_conv/_conv/depthwise_kernel",
+                     key + "_feature/_batch_norm", convert=depthwise_2d)
+            if block.feature_temporal is not None:
+                add_conv(block.feature_temporal,
+                         key + "_feature/_conv_temporal/_conv/depthwise_kernel",
+                         key + "_feature/_batch_norm_temporal", convert=depthwise_2d)
         else:
-            add(f"{p}/feature/conv/kernel", key + "_feature/_conv/kernel")   # [kt,kh,kw,1,C]
-        add_bn(f"{p}/feature/bn", key + "_feature/_batch_norm")
-        if cfg.se_type != "none":
-            for part, official in (("reduce", "_se_reduce"), ("expand", "_se_expand")):
-                add(f"{p}/se/{part}/kernel", key + f"_attention/{official}/{conv}/kernel")
-                add(f"{p}/se/{part}/bias", key + f"_attention/{official}/{conv}/bias")
-            if cfg.uses_positional_encoding:
-                add(f"{p}/se/pos_encoding/scale", key + "_attention/_pos_encoding/_rezero/scale")
-        add(f"{p}/projection/conv/kernel", key + f"_projection/{conv}/kernel")
-        add_bn(f"{p}/projection/bn", key + "_projection/_batch_norm")
-        if has_skip_projection(cin, cout, stride):
-            add(f"{p}/skip/conv/kernel", key + f"_skip/_projection/{conv}/kernel")
-            add_bn(f"{p}/skip/bn", key + "_skip/_projection/_batch_norm")
-        add(f"{p}/rezero/scale", key + "_mobile_bottleneck/_rezero/scale")
-
-    head = BACKBONE.format(index)
-    add("head/project/conv/kernel", head + f"_project/{conv}/kernel")
-    add_bn("head/project/bn", head + "_project/_batch_norm")
-    add("classifier/hidden/kernel", CLASSIFIER + f"_head/{conv}/kernel")
-    add("classifier/hidden/bias", CLASSIFIER + f"_head/{conv}/bias")
-    add("classifier/logits/kernel", CLASSIFIER + f"_classifier/{conv}/kernel")
-    add("classifier/logits/bias", CLASSIFIER + f"_classifier/{conv}/bias")
+            add_conv(block.feature, key + "_feature/_conv/kernel",      # [kt, kh, kw, 1, C]
+                     key + "_feature/_batch_norm")
+        for params, official in ((block.se_reduce, "_se_reduce"), (block.se_expand, "_se_expand")):
+            if params is not None:
+                add_conv(params, key + f"_attention/{official}/{conv}/kernel",
+                         bias_key=key + f"_attention/{official}/{conv}/bias")
+        if block.pos_scale is not None:
+            add(block.pos_scale, key + "_attention/_pos_encoding/_rezero/scale")
+        add_conv(block.projection, key + f"_projection/{conv}/kernel",
+                 key + "_projection/_batch_norm")
+        if block.skip is not None:
+            add_conv(block.skip, key + f"_skip/_projection/{conv}/kernel",
+                     key + "_skip/_projection/_batch_norm")
+        add(block.rezero, key + "_mobile_bottleneck/_rezero/scale")
+    head = BACKBONE.format(len(net.blocks) + 1)
+    add_conv(net.head_project, head + f"_project/{conv}/kernel", head + "_project/_batch_norm")
+    add_conv(net.classifier_hidden, CLASSIFIER + f"_head/{conv}/kernel",
+             bias_key=CLASSIFIER + f"_head/{conv}/bias")
+    add_conv(net.classifier_logits, CLASSIFIER + f"_classifier/{conv}/kernel",
+             bias_key=CLASSIFIER + f"_classifier/{conv}/bias")
     assert set(mapping) == set(specs), "official name map out of sync with param_specs"
     return OrderedDict((name, mapping[name]) for name in specs)
 
