@@ -113,6 +113,36 @@ def check_a0_stream_at_172(tmp_path):
     assert worst_logit < TOL
 
 
+def check_features_equal_official(model_id, variant, tmp_path):
+    """`model.features`: the pooled head features before the classifier, equal to the official
+    backbone's 'head' endpoint (frame by frame for stream models, the whole clip for base)."""
+    cfg = mm.ModelConfig.from_variant(model_id, variant, num_classes=600)
+    official = oracle.get_official(cfg, seed=0)
+    model = convert_official(official, cfg, tmp_path)
+    clip = np.random.default_rng(10).random((1, 3, SIZE, SIZE, 3), dtype=np.float32)
+    if not cfg.causal:
+        expected, _ = oracle.run_features(official, cfg, clip)
+        got = model.features(clip)
+        assert got.shape == (1, cfg.head.project_filters) and got.dtype == np.float32
+        err = relmax(expected, got)
+        print(f"{model_id} {variant} features: whole clip, maxdiff {err:.2e} (relative)")
+        assert err < TOL
+        return
+    states, official_states, worst = model.init_states(1, SIZE, SIZE), None, 0.0
+    for t in range(clip.shape[1]):
+        expected, official_states = oracle.run_features(official, cfg, clip[:, t:t + 1],
+                                                        official_states)
+        got, states = model.features(clip[:, t:t + 1], states)
+        assert got.shape == (1, cfg.head.project_filters) and got.dtype == np.float32
+        worst = max(worst, relmax(expected, got))
+        compare_states(official_states, states, f"features, frame {t}")
+        if t == 0:   # the classifier on the features gives the logits of a plain call
+            logits, _ = model(clip[:, :1], model.init_states(1, SIZE, SIZE))
+            np.testing.assert_array_equal(model.classifier(got), logits)
+    print(f"{model_id} {variant} features: maxdiff {worst:.2e} (relative, {clip.shape[1]} frames)")
+    assert worst < TOL
+
+
 def check_batch_of_two_equals_official():
     cfg = mm.ModelConfig.from_variant("a0", "stream", num_classes=600)
     official = oracle.get_official(cfg, seed=0)

@@ -468,3 +468,14 @@ def run_clip(model, cfg, frames, states: Optional[Dict[str, np.ndarray]] = None,
     logits, out_states = fn(_model_inputs(model, frames, states))
     logits = np.asarray(logits, dtype=np.float32)
     return (logits, _to_numpy_states(out_states)) if return_states else logits
+
+
+def run_features(model, cfg, frames, states: Optional[Dict[str, np.ndarray]] = None):
+    """The official backbone's 'head' endpoint: the pooled features the classifier head reads,
+    [B, P], and the next states (causal models; {} for base models)."""
+    frames = np.asarray(frames, dtype=np.float32)
+    inputs = _model_inputs(model, frames, states if cfg.causal else None)
+    endpoints, out_states = model.backbone(inputs, training=False)
+    features = np.asarray(endpoints["head"], np.float32).reshape(frames.shape[0], -1)
+    return features, _to_numpy_states(out_states) if cfg.causal else {}
+
