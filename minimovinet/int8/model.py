@@ -364,7 +364,7 @@ class Int8Movinet:
     # ---- validation -----------------------------------------------------------------------------
 
     def _check_frames(self, frames):
-        from ..float32.model import _check_frames
+        from ..contract import check_frames as _check_frames
         dtype = self.image_quantization[0]
         if dtype == "int8" and isinstance(frames, np.ndarray) and frames.dtype == np.int8:
             if frames.ndim != 5 or frames.shape[-1] != 3 or min(frames.shape) < 1:
@@ -382,7 +382,7 @@ class Int8Movinet:
         return arr
 
     def _check_states(self, states, batch):
-        from ..float32.model import _check_frame_counts, _check_states
+        from ..contract import check_frame_counts as _check_frame_counts, check_states as _check_states
         # float states are checked for NaN / inf by the QUANTIZE that reads them
         _check_states(states, self.state_specs(batch), self.name,
                       f"for batch {batch} (this int8 model runs {self.height}x{self.width} "
