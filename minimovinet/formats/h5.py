@@ -1,15 +1,9 @@
-"""The minimovinet weights format (HDF5) and the list of parameters a model expects.
+"""The minimovinet weights format (HDF5): the file header shared by float and int8 files, and
+the float model files.
 
-An h5 file holds the raw (unfolded) parameters under canonical names, in minimovinet's
-layouts, plus the model config; BN is folded into the convs when the file is loaded.  See
-`weights/README.md` for the format.
-
-Canonical layouts (channels last):
-    pointwise conv kernel      [Cin, Cout]
-    depthwise conv kernel      [kt, kh, kw, C]      (spatial: kt = 1; temporal: kh = kw = 1)
-    dense conv kernel (stem)   [kt, kh, kw, Cin, Cout]
-    bias / BN vectors          [C]
-    scalar scales              []
+An h5 file holds the raw (unfolded) parameters under the canonical names and layouts of
+`structure.param_specs`, plus the model config; BN is folded into the convs when the file is
+loaded.  See `weights/README.md` for the format; the int8 files are in `h5_int8.py`.
 """
 from __future__ import annotations
 
@@ -31,7 +25,7 @@ FORMAT_VERSION = 1
 KIND_FLOAT = "float32"
 
 # ---- HDF5 I/O ------------------------------------------------------------------------------
-# Shared by the float files (here) and the int8 files (int8_model.save_int8 / read_int8).
+# Shared by the float files (here) and the int8 files (h5_int8.py).
 
 @contextmanager
 def writing(path, kind: str, cfg: ModelConfig, source: str = "",
