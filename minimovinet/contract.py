@@ -27,6 +27,9 @@ States = Dict[str, np.ndarray]
 StateSpecs = "OrderedDict[str, Tuple[Tuple[int, ...], np.dtype]]"
 
 INT32_MAX = np.iinfo(np.int32).max
+# Frames are RGB in [0, 1]; a maximum above this is a forgotten / 255 (values a little over 1,
+# e.g. from augmentation or resampling overshoot, still pass).
+PIXEL_RANGE_LIMIT = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +183,10 @@ def check_frames(frames) -> np.ndarray:
                          f"frames.astype(np.float32)")
     if not np.isfinite(frames).all():
         raise InputError("frames contain NaN or infinite values")
+    peak = float(frames.max())
+    if peak > PIXEL_RANGE_LIMIT:
+        raise InputError(f"frames look like 0..255 pixel values (maximum {peak:g}), the model "
+                         f"expects float32 in [0, 1]: divide by 255")
     return np.ascontiguousarray(frames)
 
 

@@ -40,6 +40,15 @@ def test_nan_frames(model, good):
         model(bad, model.init_states(1, 24, 24))
 
 
+def test_frames_in_0_255_are_refused(model, good):
+    """A forgotten / 255 is refused with the fix; values a little above 1 still pass."""
+    with pytest.raises(mm.InputError, match=r"0\.\.255 .*maximum 25.*divide by 255"):
+        model(good * 254, model.init_states(1, 24, 24))
+    with pytest.raises(mm.InputError, match="divide by 255"):
+        model.predict_proba(good * 254)
+    model(np.minimum(good * 1.5, 1.9).astype(np.float32), model.init_states(1, 24, 24))
+
+
 def test_states_missing_extra_wrong(model, good):
     states = model.init_states(1, 24, 24)
     missing = dict(states)
