@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Tuple
 
+from .errors import ConfigError
+
 Kernel = Tuple[int, int, int]  # (time, height, width)
 
 # Kernel and stride shorthands: K(ab) is an (a, b, b) kernel, S(ab) an (a, b, b) stride.
@@ -196,25 +198,25 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.model_id not in BLOCK_SPECS:
-            raise ValueError(f"unknown model_id {self.model_id!r}; expected one of {MODEL_IDS}")
+            raise ConfigError(f"unknown model_id {self.model_id!r}; expected one of {MODEL_IDS}")
         if self.conv_type not in CONV_TYPES:
-            raise ValueError(f"unknown conv_type {self.conv_type!r}; expected one of {CONV_TYPES}")
+            raise ConfigError(f"unknown conv_type {self.conv_type!r}; expected one of {CONV_TYPES}")
         if self.se_type not in SE_TYPES:
-            raise ValueError(f"unknown se_type {self.se_type!r}; expected one of {SE_TYPES}")
+            raise ConfigError(f"unknown se_type {self.se_type!r}; expected one of {SE_TYPES}")
         for field in ("activation", "gating_activation", "classifier_activation"):
             if getattr(self, field) not in ACTIVATIONS:
-                raise ValueError(f"unknown {field} {getattr(self, field)!r}; "
+                raise ConfigError(f"unknown {field} {getattr(self, field)!r}; "
                                  f"expected one of {ACTIVATIONS}")
         if self.conv_type == "2plus1d" and not self.causal:
             # The official base models are 3D; non-causal (2+1)D is not a released model.
-            raise ValueError("conv_type '2plus1d' is supported for causal models only")
+            raise ConfigError("conv_type '2plus1d' is supported for causal models only")
         if int(self.num_classes) < 1:
-            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+            raise ConfigError(f"num_classes must be >= 1, got {self.num_classes}")
 
     @classmethod
     def from_variant(cls, model_id: str, variant: str, **overrides) -> "ModelConfig":
         if variant not in VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; expected one of {tuple(VARIANTS)}")
+            raise ConfigError(f"unknown variant {variant!r}; expected one of {tuple(VARIANTS)}")
         settings = dict(VARIANTS[variant])
         if settings["use_positional_encoding"] is None:
             # The official a3..a5 stream models add a positional encoding in SE.
@@ -266,7 +268,7 @@ class ModelConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - fields
         if unknown:
-            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+            raise ConfigError(f"unknown model config keys {sorted(unknown)}")
         return cls(**d)
 
 
