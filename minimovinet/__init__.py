@@ -7,6 +7,8 @@
 
     clf = mm.VideoClassifier("a0-stream-int8")  # top-k over a video (minimovinet.classify)
     result = clf.classify("clip.mp4")           # result.top, result.timeline
+    live = mm.LiveClassifier(clf, source=0)     # camera 0, or a file played as one
+    live.run(on_update=print)                   # the rolling top-k (minimovinet.apps.live)
 """
 from .config import BLOCK_SPECS, VARIANTS, ModelConfig  # noqa: F401
 from .errors import (CheckpointError, InputError, MinimovinetError, StateError,  # noqa: F401
@@ -16,6 +18,7 @@ from .float32.model import Movinet  # noqa: F401
 from .int8.model import Int8Movinet  # noqa: F401
 # light: numpy only at import (PyAV, matplotlib and the registry are imported when used)
 from .apps.classify import VideoClassifier  # noqa: F401
+from .apps.live import LiveClassifier  # noqa: F401
 from .apps.video import read_video  # noqa: F401
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The `minimovinet` command line.
+"""The `minimovinet` command line: argument parsing and printing over `minimovinet.apps`.
 
     minimovinet convert CHECKPOINT_PREFIX_OR_DIR_OR_TAR [--model-id a0] [--variant stream] -o a0_stream.h5
     minimovinet convert MODEL_INT8.tflite [--labels labels.txt] -o model_int8.h5
@@ -16,43 +16,59 @@ the cache, `minimovinet fetch a0-stream-int8`) at the model's frame rate (5 fps 
 --json / --csv print the per-frame timeline too (csv: frame,time,rank,label,probability);
 -o writes that output to a file instead of stdout; --plot draws the final top-5 classes'
 probabilities over time into a PNG (needs matplotlib: pip install "minimovinet[plot]").  A
-progress bar is drawn on stderr when stderr is a terminal.  Files are written atomically.
+progress bar is drawn on stderr when stderr is a terminal (with tqdm: pip install
+"minimovinet[progress]"; without it, a line when the work starts and ends).  Files are written
+atomically.
 
 live: classifies a camera (device index) or a file played as if live (frames delivered at the
 video's real pace, or --speed times faster) at the model's frame rate, printing the rolling
 top-k: one line per classified frame, or redrawn in place on a terminal.  When inference
 falls behind, the newest frame is classified and the older ones are dropped and counted.
-It stops at the end of the file, after --duration seconds, or on Ctrl-C.
+It stops at the end of the file, after --duration seconds, or on Ctrl-C.  The engine is
+`minimovinet.apps.live.LiveClassifier`.
 
-Exit codes (all commands):
-    0    success
-    1    a problem with the input: missing or unreadable video, not a video, a video without
-         frames or truncated, unknown model name, model not in the cache, unreadable cache,
-         a broken model file (one line on stderr, no traceback)
-    2    bad usage (unknown option, bad value; argparse's message)
-    130  interrupted (Ctrl-C)
+Exit codes (all commands): `EXIT_CODES`, shown by --help.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
-import shutil
+import shlex
 import sys
-import threading
-import time
+import traceback
 import warnings
 from pathlib import Path
 
-from .errors import MinimovinetError
-from .apps.registry import ProgressBar
-from .apps.video import VideoWarning
+from .errors import FileError, MinimovinetError, VideoError
+
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    a problem with the input or the environment: missing or unreadable video, not a
+       video, a video without frames or truncated, unknown model name, model not in the
+       cache, unreadable cache, a broken model file, a full disk, no permission to write an
+       output (one line on stderr, no traceback)
+  2    bad usage (unknown option, bad value; argparse's message)
+  3    an internal error: a bug in minimovinet (the traceback and a request to report it)
+  130  interrupted (Ctrl-C)"""
+EXIT_INTERNAL_ERROR = 3
+
+# OSErrors that say something about the machine, not about minimovinet: one line, exit 1
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                       errno.EIO, errno.EMFILE, errno.ENFILE}
 
 
 def _read_labels(path):
     if path is None:
         return None
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise FileError(f"cannot read the labels file {path}: not a UTF-8 text file") from None
+    except OSError as e:
+        raise FileError(f"cannot read the labels file {path}: {e.strerror or e}") from None
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
@@ -140,41 +156,8 @@ def _positive_float(text):
 
 
 def _stderr_is_terminal() -> bool:
-    isatty = getattr(sys.stderr, "isatty", None)
-    return bool(isatty and isatty())
-
-
-class FrameProgress(ProgressBar):
-    """``classify [##########..........]  50%  60/120 frames`` redrawn on stderr (a terminal
-    only; the total is an estimate from the container, so the bar may end short of 100%)."""
-
-    def __init__(self, label: str, total, enabled: bool):
-        super().__init__(label, total, enabled=enabled)
-
-    def update(self, _prediction=None) -> None:       # called once per classified frame
-        super().update(1)
-
-    def _amount(self) -> str:
-        return f"{self.done}/{self.total} frames" if self.total else f"{self.done} frames"
-
-    def close(self, ok: bool = True) -> None:
-        if self.done:
-            super().close(ok)
-
-
-def _estimated_frames(path, rate):
-    """Frames classify will feed, from the container's header (None when unknown)."""
-    from .apps.video import video_info
-    try:
-        info = video_info(path)
-    except MinimovinetError:
-        return None               # the real error comes from the decoding
-    if rate is None:
-        return info.frames or None
-    if info.duration:
-        count = math.floor(info.duration * rate) + 1
-        return min(count, info.frames) if info.frames else count
-    return None
+    from .apps.progress import is_terminal
+    return is_terminal(sys.stderr)
 
 
 def _format_top(top, indent: str = "  ") -> str:
@@ -193,13 +176,14 @@ def _note_class_names(clf, command):
 def _check_output_dir(path, what):
     directory = Path(path).parent
     if not directory.is_dir():
-        raise MinimovinetError(f"cannot write {what} {path}: the directory {directory} does not "
-                               f"exist")
+        raise FileError(f"cannot write {what} {path}: the directory {directory} does not exist")
 
 
 def cmd_classify(args) -> int:
-    from .apps.classify import VideoClassifier, import_matplotlib, write_atomically
+    from .apps.classify import VideoClassifier, import_matplotlib
+    from .apps.progress import Progress
     from .apps.video import VideoWarning
+    from .atomic import atomic_open
     if args.plot:
         import_matplotlib()                      # fail before the work when it is missing
         _check_output_dir(args.plot, "the plot")
@@ -207,20 +191,18 @@ def cmd_classify(args) -> int:
         _check_output_dir(args.output, "the output")
     clf = VideoClassifier(args.model, top_k=args.top_k)
     _note_class_names(clf, "classify")
-    rate = None if args.every_frame else (args.fps or clf.fps)
     show = (not args.no_progress) and _stderr_is_terminal()
-    bar = FrameProgress(f"classify {Path(args.video).name}",
-                        _estimated_frames(args.video, rate) if show else None, show)
-    ok = False
-    try:
-        with warnings.catch_warnings():
-            # a truncated or corrupt file is an error here: the result would look complete
-            warnings.simplefilter("error", VideoWarning)
-            result = clf.classify(args.video, fps=args.fps, every_frame=args.every_frame,
-                                  on_frame=bar.update)
-        ok = True
-    finally:
-        bar.close(ok)
+    total = clf.expected_frames(args.video, args.fps, args.every_frame) if show else None
+    with Progress(f"classify {Path(args.video).name}", total, unit="frames",
+                  enabled=show) as bar:
+        try:
+            with warnings.catch_warnings():
+                # a truncated or corrupt file is an error here: the result would look complete
+                warnings.simplefilter("error", VideoWarning)
+                result = clf.classify(args.video, fps=args.fps, every_frame=args.every_frame,
+                                      on_frame=lambda _prediction: bar.update(1))
+        except VideoWarning as e:
+            raise VideoError(str(e)) from None
     if args.json:
         text = result.to_json() + "\n"
     elif args.csv:
@@ -233,7 +215,8 @@ def cmd_classify(args) -> int:
     if args.plot:
         result.plot(args.plot)
     if args.output:
-        write_atomically(args.output, lambda f: f.write(text))
+        with atomic_open(args.output, "w") as f:
+            f.write(text)
     else:
         sys.stdout.write(text)
     return 0
@@ -243,151 +226,27 @@ def cmd_classify(args) -> int:
 # live
 
 
-class LatestFrame:
-    """A one-frame mailbox between the capture thread and the model.  A frame put while the
-    previous one is still waiting replaces it (the older one is dropped and counted): when
-    inference falls behind, the model always gets the newest frame."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._item = None
-        self._done = False
-        self._error = None
-        self.delivered = 0
-        self.dropped = 0
-
-    def put(self, item) -> None:
-        with self._cond:
-            if self._item is not None:
-                self.dropped += 1
-            self._item = item
-            self.delivered += 1
-            self._cond.notify()
-
-    def finish(self, error=None) -> None:
-        with self._cond:
-            self._done, self._error = True, error
-            self._cond.notify()
-
-    def take(self):
-        """The newest frame not yet taken; None at the end of the source (its error, if any,
-        is raised once the frames before it are taken)."""
-        with self._cond:
-            while self._item is None and not self._done:
-                self._cond.wait()
-            item, self._item = self._item, None
-            if item is None and self._error is not None:
-                error, self._error = self._error, None
-                raise error
-            return item
-
-
-def _capture(frames, mailbox, stop, paced, speed):
-    """Thread body: put the source's (time, frame) pairs into `mailbox`; files are paced to
-    their timestamps (divided by `speed`), cameras deliver at their own pace."""
-    error = None
-    try:
-        start, first = time.monotonic(), None
-        for index, (t, frame) in enumerate(frames):
-            if stop.is_set():
-                break
-            first = t if first is None else first
-            if paced:
-                delay = start + (t - first) / speed - time.monotonic()
-                if delay > 0 and stop.wait(delay):
-                    break
-            mailbox.put((index, t - first, frame))        # seconds since the first frame
-    except BaseException as e:          # noqa: BLE001 (handed to the main thread)
-        error = e
-    finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:           # noqa: BLE001
-                pass
-        mailbox.finish(error)
-
-
-class LiveDisplay:
-    """The rolling top-k: redrawn in place on a terminal, one line per frame otherwise."""
-
-    def __init__(self, top_k: int, stream=None):
-        self.stream = sys.stdout if stream is None else stream
-        isatty = getattr(self.stream, "isatty", None)
-        self.terminal = bool(isatty and isatty())
-        self.lines = 0
-
-    def show(self, index, t, top, dropped, ms):
-        """Frame `index` (of the source, at the model's rate) at `t` seconds, its top-k, the
-        frames dropped so far and this frame's inference time."""
-        if not self.terminal:
-            classes = " | ".join(f"{label} {prob:.3f}" for label, prob in top)
-            self.stream.write(f"{t:8.2f} s  frame {index:5d}  {classes}  "
-                              f"(dropped {dropped}, {ms:.0f} ms)\n")
-            self.stream.flush()
-            return
-        width = max(20, shutil.get_terminal_size().columns - 1)
-        rows = [f"{t:8.2f} s  frame {index}  dropped {dropped}  inference {ms:.0f} ms"]
-        label_width = max(len(label) for label, _ in top)
-        bar_width = max(0, min(30, width - label_width - 14))
-        for label, prob in top:
-            bar = "#" * int(round(prob * bar_width))
-            rows.append(f"  {label:<{label_width}}  {prob:.3f}  {bar}")
-        up = f"\x1b[{self.lines}F" if self.lines else ""
-        self.stream.write(up + "".join(row[:width] + "\x1b[K\n" for row in rows))
-        self.stream.flush()
-        self.lines = len(rows)
-
-
 def cmd_live(args) -> int:
-    from .apps.classify import VideoClassifier
-    from .apps.video import VideoWarning, read_camera, read_video
-    clf = VideoClassifier(args.model, top_k=args.top_k)
-    _note_class_names(clf, "live")
-    rate = args.fps or clf.fps
-    size = (clf.height, clf.width)
-    if args.file is not None:
-        frames = read_video(args.file, fps=rate, size=size, with_times=True)
-        source = f"{args.file} (played as live at {args.speed:g}x)"
-    else:
-        frames = read_camera(args.camera, fps=rate, size=size, with_times=True)
-        source = f"camera {args.camera}"
-    print(f"live: {source}, model {clf.name}, {rate:g} fps; Ctrl-C stops", flush=True)
-    mailbox, stop = LatestFrame(), threading.Event()
-    display = LiveDisplay(args.top_k)
-    classified, busy = 0, 0.0
-    started = time.monotonic()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", VideoWarning)       # a truncated file: exit 1
-        thread = threading.Thread(target=_capture, name="minimovinet-capture", daemon=True,
-                                  args=(frames, mailbox, stop, args.file is not None,
-                                        args.speed))
-        thread.start()
+    from .apps.live import LiveClassifier, LiveDisplay
+    source = args.file if args.file is not None else args.camera
+    with LiveClassifier(args.model, source, fps=args.fps, speed=args.speed, top_k=args.top_k,
+                        strict=True) as live:       # strict: a truncated file is an error
+        _note_class_names(live.classifier, "live")
+        print(f"live: {live.description}, model {live.classifier.name}, {live.fps:g} fps; "
+              "Ctrl-C stops", flush=True)
+        display = LiveDisplay(args.top_k)
         interrupted = False
         try:
-            while True:
-                item = mailbox.take()
-                if item is None or (args.duration is not None
-                                    and time.monotonic() - started >= args.duration):
-                    break
-                index, t, frame = item
-                tick = time.perf_counter()
-                top = clf.step(frame)
-                took = time.perf_counter() - tick
-                busy += took
-                classified += 1
-                display.show(index, t, top, mailbox.dropped, 1000 * took)
+            for update in live.updates(duration=args.duration):
+                display.show(update.index, update.time, update.top, update.dropped,
+                             1000 * update.inference)
         except KeyboardInterrupt:
             interrupted = True
-        finally:
-            stop.set()
-            thread.join(timeout=5)
-    dropped = mailbox.dropped
-    print(f"live: {classified} frames classified, {dropped} dropped of {mailbox.delivered} "
-          f"delivered at {rate:g} fps"
-          + (" (inference fell behind)" if dropped else "")
-          + (f"; {1000 * busy / classified:.1f} ms per frame" if classified else ""), flush=True)
+    done = live.summary()
+    print(f"live: {done.classified} frames classified, {done.dropped} dropped of "
+          f"{done.delivered} delivered at {done.fps:g} fps"
+          + (" (inference fell behind)" if done.dropped else "")
+          + (f"; {done.ms_per_frame:.1f} ms per frame" if done.classified else ""), flush=True)
     if interrupted:
         print("minimovinet live: interrupted", file=sys.stderr)
         return 130
@@ -396,7 +255,9 @@ def cmd_live(args) -> int:
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="minimovinet",
-                                     description="Streaming MoViNet in NumPy + Numba")
+                                     description="Streaming MoViNet in NumPy + Numba",
+                                     epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     convert = sub.add_parser("convert", help="convert official MoViNet weights (checkpoint or "
@@ -476,26 +337,45 @@ def _one_line(error) -> str:
     return " ".join(str(error).split())
 
 
+def _environment_error(error: OSError) -> str:
+    where = f"{error.filename}: " if error.filename else ""
+    return where + (error.strerror or str(error))
+
+
 def main(argv=None) -> int:
+    """Run the command line `argv` (default sys.argv[1:]); returns the exit code (EXIT_CODES)."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
+    prefix = f"minimovinet {args.command}"
     try:
         return args.run(args)
     except MinimovinetError as e:
-        print(f"minimovinet {args.command}: error: {_one_line(e)}", file=sys.stderr)
-        return 1
-    except VideoWarning as e:
-        # made an error by classify / live (a truncated video): one line, like the errors
-        print(f"minimovinet {args.command}: error: {_one_line(e)}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as e:
-        # file-system problems and bad values from the user's files: one line, no traceback
-        if isinstance(e, BrokenPipeError):
-            raise
-        print(f"minimovinet {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"{prefix}: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"minimovinet {args.command}: interrupted", file=sys.stderr)
+        print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise                                   # stdout's reader left: `entry_point`
+    except OSError as e:
+        if e.errno not in _ENVIRONMENT_ERRNOS:
+            return _internal_error(prefix, argv)
+        print(f"{prefix}: error: {_one_line(_environment_error(e))}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{prefix}: error: out of memory", file=sys.stderr)
+        return 1
+    except Exception:                           # noqa: BLE001 (a bug: say so, with the details)
+        return _internal_error(prefix, argv)
+
+
+def _internal_error(prefix: str, argv) -> int:
+    from . import __version__
+    traceback.print_exc()
+    print(f"{prefix}: internal error: this is a bug in minimovinet {__version__}, not a problem "
+          f"with your input; please report it to the minimovinet project with the traceback "
+          f"above and the command line: {shlex.join(['minimovinet', *argv])}", file=sys.stderr)
+    return EXIT_INTERNAL_ERROR
 
 
 def entry_point() -> int:

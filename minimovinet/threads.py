@@ -16,6 +16,8 @@ import numpy as np
 
 from .errors import SettingError
 
+from .errors import SettingError
+
 # numba's OpenMP layer spin-waits between parallel regions; a model runs ~100 short regions per
 # frame, and on a busy 2-4 core board (camera decoding beside inference) the spinning threads
 # starve each other (measured here: 2 threads 5x slower than 1 under load).  The workqueue layer

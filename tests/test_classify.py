@@ -9,6 +9,7 @@ stderr line without paying a process start and imports each time.  No network.
 """
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -29,7 +30,8 @@ av = need("av", "PyAV is not installed: pip install 'minimovinet[video]'")
 import minimovinet as mm  # noqa: E402
 from minimovinet import cli
 from minimovinet.apps import registry
-from minimovinet.apps.classify import PLOT_SIZE, write_atomically  # noqa: E402
+from minimovinet.apps import live as live_engine  # noqa: E402
+from minimovinet.apps.classify import PLOT_SIZE  # noqa: E402
 from minimovinet.errors import InputError  # noqa: E402
 from minimovinet.apps.video import read_video, to_model_input  # noqa: E402
 
@@ -402,33 +404,12 @@ def test_ctrl_c_exits_130(home, media, capsys, monkeypatch, tmp_path):
     assert out.splitlines()[-1].startswith("live: 2 frames classified")
 
 
-def test_write_atomically_leaves_nothing_on_failure(tmp_path):
-    target = tmp_path / "out.json"
-    target.write_text("old")
-
-    def fail(f):
-        f.write("half")
-        raise KeyboardInterrupt
-    with pytest.raises(KeyboardInterrupt):
-        write_atomically(target, fail)
-    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
-    write_atomically(target, lambda f: f.write("new"))
-    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
-    assert (target.stat().st_mode & 0o777) == 0o666 & ~_umask()
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 # ---------------------------------------------------------------------------------------------
 # the live plumbing
 
 
 def test_latest_frame_mailbox_drops_the_older_frames():
-    box = cli.LatestFrame()
+    box = live_engine.LatestFrame()
     for i in range(3):
         box.put(i)
     assert box.take() == 2 and (box.delivered, box.dropped) == (3, 2)
@@ -443,8 +424,9 @@ def test_latest_frame_mailbox_drops_the_older_frames():
 def test_capture_paces_frames_by_their_timestamps():
     times = [0.0, 0.1, 0.2, 0.5]
     frames = ((1000 + t, np.zeros((2, 2, 3), np.uint8)) for t in times)    # pts start at 1000 s
-    box, arrivals = cli.LatestFrame(), []
-    thread = threading.Thread(target=cli._capture, args=(frames, box, threading.Event(), True, 2))
+    box, arrivals = live_engine.LatestFrame(), []
+    thread = threading.Thread(target=live_engine._capture,
+                              args=(frames, box, threading.Event(), True, 2))
     started = time.monotonic()
     thread.start()
     while (item := box.take()) is not None:
@@ -454,6 +436,93 @@ def test_capture_paces_frames_by_their_timestamps():
     assert [t for _, _, t in arrivals] == pytest.approx(times, abs=1e-9)   # since the first
     for (wall, _, t) in arrivals:
         assert t / 2 - 0.01 <= wall <= t / 2 + 0.3      # speed 2: half the timestamps
+
+
+def slowed_step(monkeypatch, seconds):
+    """Make every VideoClassifier.step take at least `seconds` (deterministic drops)."""
+    from minimovinet.apps.classify import VideoClassifier
+    step = VideoClassifier.step
+
+    def slow_step(self, frame):
+        time.sleep(seconds)
+        return step(self, frame)
+    monkeypatch.setattr(VideoClassifier, "step", slow_step)
+
+
+def capture_threads():
+    return [t for t in threading.enumerate() if t.name == "minimovinet-capture" and t.is_alive()]
+
+
+def test_live_api_on_a_file_played_as_a_camera(classifier, media, monkeypatch):
+    """`LiveClassifier` without the command line: a file delivered 1000x faster than real time
+    at 30 fps to a model made to take 30 ms a frame (as test_live_reports_dropped_frames: the
+    drops do not depend on the machine's load)."""
+    from minimovinet.apps.live import LiveClassifier
+    slowed_step(monkeypatch, 0.03)
+    clip = media / "carving_ice_172.mp4"
+    times = [t for t, _ in read_video(clip, fps=30, with_times=True)]
+    with LiveClassifier(classifier, clip, fps=30, speed=1000) as live:
+        assert live.fps == 30 and "played as live at 1000x" in live.description
+        updates = list(live.updates())
+    done = live.summary()
+    assert done.delivered == len(times) == 131 and done.fps == 30
+    assert done.classified == len(updates) and done.classified + done.dropped == 131
+    assert done.dropped > 0 and updates[-1].dropped == done.dropped
+    indices = [u.index for u in updates]
+    assert indices == sorted(set(indices)) and indices[-1] == 130    # the newest is never dropped
+    assert [u.time for u in updates] == pytest.approx([times[i] - times[0] for i in indices])
+    assert all(u.inference >= 0.03 for u in updates) and done.ms_per_frame >= 30
+    assert all(len(u.top) == classifier.top_k for u in updates)
+    assert classifier.frames_seen == done.classified          # one fresh stream, every update
+    assert not capture_threads()
+    with pytest.raises(InputError, match="has run"):
+        next(live.updates())
+
+
+def test_live_api_callback_stop_and_duration(classifier, media):
+    from minimovinet.apps.live import LiveClassifier
+    live = LiveClassifier(classifier, media / "carving_ice_172.mp4", speed=20)
+    seen = []
+
+    def on_update(update):
+        seen.append(update)
+        if len(seen) == 3:
+            live.stop()                                  # from the callback: ends the run
+    done = live.run(on_update)
+    assert done.classified == len(seen) == 3 and not capture_threads()
+    # any iterable of (seconds, frame) pairs, paced by its times; an endless one and a duration
+    frame = np.full((90, 120, 3), 100, np.uint8)
+    endless = ((i * 0.02, frame) for i in itertools.count())
+    started = time.monotonic()
+    with LiveClassifier(classifier, endless) as live:
+        done = live.run(duration=0.5)
+    assert 0.5 <= time.monotonic() - started < 10 and done.classified >= 1
+    assert done.delivered < 200 and not capture_threads()
+
+
+def test_live_api_bad_arguments_and_sources(classifier, bad_videos, media):
+    from minimovinet.apps.live import LiveClassifier
+    from minimovinet.apps.video import VideoWarning
+    from minimovinet.errors import VideoError
+    clip = media / "carving_ice_172.mp4"
+    for kwargs, match in [(dict(source=True), "source must be"),
+                          (dict(source=2.5), "source must be"),
+                          (dict(source=clip, fps=0), "fps must be a positive number"),
+                          (dict(source=clip, speed=float("inf")), "speed must be")]:
+        with pytest.raises(InputError, match=match):
+            LiveClassifier(classifier, **kwargs)
+    with LiveClassifier(classifier, clip) as live:
+        with pytest.raises(InputError, match="duration must be"):
+            live.run(duration=0)
+    with pytest.raises(VideoError, match="video file not found"):
+        LiveClassifier(classifier, bad_videos / "missing.mp4")
+    # a truncated file: an error when strict (the command line), else a warning at the end
+    truncated = bad_videos / "truncated.mp4"
+    with pytest.raises(VideoError, match="ended early"):
+        LiveClassifier(classifier, truncated, speed=100, strict=True).run()
+    with pytest.warns(VideoWarning, match="ended early"):
+        done = LiveClassifier(classifier, truncated, speed=100).run()
+    assert done.classified >= 1 and not capture_threads()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -365,18 +365,29 @@ def _reference_crc32c(data):
 
 
 def test_crc32c_matches_reference():
-    from minimovinet.formats.tf_checkpoint import _crc32c_segments
     rng = np.random.default_rng(2)
-    for n in [1, 2, 3, 4, 5, 63, 64, 65, 1000, 4097, 70001]:
+    # every length around the 8-byte steps of the loop, and larger ones
+    for n in list(range(0, 33)) + [63, 64, 65, 1000, 4097, 70001]:
         data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
         assert crc32c(data) == _reference_crc32c(data), n
-    # >= 1 MB takes the 1 KB-chunk path; segments of one buffer are checksummed together.
     data = rng.integers(0, 256, (1 << 20) + 12345, dtype=np.uint8).tobytes()
     assert crc32c(data) == _reference_crc32c(data)
+    # pieces of one buffer: as slices of an array, and as a running CRC continued piece by piece
     buf = np.frombuffer(data, np.uint8)
     cuts = [0, 1, 777, 70000, 70000, len(data) - 3000, len(data)]
-    crcs = _crc32c_segments(buf, cuts[:-1], np.diff(cuts))
-    assert [int(c) for c in crcs] == [_reference_crc32c(data[a:b]) for a, b in zip(cuts, cuts[1:])]
+    assert [crc32c(buf[a:b]) for a, b in zip(cuts, cuts[1:])] == \
+        [_reference_crc32c(data[a:b]) for a, b in zip(cuts, cuts[1:])]
+    running = 0
+    for a, b in zip(cuts, cuts[1:]):
+        running = crc32c(data[a:b], running)
+    assert running == _reference_crc32c(data)
+    # any bytes-like object or array: its bytes in memory order
+    words = np.arange(1001, dtype=np.float32)
+    assert crc32c(words) == crc32c(memoryview(bytearray(words.tobytes()))) == \
+        _reference_crc32c(words.tobytes())
+    grid = np.arange(60, dtype=np.uint8).reshape(6, 10)[:, 3:]        # not contiguous
+    assert crc32c(grid) == _reference_crc32c(np.ascontiguousarray(grid).tobytes())
+    assert crc32c(np.zeros(0, np.uint8)) == 0 and crc32c(bytearray()) == 0
 
 
 def test_dtype_zoo_bit_exact(tf, zoo_prefix):

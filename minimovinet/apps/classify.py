@@ -8,7 +8,7 @@
     result = clf.classify("clip.mp4")                     # result.top, result.timeline
 
 Preprocessing is what the official TFLite video classification examples do: each RGB frame is
-resized to the model's input size with bilinear interpolation (`video.resize_bilinear`, equal to
+resized to the model's input size with bilinear interpolation (`resize.resize_bilinear`, equal to
 ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)``) and divided by 255; the stream starts
 from zero states and the prediction after frame ``t`` is the softmax of the logits after it.
 
@@ -25,19 +25,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..atomic import atomic_open
 from ..errors import InputError, MinimovinetError, PlotError
-from .video import resize_bilinear, to_model_input
+from .resize import resize_bilinear, to_model_input
 
 __all__ = ["VideoClassifier", "ClassificationResult", "Prediction", "DEFAULT_MODEL",
-           "PLOT_INSTALL_HINT", "write_atomically"]
+           "PLOT_INSTALL_HINT"]
 
 DEFAULT_MODEL = "a0-stream-int8"
 PLOT_INSTALL_HINT = 'pip install "minimovinet[plot]"'
@@ -135,7 +136,8 @@ class ClassificationResult:
         ax.set_title(title or f"{Path(self.source).name or 'frames'}: {self.model}, {rate}")
         fig.tight_layout()
         # a fixed pixel size: no bbox_inches="tight", which would crop to the content
-        write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=PLOT_DPI), binary=True)
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=PLOT_DPI)
         return path
 
 
@@ -149,30 +151,6 @@ def import_matplotlib():
         raise PlotError(f"plotting needs matplotlib, which is not installed: "
                         f"{PLOT_INSTALL_HINT}") from None
     return Figure, FigureCanvasAgg
-
-
-def write_atomically(path, write: Callable, binary: bool = False) -> None:
-    """`write(file)` into a temporary file next to `path`, renamed onto `path` only when
-    complete: an interruption or error leaves nothing half-written."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else
-                                                       {"encoding": "utf-8"})) as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~_umask())       # mkstemp makes it 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,6 +276,23 @@ class VideoClassifier:
         from .video import read_video
         rate = None if every_frame else (self.fps if fps is None else fps)
         return read_video(video, fps=rate, size=(self.height, self.width), with_times=True), rate
+
+    def expected_frames(self, video, fps=None, every_frame: bool = False) -> Optional[int]:
+        """How many frames `classify(video, fps, every_frame)` will feed, estimated from the
+        container's header (for a progress bar); None when the header does not say, or the
+        file cannot be read (`classify` then says why)."""
+        from .video import video_info
+        rate = None if every_frame else (self.fps if fps is None else fps)
+        try:
+            info = video_info(video)
+        except MinimovinetError:
+            return None
+        if rate is None:
+            return info.frames or None
+        if info.duration:
+            count = math.floor(info.duration * rate) + 1
+            return min(count, info.frames) if info.frames else count
+        return None
 
     def classify(self, video, fps=None, every_frame: bool = False,
                  on_frame: Optional[Callable[[Prediction], None]] = None) -> ClassificationResult:

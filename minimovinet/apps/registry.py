@@ -39,21 +39,21 @@ import http.client
 import os
 import re
 import shutil
-import sys
 import tarfile
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from ..atomic import atomic_open, atomic_path
 from ..config import CLIPS
 from ..errors import CacheError, CheckpointError, DownloadError, MinimovinetError, ModelNotAvailableError, TFLiteError, UnknownModelError
+from .progress import Progress
 
 __all__ = ["Entry", "REGISTRY", "LABELS", "get", "names", "cache_dir", "download_path",
            "model_path", "status", "format_models", "fetch", "resolve", "load", "class_names",
-           "is_registry_name", "ProgressBar"]
+           "is_registry_name"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -289,58 +289,6 @@ def _is_file(path: Path) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Progress bar (stderr, only on a terminal).
-# --------------------------------------------------------------------------------------------
-
-def _mb(n: float) -> str:
-    return f"{n / 1e6:.1f} MB"
-
-
-class ProgressBar:
-    """``label [##########..........]  50%  6.0/12.0 MB`` redrawn in place on `stream`.
-
-    Enabled only when `stream` is a terminal (or `enabled=True`); a disabled bar writes nothing.
-    """
-    WIDTH = 30
-
-    def __init__(self, label: str, total: Optional[int], stream=None,
-                 enabled: Optional[bool] = None):
-        self.label, self.total, self.done = label, total, 0
-        self.stream = sys.stderr if stream is None else stream
-        if enabled is None:
-            isatty = getattr(self.stream, "isatty", None)
-            enabled = bool(isatty and isatty())
-        self.enabled = enabled
-        self._last = 0.0
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.enabled and now - self._last >= 0.1:
-            self._last = now
-            self._draw()
-
-    def _amount(self) -> str:
-        """The counter after the bar (here bytes, in MB)."""
-        return f"{_mb(self.done)}/{_mb(self.total)}" if self.total else _mb(self.done)
-
-    def _draw(self, end: str = "") -> None:
-        if self.total:
-            frac = min(1.0, self.done / self.total)
-            fill = int(round(frac * self.WIDTH))
-            text = (f"{self.label} [{'#' * fill}{'.' * (self.WIDTH - fill)}] {frac:4.0%}  "
-                    f"{self._amount()}")
-        else:
-            text = f"{self.label} {self._amount()}"
-        self.stream.write("\r" + text + end)
-        self.stream.flush()
-
-    def close(self, ok: bool = True) -> None:
-        if self.enabled:
-            self._draw(end="\n" if ok else "  (stopped)\n")
-
-
-# --------------------------------------------------------------------------------------------
 # Downloading and verifying.
 # --------------------------------------------------------------------------------------------
 
@@ -351,24 +299,21 @@ USER_AGENT = "minimovinet-registry"
 def _download_to(url: str, out, label: str, progress) -> int:
     """Stream `url` into the open binary file `out`; returns the number of bytes."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    received = 0
     with urllib.request.urlopen(request, timeout=60) as response:
         length = response.headers.get("Content-Length") if response.headers else None
         total = int(length) if length and str(length).isdigit() else None
-        bar = progress(label, total)
-        ok = False
-        try:
+        with progress(label, total) as bar:
             while True:
                 chunk = response.read(_CHUNK)
                 if not chunk:
                     break
                 out.write(chunk)
+                received += len(chunk)
                 bar.update(len(chunk))
-            ok = True
-        finally:
-            bar.close(ok)
-    if total is not None and bar.done != total:
-        raise DownloadError(f"truncated: received {bar.done:,} of {total:,} bytes")
-    return bar.done
+    if total is not None and received != total:
+        raise DownloadError(f"truncated: received {received:,} of {total:,} bytes")
+    return received
 
 
 def _describe_failure(exc: BaseException) -> str:
@@ -381,11 +326,10 @@ def _describe_failure(exc: BaseException) -> str:
 
 def _progress_factory(progress):
     """progress: None (a bar when stderr is a terminal), True/False, or a stream to draw on."""
-    if progress is None:
-        return lambda label, total: ProgressBar(label, total)
-    if progress is True or progress is False:
-        return lambda label, total: ProgressBar(label, total, enabled=progress)
-    return lambda label, total: ProgressBar(label, total, stream=progress, enabled=True)
+    if progress is None or progress is True or progress is False:
+        return lambda label, total: Progress(label, total, unit="bytes", enabled=progress)
+    return lambda label, total: Progress(label, total, unit="bytes", stream=progress,
+                                         enabled=True)
 
 
 def _sha256(path: Path) -> str:
@@ -448,14 +392,8 @@ def _unwrap_archive(path: Path, shown: str) -> None:
                 raise DownloadError(f"{shown}: an archive with {len(members)} .tflite files, "
                                     "expected exactly one")
             src = tar.extractfile(members[0])
-            inner = path.with_name(path.name + ".inner")
-            try:
-                with src, open(inner, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-                os.replace(inner, path)
-            finally:
-                if inner.exists():
-                    inner.unlink()
+            with src, atomic_open(path, "wb", suffix=".inner") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DownloadError(f"{shown}: a broken archive: {e}") from None
 
@@ -466,35 +404,35 @@ def _download_verified(entry: Entry, dest: Path, progress, verify) -> Path:
     interruption (the .part file is removed, KeyboardInterrupt propagates)."""
     failures = []
     for url in entry.urls:
-        fd, tmp = tempfile.mkstemp(prefix=entry.filename + ".", suffix=".part", dir=dest.parent)
-        part = Path(tmp)
         try:
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    _download_to(url, out, entry.name, progress)
-            except DownloadError as e:
-                failures.append(f"{url}: {e}")
-                continue
-            except (OSError, ValueError, http.client.HTTPException) as e:
-                # HTTPError/URLError, timeouts, refused or reset connections, bad URLs, disk full
-                failures.append(f"{url}: {_describe_failure(e)}")
-                continue
-            shown = f"{url} (downloaded for {entry.name})"
-            try:
-                if entry.kind == "tflite":
-                    _unwrap_archive(part, shown)
-                verify(part, shown)
-            except (DownloadError, CheckpointError) as e:
-                failures.append(f"verification failed: {e}")
-                continue
-            os.replace(part, dest)
+            with atomic_path(dest, prefix=entry.filename + ".", suffix=".part") as part:
+                _download_and_verify(entry, url, part, progress, verify)
             return dest
-        finally:
-            if part.exists():
-                part.unlink()
+        except DownloadError as e:
+            failures.append(str(e))
     raise DownloadError(
         f"could not fetch {entry.name}: {'; '.join(failures)}; nothing was kept in the cache. "
         f"To download it by hand, save {entry.url} as {dest}")
+
+
+def _download_and_verify(entry: Entry, url: str, part: Path, progress, verify) -> None:
+    """Download `url` into `part` and verify it; any failure is a DownloadError saying what
+    went wrong, for the list of failures of `_download_verified`."""
+    try:
+        with open(part, "wb") as out:
+            _download_to(url, out, entry.name, progress)
+    except DownloadError as e:
+        raise DownloadError(f"{url}: {e}") from None
+    except (OSError, ValueError, http.client.HTTPException) as e:
+        # HTTPError/URLError, timeouts, refused or reset connections, bad URLs, disk full
+        raise DownloadError(f"{url}: {_describe_failure(e)}") from None
+    shown = f"{url} (downloaded for {entry.name})"
+    try:
+        if entry.kind == "tflite":
+            _unwrap_archive(part, shown)
+        verify(part, shown)
+    except (DownloadError, CheckpointError) as e:
+        raise DownloadError(f"verification failed: {e}") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     h5.py                   the minimovinet h5 format: header, float models, `file_kind`
     official_checkpoint.py  official Model Garden checkpoint names -> minimovinet parameters
     tf_checkpoint.py        TensorFlow checkpoint reader without TensorFlow
+    crc32c.py               CRC32C (a Numba loop), the checksum of checkpoints
     tflite.py               TFLite flatbuffer reader without TFLite
     tflite_import.py        an int8 TFLite graph -> `int8.program.Int8Program`
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..config import ModelConfig
 from ..errors import WeightsFileError
 from ..float32.params import check_params
@@ -36,11 +36,7 @@ def writing(path, kind: str, cfg: ModelConfig, source: str = "",
     otherwise (nothing half-written is ever left under `path`)."""
     import h5py
 
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".minimovinet-", suffix=".h5.part", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(path, prefix=".minimovinet-", suffix=".h5.part") as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT_NAME
             f.attrs["format_version"] = FORMAT_VERSION
@@ -51,11 +47,6 @@ def writing(path, kind: str, cfg: ModelConfig, source: str = "",
                 f.create_dataset("class_names", data=np.array(
                     [s.encode("utf-8") for s in class_names], dtype=h5py.string_dtype()))
             yield f
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @contextmanager

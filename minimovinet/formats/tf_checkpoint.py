@@ -39,7 +39,6 @@ with the file and the problem in its message.
 from __future__ import annotations
 
 import difflib
-import functools
 import os
 import re
 import shutil
@@ -51,180 +50,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InputError
+from .crc32c import crc32c, mask_crc, unmask_crc
 
 __all__ = ["CheckpointReader", "read_checkpoint", "crc32c", "mask_crc", "unmask_crc"]
-
-# --------------------------------------------------------------------------------------------
-# CRC32C (Castagnoli), table driven and vectorized with NumPy.
-# --------------------------------------------------------------------------------------------
-_POLY = 0x82F63B78          # reflected Castagnoli polynomial
-_MASK_DELTA = 0xA282EAD8    # leveldb / TF checksum masking constant
-_U32 = 0xFFFFFFFF
-
-
-def mask_crc(crc: int) -> int:
-    """The masked form in which TF stores a CRC32C (rotate right 15, add a constant)."""
-    crc &= _U32
-    return ((((crc >> 15) | (crc << 17)) & _U32) + _MASK_DELTA) & _U32
-
-
-def unmask_crc(masked: int) -> int:
-    rot = (masked - _MASK_DELTA) & _U32
-    return ((rot >> 17) | (rot << 15)) & _U32
-
-
-@functools.lru_cache(maxsize=None)
-def _byte_table() -> np.ndarray:
-    """T[b] = the register after feeding byte b into a zero register."""
-    t = np.arange(256, dtype=np.uint32)
-    for _ in range(8):
-        t = np.where(t & 1, (t >> 1) ^ np.uint32(_POLY), t >> 1).astype(np.uint32)
-    return t
-
-
-# The raw CRC register (no initial value, no final xor) is linear over GF(2) in the register and
-# the data.  Z_m, "feed m zero bytes", is a linear map of the 32-bit register; it is stored as
-# the images of the 32 unit vectors (columns) and applied through per-byte or 16-bit tables.
-
-def _apply_cols(cols: Sequence[int], v: int) -> int:
-    out = 0
-    i = 0
-    while v:
-        if v & 1:
-            out ^= cols[i]
-        v >>= 1
-        i += 1
-    return out
-
-
-@functools.lru_cache(maxsize=None)
-def _zeros_cols(log2_bytes: int) -> Tuple[int, ...]:
-    """Columns of Z_(2**log2_bytes)."""
-    if log2_bytes == 0:
-        t = _byte_table()
-        return tuple(int(t[(1 << i) & 0xFF]) ^ ((1 << i) >> 8) for i in range(32))
-    half = _zeros_cols(log2_bytes - 1)
-    return tuple(_apply_cols(half, c) for c in half)
-
-
-def _byte_tables(cols: Sequence[int]) -> np.ndarray:
-    """(4, 256) tables: Z(x) = t[0][x & 255] ^ t[1][x >> 8 & 255] ^ t[2][...] ^ t[3][x >> 24]."""
-    tabs = np.zeros((4, 256), dtype=np.uint32)
-    for k in range(4):
-        for i in range(8):
-            n = 1 << i
-            tabs[k, n:2 * n] = tabs[k, :n] ^ np.uint32(cols[8 * k + i])
-    return tabs
-
-
-@functools.lru_cache(maxsize=None)
-def _zeros_tables16(log2_bytes: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Z_(2**log2_bytes) as two 65536-entry tables indexed by the low and high 16 bits."""
-    t = _byte_tables(_zeros_cols(log2_bytes))
-    lo = (t[1][:, None] ^ t[0][None, :]).ravel()
-    hi = (t[3][:, None] ^ t[2][None, :]).ravel()
-    return lo, hi
-
-
-def _apply_zeros(v: np.ndarray, log2_bytes: int) -> np.ndarray:
-    lo, hi = _zeros_tables16(log2_bytes)
-    return lo[v & np.uint32(0xFFFF)] ^ hi[v >> np.uint32(16)]
-
-
-def _apply_zeros_count(v: np.ndarray, counts: np.ndarray, unit_log2: int = 0) -> np.ndarray:
-    """v[i] <- Z_(counts[i] * 2**unit_log2)(v[i]), vectorized over the binary digits of counts."""
-    v = v.copy()
-    counts = counts.astype(np.int64)
-    b = 0
-    while counts.size and (counts >> b).any():
-        sel = np.nonzero((counts >> b) & 1)[0]
-        if sel.size:
-            v[sel] = _apply_zeros(v[sel], b + unit_log2)
-        b += 1
-    return v
-
-
-_BIG_CHUNK_LOG2 = 10            # 1 KB chunks (256 vector steps) for a megabyte or more
-_SMALL_CHUNK_LOG2 = 6           # 64-byte chunks (16 steps) for small reads
-_BATCH_BYTES = 1 << 21          # 2 MB of chunks per (cache-friendly) transposed batch
-
-
-def _raw_chunk_crcs(rows: np.ndarray) -> np.ndarray:
-    """Raw CRC register (from zero) of each row of a C-contiguous (n, chunk) uint8 array."""
-    n = rows.shape[0]
-    out = np.empty(n, dtype=np.uint32)
-    lo_t, hi_t = _zeros_tables16(2)          # feed 4 bytes at a time
-    batch = max(1, _BATCH_BYTES // rows.shape[1])
-    for start in range(0, n, batch):
-        words = rows[start:start + batch].view("<u4")
-        words = np.ascontiguousarray(words.T).astype(np.uint32, copy=False)   # (chunk/4, m)
-        m = words.shape[1]
-        crc = np.zeros(m, dtype=np.uint32)
-        x = np.empty(m, dtype=np.uint32)
-        idx = np.empty(m, dtype=np.uint32)
-        tmp = np.empty(m, dtype=np.uint32)
-        for w in words:
-            np.bitwise_xor(crc, w, out=x)
-            np.bitwise_and(x, np.uint32(0xFFFF), out=idx)
-            lo_t.take(idx, out=tmp)
-            np.right_shift(x, np.uint32(16), out=idx)
-            hi_t.take(idx, out=crc)
-            crc ^= tmp
-        out[start:start + m] = crc
-    return out
-
-
-def _crc32c_segments(buf: np.ndarray, offsets: Sequence[int], sizes: Sequence[int]) -> np.ndarray:
-    """Standard CRC32C of each buf[offset:offset+size], all segments in one vectorized pass.
-
-    Each segment is cut into equal chunks (64 bytes, or 1 KB for a megabyte or more) aligned on
-    its end, the first chunk zero-padded in front (leading zeros leave a zero register
-    unchanged); the raw CRCs of all chunks are computed together, 4 bytes per vector step; each is
-    shifted by the zero-byte operator for the bytes that follow it in its segment, and the chunks
-    of a segment are xored together.  The initial value 0xFFFFFFFF contributes
-    Z_size(0xFFFFFFFF), and the final xor completes the standard CRC.
-    """
-    buf = np.asarray(buf, dtype=np.uint8).reshape(-1)
-    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
-    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
-    nseg = sizes.size
-    chunk_log2 = _BIG_CHUNK_LOG2 if sizes.sum() >= 1 << 20 else _SMALL_CHUNK_LOG2
-    chunk = 1 << chunk_log2
-    nchunks = (sizes + chunk - 1) // chunk
-    first_row = np.concatenate([[0], np.cumsum(nchunks)])
-    total = int(first_row[-1])
-    rows = np.empty((total, chunk), dtype=np.uint8)
-    for i in range(nseg):
-        k = int(nchunks[i])
-        if k == 0:
-            continue
-        off, size, r0 = int(offsets[i]), int(sizes[i]), int(first_row[i])
-        head = size - (k - 1) * chunk             # 1..chunk bytes in the first chunk
-        rows[r0, :chunk - head] = 0
-        rows[r0, chunk - head:] = buf[off:off + head]
-        if k > 1:
-            rows[r0 + 1:r0 + k] = buf[off + head:off + size].reshape(k - 1, chunk)
-    raw = np.zeros(nseg, dtype=np.uint32)
-    if total:
-        chunk_crc = _raw_chunk_crcs(rows)
-        seg_of_row = np.repeat(np.arange(nseg), nchunks)
-        follow = (first_row[seg_of_row + 1] - 1) - np.arange(total)   # chunks after this one
-        chunk_crc = _apply_zeros_count(chunk_crc, follow, chunk_log2)
-        nonempty = nchunks > 0
-        raw[nonempty] = np.bitwise_xor.reduceat(chunk_crc, first_row[:-1][nonempty])
-    init = _apply_zeros_count(np.full(nseg, _U32, dtype=np.uint32), sizes)
-    return raw ^ init ^ np.uint32(_U32)
-
-
-def crc32c(data) -> int:
-    """CRC32C of a bytes-like object or array's bytes (crc32c(b"123456789") == 0xE3069283)."""
-    if isinstance(data, np.ndarray):
-        arr = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-    else:
-        arr = np.frombuffer(data, dtype=np.uint8)
-    return int(_crc32c_segments(arr, [0], [arr.size])[0])
-
 
 # --------------------------------------------------------------------------------------------
 # Minimal protobuf wire-format decoding.
@@ -406,7 +235,8 @@ _UNSUPPORTED_DTYPES = {
     26: "float8_e4m3fnuz", 27: "float8_e4m3b11fnuz", 28: "float8_e5m2fnuz", 29: "int4",
     30: "uint4", 31: "int2", 32: "uint2",
 }
-_DT_STRING, _DT_BFLOAT16 = 7, 14
+_DT_BOOL, _DT_STRING, _DT_BFLOAT16 = 10, 7, 14
+_U32 = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -546,6 +376,261 @@ def _safe_extract(archive: str, dest: str) -> None:
                               f"file): {exc}") from None
 
 
+def _looks_like_tar(path: str) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
+def _locate(path: str) -> Tuple[str, Optional[str]]:
+    """(checkpoint prefix, temporary directory or None) for any form `CheckpointReader` takes;
+    an archive is unpacked into the temporary directory, which the caller removes."""
+    if os.path.isdir(path):
+        return _prefix_in_directory(path, path), None
+    if os.path.isfile(path):
+        if path.endswith(".index"):
+            return path[:-len(".index")], None
+        if _DATA_SUFFIX.search(path):
+            return _DATA_SUFFIX.sub("", path), None
+        if path.lower().endswith(_TAR_SUFFIXES) or _looks_like_tar(path):
+            tmpdir = tempfile.mkdtemp(prefix="minimovinet-ckpt-")
+            try:
+                _safe_extract(path, tmpdir)
+                return _prefix_in_directory(tmpdir, path), tmpdir
+            except BaseException:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+                raise
+        if os.path.isfile(path + ".index"):
+            return path, None
+        raise CheckpointError(f"{path}: not a TensorFlow checkpoint (expected a checkpoint "
+                              "prefix, a directory, an .index file or a .tar.gz archive)")
+    if os.path.isfile(path + ".index"):
+        return path, None
+    raise CheckpointError(f"{path}: no such checkpoint ({path}.index does not exist)")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the index: the bundle header, the entries, the shards they point into.
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _BundleIndex:
+    path: str                       # the .index file
+    num_shards: int
+    byteorder: str                  # "<" or ">", for struct and NumPy
+    entries: Dict[str, _Entry]      # by name; slices of partitioned variables left out
+
+
+def _read_index(prefix: str) -> _BundleIndex:
+    """The checkpoint's index, checked against its data shards (each exists and holds the bytes
+    of every entry that points into it)."""
+    path = prefix + ".index"
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint index: {exc}") from None
+    try:
+        table = _table_entries(data)
+    except _FormatError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    if not table or table[0][0] != b"":
+        raise CheckpointError(f"{path}: not a TensorFlow checkpoint index (no bundle header "
+                              "entry)")
+    num_shards, byteorder = _read_header(path, table[0][1])
+    index = _BundleIndex(path, num_shards, byteorder, _read_entries(path, table[1:]))
+    _check_shards(prefix, index)
+    return index
+
+
+def _read_header(path: str, value: bytes) -> Tuple[int, str]:
+    """(num_shards, byte order) of the BundleHeaderProto, refusing versions we cannot read."""
+    try:
+        header = _proto_fields(value)
+        num_shards = _last_int(header, 1, 0)
+        endianness = _last_int(header, 2, 0)
+        version = header.get(3, [b""])[-1]
+        vf = _proto_fields(version) if isinstance(version, bytes) else {}
+    except _FormatError as exc:
+        raise CheckpointError(f"{path}: unreadable bundle header ({exc})") from None
+    min_consumer = _last_int(vf, 2, 0)
+    bad_consumers = _packed_or_plain_ints(vf.get(3, []))
+    if min_consumer > 1 or 1 in bad_consumers:
+        raise CheckpointError(f"{path}: written by a newer TensorFlow in a format version this "
+                              f"reader does not know (min_consumer {min_consumer})")
+    if endianness not in (0, 1):
+        raise CheckpointError(f"{path}: unknown endianness {endianness} in the header")
+    if num_shards < 1:
+        raise CheckpointError(f"{path}: bad shard count {num_shards} in the header")
+    return num_shards, "<" if endianness == 0 else ">"
+
+
+def _read_entries(path: str, table: Sequence[Tuple[bytes, bytes]]) -> Dict[str, _Entry]:
+    entries: Dict[str, _Entry] = {}
+    for key, value in table:
+        if key.startswith(b"\x00"):
+            continue                      # stored slice of a partitioned variable
+        try:
+            name = key.decode("utf-8")
+        except UnicodeDecodeError:
+            name = key.decode("latin-1")
+        try:
+            entries[name] = _parse_entry(name, value)
+        except _FormatError as exc:
+            raise CheckpointError(f"{path}: entry for {name!r} is corrupt ({exc})") from None
+    return entries
+
+
+def _check_shards(prefix: str, index: _BundleIndex) -> None:
+    sizes: Dict[int, int] = {}
+    for shard in range(index.num_shards):
+        path = _data_filename(prefix, shard, index.num_shards)
+        try:
+            sizes[shard] = os.path.getsize(path)
+        except OSError:
+            raise CheckpointError(f"data shard {shard} of {index.num_shards} missing: "
+                                  f"{path}") from None
+    for e in index.entries.values():
+        if e.sliced:
+            continue
+        if not 0 <= e.shard < index.num_shards:
+            raise CheckpointError(f"{index.path}: variable {e.name!r} is in shard {e.shard}, "
+                                  f"but the checkpoint has {index.num_shards}")
+        have = sizes[e.shard]
+        if e.offset < 0 or e.size < 0 or e.offset + e.size > have:
+            path = _data_filename(prefix, e.shard, index.num_shards)
+            raise CheckpointError(f"{path}: truncated: variable {e.name!r} needs bytes "
+                                  f"{e.offset}..{e.offset + e.size} but the file has {have}")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading tensors: shard bytes -> checked, decoded arrays.
+# --------------------------------------------------------------------------------------------
+class _TensorDecoder:
+    """Reads entries' bytes from the data shards and turns them into NumPy arrays, verifying
+    every checksum."""
+
+    def __init__(self, prefix: str, index: _BundleIndex, bfloat16: str):
+        self.prefix, self.index, self.bfloat16 = prefix, index, bfloat16
+        self.byteorder = index.byteorder
+
+    def shard_path(self, shard: int) -> str:
+        return _data_filename(self.prefix, shard, self.index.num_shards)
+
+    def numpy_dtype(self, e: _Entry) -> np.dtype:
+        if e.dtype in _DTYPES:
+            code = _DTYPES[e.dtype][1]
+            if code is None:
+                return np.dtype(object)
+            if e.dtype == _DT_BFLOAT16 and self.bfloat16 == "float32":
+                return np.dtype(np.float32)
+            return np.dtype(code)
+        what = _UNSUPPORTED_DTYPES.get(e.dtype, f"unknown dtype enum {e.dtype}")
+        raise CheckpointError(f"{self.index.path}: variable {e.name!r} has dtype {what}, "
+                              "which this reader does not support")
+
+    def check(self, e: _Entry) -> None:
+        """Refuse, before reading anything, what cannot be decoded or has the wrong size."""
+        if e.sliced:
+            raise CheckpointError(f"{self.index.path}: variable {e.name!r} is partitioned "
+                                  "(saved in slices), which this reader does not support")
+        self.numpy_dtype(e)
+        if e.dtype != _DT_STRING:
+            want = e.num_elements * np.dtype(_DTYPES[e.dtype][1]).itemsize
+            if e.size != want:
+                raise CheckpointError(f"{self.index.path}: variable {e.name!r} of shape "
+                                      f"{e.shape} stores {e.size} bytes instead of {want}: "
+                                      "the index is corrupt")
+
+    def read(self, shard: int, start: int, stop: int) -> np.ndarray:
+        """Bytes start..stop of a data shard."""
+        path = self.shard_path(shard)
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                data = fh.read(stop - start)
+        except OSError as exc:
+            raise CheckpointError(f"{path}: cannot read data shard {shard} of "
+                                  f"{self.index.num_shards}: {exc}") from None
+        if len(data) != stop - start:
+            raise CheckpointError(f"{path}: truncated: wanted bytes {start}..{stop}, "
+                                  f"got {len(data)}")
+        return np.frombuffer(data, dtype=np.uint8)
+
+    def decode(self, e: _Entry, buf: np.ndarray, start: int) -> np.ndarray:
+        """Entry e's tensor from buf[start:start + e.size]."""
+        raw = buf[start:start + e.size]
+        if e.dtype == _DT_STRING:
+            return self._strings(e, raw.tobytes())
+        crc = crc32c(raw)
+        if crc != unmask_crc(e.masked_crc):
+            raise CheckpointError(f"{self.shard_path(e.shard)}: checksum mismatch for variable "
+                                  f"{e.name!r} (stored {unmask_crc(e.masked_crc):08x}, computed "
+                                  f"{crc:08x}): the data file is corrupt")
+        code = _DTYPES[e.dtype][1]
+        dt = np.dtype(code).newbyteorder(self.byteorder) if code != "?" else np.dtype("?")
+        arr = np.frombuffer(raw, dtype=dt, count=e.num_elements)
+        arr = arr.astype(dt.newbyteorder("="), copy=True).reshape(e.shape)
+        if e.dtype == _DT_BFLOAT16 and self.bfloat16 == "float32":
+            arr = (arr.astype(np.uint32) << np.uint32(16)).view(np.float32)
+        if e.dtype == _DT_BOOL and arr.size and arr.view(np.uint8).max() > 1:
+            raise CheckpointError(f"{self.shard_path(e.shard)}: variable {e.name!r} (bool) "
+                                  "holds bytes other than 0 and 1: the data file is corrupt")
+        return arr
+
+    def _strings(self, e: _Entry, raw: bytes) -> np.ndarray:
+        """A string tensor: a varint length per element, a masked CRC32C of the lengths (as
+        fixed-width integers), then the bytes; the entry's CRC covers all three."""
+        n = e.num_elements
+        bad = f"{self.shard_path(e.shard)}: string variable {e.name!r} is corrupt"
+        try:
+            pos = 0
+            lengths = []
+            for _ in range(n):
+                length, pos = _varint(raw, pos)
+                lengths.append(length)
+            if pos + 4 > len(raw):
+                raise _FormatError("truncated length checksum")
+            length_crc_raw = raw[pos:pos + 4]
+            pos += 4
+        except _FormatError as exc:
+            raise CheckpointError(f"{bad} ({exc})") from None
+        packed = b"".join(struct.pack(self.byteorder + ("I" if length <= _U32 else "Q"), length)
+                          for length in lengths)
+        length_crc = struct.unpack(self.byteorder + "I", length_crc_raw)[0]
+        if unmask_crc(length_crc) != crc32c(packed):
+            raise CheckpointError(f"{bad} (checksum of the string lengths does not match)")
+        if pos + sum(lengths) != len(raw):
+            raise CheckpointError(f"{bad} (string lengths add up to {pos + sum(lengths)} bytes, "
+                                  f"the entry has {len(raw)})")
+        if crc32c(packed + length_crc_raw + raw[pos:]) != unmask_crc(e.masked_crc):
+            raise CheckpointError(f"{self.shard_path(e.shard)}: checksum mismatch for variable "
+                                  f"{e.name!r}: the data file is corrupt")
+        out = np.empty(n, dtype=object)
+        for i, length in enumerate(lengths):
+            out[i] = raw[pos:pos + length]
+            pos += length
+        return out.reshape(e.shape)
+
+
+_READ_SPAN_BYTES = 32 << 20
+
+
+def _spans(entries: Sequence[_Entry], limit: int) -> Iterator[List[_Entry]]:
+    """Consecutive entries (sorted by offset) grouped into file spans of at most `limit` bytes."""
+    group: List[_Entry] = []
+    start = 0
+    for e in entries:
+        if group and e.offset + e.size - start > limit:
+            yield group
+            group = []
+        if not group:
+            start = e.offset
+        group.append(e)
+    if group:
+        yield group
+
+
 # --------------------------------------------------------------------------------------------
 # The reader.
 # --------------------------------------------------------------------------------------------
@@ -563,116 +648,24 @@ class CheckpointReader:
 
     def __init__(self, path, bfloat16: str = "float32"):
         if bfloat16 not in ("float32", "uint16"):
-            raise ValueError(f"bfloat16 must be 'float32' or 'uint16', not {bfloat16!r}")
-        self._bfloat16 = bfloat16
+            raise InputError(f"bfloat16 must be 'float32' or 'uint16', not {bfloat16!r}")
         self._tmpdir: Optional[str] = None
         self.source = os.fspath(path)
         try:
             try:
-                self.prefix = self._resolve(self.source)
+                self.prefix, self._tmpdir = _locate(self.source)
             except OSError as exc:
                 raise CheckpointError(f"{self.source}: cannot open the checkpoint: "
                                       f"{exc}") from None
-            self._open_index()
+            self._index = _read_index(self.prefix)
         except BaseException:
             self.close()
             raise
-
-    # -- locating and opening ----------------------------------------------------------------
-    def _resolve(self, path: str) -> str:
-        if os.path.isdir(path):
-            return _prefix_in_directory(path, path)
-        if os.path.isfile(path):
-            if path.endswith(".index"):
-                return path[:-len(".index")]
-            if _DATA_SUFFIX.search(path):
-                return _DATA_SUFFIX.sub("", path)
-            if path.lower().endswith(_TAR_SUFFIXES) or _looks_like_tar(path):
-                self._tmpdir = tempfile.mkdtemp(prefix="minimovinet-ckpt-")
-                _safe_extract(path, self._tmpdir)
-                return _prefix_in_directory(self._tmpdir, path)
-            if os.path.isfile(path + ".index"):
-                return path
-            raise CheckpointError(f"{path}: not a TensorFlow checkpoint (expected a checkpoint "
-                                  "prefix, a directory, an .index file or a .tar.gz archive)")
-        if os.path.isfile(path + ".index"):
-            return path
-        raise CheckpointError(f"{path}: no such checkpoint ({path}.index does not exist)")
-
-    def _open_index(self) -> None:
-        self.index_path = self.prefix + ".index"
-        try:
-            with open(self.index_path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise CheckpointError(f"{self.index_path}: cannot read the checkpoint index: "
-                                  f"{exc}") from None
-        try:
-            entries = _table_entries(data)
-        except _FormatError as exc:
-            raise CheckpointError(f"{self.index_path}: {exc}") from None
-        if not entries or entries[0][0] != b"":
-            raise CheckpointError(f"{self.index_path}: not a TensorFlow checkpoint index "
-                                  "(no bundle header entry)")
-        try:
-            header = _proto_fields(entries[0][1])
-            self.num_shards = _last_int(header, 1, 0)
-            endianness = _last_int(header, 2, 0)
-            version = header.get(3, [b""])[-1]
-            vf = _proto_fields(version) if isinstance(version, bytes) else {}
-        except _FormatError as exc:
-            raise CheckpointError(f"{self.index_path}: unreadable bundle header ({exc})") from None
-        min_consumer = _last_int(vf, 2, 0)
-        bad_consumers = _packed_or_plain_ints(vf.get(3, []))
-        if min_consumer > 1 or 1 in bad_consumers:
-            raise CheckpointError(f"{self.index_path}: written by a newer TensorFlow in a format "
-                                  "version this reader does not know (min_consumer "
-                                  f"{min_consumer})")
-        if endianness not in (0, 1):
-            raise CheckpointError(f"{self.index_path}: unknown endianness {endianness} in the "
-                                  "header")
-        self._byteorder = "<" if endianness == 0 else ">"
-        if self.num_shards < 1:
-            raise CheckpointError(f"{self.index_path}: bad shard count {self.num_shards} in "
-                                  "the header")
-
-        self._entries: Dict[str, _Entry] = {}
-        for key, value in entries[1:]:
-            if key.startswith(b"\x00"):
-                continue                      # stored slice of a partitioned variable
-            try:
-                name = key.decode("utf-8")
-            except UnicodeDecodeError:
-                name = key.decode("latin-1")
-            try:
-                entry = _parse_entry(name, value)
-            except _FormatError as exc:
-                raise CheckpointError(f"{self.index_path}: entry for {name!r} is corrupt "
-                                      f"({exc})") from None
-            self._entries[name] = entry
+        self.index_path = self._index.path
+        self.num_shards = self._index.num_shards
+        self._entries = self._index.entries
         self._names = sorted(self._entries)
-
-        # Every shard must exist and hold every (non-sliced) entry's bytes.
-        self._shard_sizes: Dict[int, int] = {}
-        for shard in range(self.num_shards):
-            path = _data_filename(self.prefix, shard, self.num_shards)
-            try:
-                self._shard_sizes[shard] = os.path.getsize(path)
-            except OSError:
-                raise CheckpointError(f"data shard {shard} of {self.num_shards} missing: "
-                                      f"{path}") from None
-        for e in self._entries.values():
-            if e.sliced:
-                continue
-            if not 0 <= e.shard < self.num_shards:
-                raise CheckpointError(f"{self.index_path}: variable {e.name!r} is in shard "
-                                      f"{e.shard}, but the checkpoint has {self.num_shards}")
-            have = self._shard_sizes[e.shard]
-            if e.offset < 0 or e.size < 0 or e.offset + e.size > have:
-                path = _data_filename(self.prefix, e.shard, self.num_shards)
-                raise CheckpointError(
-                    f"{path}: truncated: variable {e.name!r} needs bytes {e.offset}.."
-                    f"{e.offset + e.size} but the file has {have}")
+        self._tensors = _TensorDecoder(self.prefix, self._index, bfloat16)
 
     # -- context management ------------------------------------------------------------------
     def close(self) -> None:
@@ -718,18 +711,6 @@ class CheckpointReader:
         e = self._entry(name)
         return _DTYPES.get(e.dtype, (_UNSUPPORTED_DTYPES.get(e.dtype, f"dtype {e.dtype}"),))[0]
 
-    def _numpy_dtype(self, e: _Entry) -> np.dtype:
-        if e.dtype in _DTYPES:
-            code = _DTYPES[e.dtype][1]
-            if code is None:
-                return np.dtype(object)
-            if e.dtype == _DT_BFLOAT16 and self._bfloat16 == "float32":
-                return np.dtype(np.float32)
-            return np.dtype(code)
-        what = _UNSUPPORTED_DTYPES.get(e.dtype, f"unknown dtype enum {e.dtype}")
-        raise CheckpointError(f"{self.index_path}: variable {e.name!r} has dtype {what}, "
-                              "which this reader does not support")
-
     def variables(self) -> List[Tuple[str, Optional[np.dtype], Tuple[int, ...]]]:
         """(name, numpy dtype that `get` returns, shape) of every tensor, sorted by name.
 
@@ -740,159 +721,45 @@ class CheckpointReader:
         for n in self._names:
             e = self._entries[n]
             try:
-                dt = self._numpy_dtype(e)
+                dt = self._tensors.numpy_dtype(e)
             except CheckpointError:
                 dt = None
             out.append((n, dt, e.shape))
         return out
 
     # -- data --------------------------------------------------------------------------------
-    def _check_readable(self, e: _Entry) -> None:
-        if e.sliced:
-            raise CheckpointError(f"{self.index_path}: variable {e.name!r} is partitioned (saved "
-                                  "in slices), which this reader does not support")
-        self._numpy_dtype(e)
-
-    def _read_shard_bytes(self, shard: int, start: int, stop: int) -> np.ndarray:
-        path = _data_filename(self.prefix, shard, self.num_shards)
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(start)
-                data = fh.read(stop - start)
-        except OSError as exc:
-            raise CheckpointError(f"{path}: cannot read data shard {shard} of "
-                                  f"{self.num_shards}: {exc}") from None
-        if len(data) != stop - start:
-            raise CheckpointError(f"{path}: truncated: wanted bytes {start}..{stop}, "
-                                  f"got {len(data)}")
-        return np.frombuffer(data, dtype=np.uint8)
-
-    def _decode(self, e: _Entry, buf: np.ndarray, start: int, crc: Optional[int]) -> np.ndarray:
-        """Entry e's tensor from buf[start:start+e.size], whose CRC32C is crc (None: strings)."""
-        shard_path = _data_filename(self.prefix, e.shard, self.num_shards)
-        if e.dtype == _DT_STRING:
-            return self._decode_strings(e, buf[start:start + e.size].tobytes(), shard_path)
-        if crc != unmask_crc(e.masked_crc):
-            raise CheckpointError(f"{shard_path}: checksum mismatch for variable {e.name!r} "
-                                  f"(stored {unmask_crc(e.masked_crc):08x}, computed {crc:08x}): "
-                                  "the data file is corrupt")
-        code = _DTYPES[e.dtype][1]
-        dt = np.dtype(code).newbyteorder(self._byteorder) if code != "?" else np.dtype("?")
-        arr = np.frombuffer(buf, dtype=dt, count=e.num_elements, offset=start)
-        arr = arr.astype(dt.newbyteorder("="), copy=True).reshape(e.shape)
-        if e.dtype == _DT_BFLOAT16 and self._bfloat16 == "float32":
-            arr = (arr.astype(np.uint32) << np.uint32(16)).view(np.float32)
-        if e.dtype == 10 and arr.size and arr.view(np.uint8).max() > 1:
-            raise CheckpointError(f"{shard_path}: variable {e.name!r} (bool) holds bytes other "
-                                  "than 0 and 1: the data file is corrupt")
-        return arr
-
-    def _check_size(self, e: _Entry) -> None:
-        if e.dtype != _DT_STRING:
-            want = e.num_elements * np.dtype(_DTYPES[e.dtype][1]).itemsize
-            if e.size != want:
-                raise CheckpointError(f"{self.index_path}: variable {e.name!r} of shape {e.shape} "
-                                      f"stores {e.size} bytes instead of {want}: the index is "
-                                      "corrupt")
-
-    def _decode_strings(self, e: _Entry, raw: bytes, shard_path: str) -> np.ndarray:
-        n = e.num_elements
-        bad = f"{shard_path}: string variable {e.name!r} is corrupt"
-        try:
-            pos = 0
-            lengths = []
-            for _ in range(n):
-                length, pos = _varint(raw, pos)
-                lengths.append(length)
-            if pos + 4 > len(raw):
-                raise _FormatError("truncated length checksum")
-            length_crc_raw = raw[pos:pos + 4]
-            pos += 4
-        except _FormatError as exc:
-            raise CheckpointError(f"{bad} ({exc})") from None
-        packed = b"".join(struct.pack(self._byteorder + ("I" if length <= _U32 else "Q"), length)
-                          for length in lengths)
-        length_crc = struct.unpack(self._byteorder + "I", length_crc_raw)[0]
-        if unmask_crc(length_crc) != crc32c(packed):
-            raise CheckpointError(f"{bad} (checksum of the string lengths does not match)")
-        if pos + sum(lengths) != len(raw):
-            raise CheckpointError(f"{bad} (string lengths add up to {pos + sum(lengths)} bytes, "
-                                  f"the entry has {len(raw)})")
-        if crc32c(packed + length_crc_raw + raw[pos:]) != unmask_crc(e.masked_crc):
-            raise CheckpointError(f"{shard_path}: checksum mismatch for variable {e.name!r}: "
-                                  "the data file is corrupt")
-        out = np.empty(n, dtype=object)
-        for i, length in enumerate(lengths):
-            out[i] = raw[pos:pos + length]
-            pos += length
-        return out.reshape(e.shape)
-
     def get(self, name: str) -> np.ndarray:
         """The tensor `name` as a NumPy array (checksum verified)."""
         e = self._entry(name)
-        self._check_readable(e)
-        self._check_size(e)
-        buf = self._read_shard_bytes(e.shard, e.offset, e.offset + e.size)
-        crc = None if e.dtype == _DT_STRING else int(_crc32c_segments(buf, [0], [e.size])[0])
-        return self._decode(e, buf, 0, crc)
+        self._tensors.check(e)
+        return self._tensors.decode(e, self._tensors.read(e.shard, e.offset, e.offset + e.size),
+                                    0)
 
     __getitem__ = get
 
     def arrays(self) -> Dict[str, np.ndarray]:
         """Every tensor, by name, sorted.
 
-        Each shard is read in spans of up to 32 MB (or one larger tensor), whose checksums are
-        verified in one vectorized pass: peak memory is about the result plus two spans.
+        Each shard is read in spans of up to 32 MB (or one larger tensor): peak memory is about
+        the result plus one span.
         """
-        out: Dict[str, np.ndarray] = {}
         for name in self._names:
-            e = self._entries[name]
-            self._check_readable(e)
-            self._check_size(e)
+            self._tensors.check(self._entries[name])
+        out: Dict[str, np.ndarray] = {}
         for shard in range(self.num_shards):
             entries = sorted((e for e in self._entries.values() if e.shard == shard),
                              key=lambda e: (e.offset, e.name))
             for group in _spans(entries, _READ_SPAN_BYTES):
                 start = group[0].offset
-                stop = max(e.offset + e.size for e in group)
-                buf = self._read_shard_bytes(shard, start, stop)
-                fixed = [e for e in group if e.dtype != _DT_STRING]
-                crcs = _crc32c_segments(buf, [e.offset - start for e in fixed],
-                                        [e.size for e in fixed])
-                crc_of = {e.name: int(c) for e, c in zip(fixed, crcs)}
+                buf = self._tensors.read(shard, start, max(e.offset + e.size for e in group))
                 for e in group:
-                    out[e.name] = self._decode(e, buf, e.offset - start, crc_of.get(e.name))
+                    out[e.name] = self._tensors.decode(e, buf, e.offset - start)
                 del buf
         return {n: out[n] for n in self._names}
 
     def __repr__(self) -> str:
         return (f"CheckpointReader({self.prefix!r}, {len(self._names)} tensors, "
                 f"{self.num_shards} shard(s))")
-
-
-_READ_SPAN_BYTES = 32 << 20
-
-
-def _spans(entries: Sequence[_Entry], limit: int) -> Iterator[List[_Entry]]:
-    """Consecutive entries (sorted by offset) grouped into file spans of at most `limit` bytes."""
-    group: List[_Entry] = []
-    start = 0
-    for e in entries:
-        if group and e.offset + e.size - start > limit:
-            yield group
-            group = []
-        if not group:
-            start = e.offset
-        group.append(e)
-    if group:
-        yield group
-
-
-def _looks_like_tar(path: str) -> bool:
-    try:
-        return tarfile.is_tarfile(path)
-    except OSError:
-        return False
 
 
 def read_checkpoint(path, bfloat16: str = "float32") -> Dict[str, np.ndarray]:
