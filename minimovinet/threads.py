@@ -16,8 +16,6 @@ import numpy as np
 
 from .errors import SettingError
 
-from .errors import SettingError
-
 # numba's OpenMP layer spin-waits between parallel regions; a model runs ~100 short regions per
 # frame, and on a busy 2-4 core board (camera decoding beside inference) the spinning threads
 # starve each other (measured here: 2 threads 5x slower than 1 under load).  The workqueue layer
@@ -91,7 +89,7 @@ def set_num_threads(n: int | None) -> None:
     n = int(n)
     if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
         raise SettingError(f"threads must be in 1..{numba.config.NUMBA_NUM_THREADS} "
-                         f"(NUMBA_NUM_THREADS), got {n}")
+                           f"(NUMBA_NUM_THREADS), got {n}")
     _num_threads = n
 
 
