@@ -31,7 +31,7 @@ FORMAT_VERSION = 1
 KIND_FLOAT = "float32"
 
 # ---- HDF5 I/O ------------------------------------------------------------------------------
-# Shared by the float files (here) and the int8 files (int8_model.save_int8 / read_int8).
+# Shared by the float files (here) and the int8 files (h5_int8.save_int8 / read_int8).
 
 @contextmanager
 def writing(path, kind: str, cfg: ModelConfig, source: str = "",
