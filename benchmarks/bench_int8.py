@@ -9,7 +9,7 @@ frames), one frame per call, states carried forward:
 
   minimovinet      minimovinet.load(model.tflite), mm.set_num_threads(n)  (bit-exact with the next)
   minimovinet-F    the same with the 1x1-conv form F forced (vnni | rows | reduce; see
-                   minimovinet/int8_model.py), e.g. --engines minimovinet,minimovinet-rows
+                   minimovinet/int8/ops/conv.py), e.g. --engines minimovinet,minimovinet-rows
   litert-builtin   LiteRT, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, num_threads=n
   litert-xnnpack   LiteRT default (XNNPACK delegate), num_threads=n
 

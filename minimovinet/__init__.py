@@ -42,10 +42,10 @@ def load(path, class_names=None):
     from .formats.h5 import file_kind, read
     kind = file_kind(path)
     if kind == "tflite":          # an int8 TFLite stream model, mapped onto MoViNet
-        from .int8.model import load_tflite
+        from .formats.int8_tflite import load_tflite
         return load_tflite(path, class_names)
     if kind == "int8":            # an int8 h5 file (minimovinet convert model.tflite)
-        from .int8.model import read_int8
+        from .formats.h5_int8 import read_int8
         return read_int8(path)
     config, params, class_names, _ = read(path)
     return Movinet(config, params, class_names)
@@ -61,7 +61,7 @@ def random_model(model_id: str = "a0", variant: str = "stream", num_classes: int
 
 def save(model: Movinet, path, source: str = "") -> None:
     """Write `model` (float32 or int8) to `path` in the minimovinet h5 format (atomically)."""
-    from .int8.model import save_int8
+    from .formats.h5_int8 import save_int8
     if isinstance(model, Int8Movinet):
         save_int8(path, model, source=source)
         return

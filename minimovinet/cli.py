@@ -91,7 +91,8 @@ def cmd_convert(args) -> int:
 
 def convert_tflite(source, output, args) -> int:
     """An int8 TFLite MoViNet stream model -> an int8 minimovinet h5 file."""
-    from .int8.model import load_tflite, save_int8
+    from .formats.h5_int8 import save_int8
+    from .formats.int8_tflite import load_tflite
     if args.model_id or args.variant or args.num_classes:
         print("minimovinet convert: note: --model-id/--variant/--num-classes are read off the "
               ".tflite graph and ignored", file=sys.stderr)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-
+from minimovinet.int8 import reference
 
 # ---------------------------------------------------------------------------------------------
 # Random-weight int8 TFLite models.
@@ -323,33 +323,7 @@ class LiteRTStream:
         qi, qo = di["quantization"], do["quantization"]
         if qi == qo:
             return value
-        return quantize_like_litert(dequantize_like_litert(value, *qo), *qi)
-
-
-def quantize_like_litert(x, scale, zero_point):
-    """float32 -> int8 with LiteRT's optimized QUANTIZE arithmetic (NumPy, written separately
-    from minimovinet's kernel): blocks of 8 elements x * float32(1/scale) rounded half to
-    even, the n % 8 remaining ones round(x / double(scale)) halves away from zero."""
-    flat = np.asarray(x, np.float32).reshape(-1)
-    n8 = flat.size - flat.size % 8
-    s = np.float64(np.float32(scale))
-    head = np.rint(flat[:n8] * np.float32(1.0 / s)).astype(np.int64)
-    f = flat[n8:].astype(np.float64) / s
-    r = np.trunc(f)
-    tail = (r + np.where(np.abs(f - r) >= 0.5, np.sign(f), 0)).astype(np.int64)
-    q = np.concatenate([head, tail]) + int(zero_point)
-    return np.clip(q, -128, 127).astype(np.int8).reshape(np.shape(x))
-
-
-def dequantize_like_litert(q, scale, zero_point):
-    """int8 -> float32 with LiteRT's optimized DEQUANTIZE arithmetic: blocks of 8 in float32
-    q * s + (-zp * s), the n % 8 remaining ones (float)(double(s) * (q - zp))."""
-    flat = np.asarray(q).reshape(-1).astype(np.int64)
-    n8 = flat.size - flat.size % 8
-    s = np.float32(scale)
-    head = flat[:n8].astype(np.float32) * s + np.float32(-int(zero_point) * np.float64(s))
-    tail = (np.float64(s) * (flat[n8:] - int(zero_point))).astype(np.float32)
-    return np.concatenate([head, tail]).reshape(np.shape(q))
+        return reference.quantize(reference.dequantize(value, *qo), *qi)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,34 +355,35 @@ def first_mismatch(path, steps: int = 16, clip_seed: int = 0):
     kernels (all tensors preserved), each side feeding back its own states, and compare every
     tensor of the program at every step.  Returns None when all are equal, else (frame, op,
     output tensor, max |diff|, whether the op's inputs were equal)."""
-    from minimovinet.int8 import model as int8_model
-    old = int8_model.FUSE_REZERO_ADD
-    int8_model.FUSE_REZERO_ADD = False          # every TFLite operator keeps its own output
+    from minimovinet.formats.int8_tflite import load_tflite
+    from minimovinet.int8 import runner
+    old = runner.FUSE_REZERO_ADD
+    runner.FUSE_REZERO_ADD = False              # every TFLite operator keeps its own output
     try:
-        model = int8_model.load_tflite(path)
+        model = load_tflite(path)
     finally:
-        int8_model.FUSE_REZERO_ADD = old
+        runner.FUSE_REZERO_ADD = old
     prog = model.program
     clip = test_clip(steps, model.height, seed=clip_seed)
     dtype, s, z = model.image_quantization
-    frames = quantize_like_litert(clip, s, z) if dtype == "int8" else clip
-    ref = LiteRTStream(path, "builtin", preserve_all_tensors=True)
+    frames = reference.quantize(clip, s, z) if dtype == "int8" else clip
+    litert = LiteRTStream(path, "builtin", preserve_all_tensors=True)
     states = model.init_states()
-    ref.reset(states)
+    litert.reset(states)
     for t in range(steps):
         frame = frames[:, t:t + 1]
         _, raw = model(frame, states, raw_states=True)
-        ws = model._local.bufs
-        states = model._feedback(raw)
-        ref.step(frame)
+        ws = model.runner.workspace()
+        states = model.runner.feedback(raw)
+        litert.step(frame)
         for op in prog.ops:
             for o in op.outputs:
-                mine, theirs = ws[o], ref.interpreter.get_tensor(o)
+                mine, theirs = ws[o], litert.interpreter.get_tensor(o)
                 if mine is None or np.array_equal(np.asarray(mine).reshape(theirs.shape), theirs):
                     continue
+                theirs_of = litert.interpreter.get_tensor
                 inputs_equal = all(
-                    np.array_equal(np.asarray(ws[i]).reshape(ref.interpreter.get_tensor(i).shape),
-                                   ref.interpreter.get_tensor(i))
+                    np.array_equal(np.asarray(ws[i]).reshape(theirs_of(i).shape), theirs_of(i))
                     for i in op.inputs if prog.tensors[i].data is None and ws[i] is not None)
                 diff = np.abs(np.asarray(mine, np.float64).reshape(theirs.shape) - theirs).max()
                 return t, f"#{op.tflite_index} {op.tflite_op} ({op.layer})", o, diff, inputs_equal

@@ -6,7 +6,7 @@ once per million elements.  So this test asks LiteRT directly: a one-op TFLite m
 by TensorFlow, then its quantization parameters set to the case under test with TFLite's own
 flatbuffer schema) is run on all 65536 (a, b) pairs, with every pair both inside a full
 16-element block and in the tail, and compared with the op as minimovinet compiles it
-(int8_model._compile_binary).  Cases: random scales and zero points, and the two cases found
+(`minimovinet.int8.ops.binary`).  Cases: random scales and zero points, and the two cases found
 in converted models (int8_support.REGRESSION).
 """
 import numpy as np
@@ -17,7 +17,8 @@ from conftest import need, need_tensorflow
 tf = need_tensorflow("the one-op models are converted with TensorFlow")
 need("ai_edge_litert", "the reference is LiteRT (ai-edge-litert)")
 
-from minimovinet.int8 import model as int8_model
+from minimovinet.int8 import kernels as K  # noqa: E402
+from minimovinet.int8.ops import CompileContext, compile_op  # noqa: E402
 from minimovinet.int8.program import OpSpec, TensorSpec  # noqa: E402
 
 PAIRS_A = np.repeat(np.arange(-128, 128), 256).astype(np.int8)     # all 65536 pairs
@@ -109,9 +110,7 @@ def minimovinet_runner(kind, n, qa, qb, qo, b_size=None):
                for name, shape, (s, z) in zip("abo", shapes, (qa, qb, qo))]
     op = OpSpec(kind=kind, layer=f"test/{kind}", inputs=(0, 1), outputs=(2,),
                 attrs=dict(activation="NONE"))
-    compile_op = int8_model._compile_div if kind == "div" else int8_model._compile_binary
-    run = compile_op(op, tensors)
-    from minimovinet.int8 import kernels as K
+    run = compile_op(op, CompileContext(tensors))
 
     def call(a, b):
         ws = [a.reshape(1, 1, 1, 1, -1), np.asarray(b, np.int8).reshape(shapes[1]),
@@ -179,7 +178,7 @@ def test_div_by_a_scalar_for_every_operand_pair(case):
     """int8 DIV by a one-element divisor (the SE pools' division by the frame count): every
     (dividend, divisor) pair, dividends in the SIMD blocks and in the tail, equals LiteRT
     (a divisor equal to its zero point, a division by zero, is left out).  This found the
-    shift by 32 (`int8_kernels._rdbpot_as_x86`): a dividend of +-1 over a divisor of 128 or
+    shift by 32 (`int8.arith.rdbpot_as_x86`): a dividend of +-1 over a divisor of 128 or
     more, where LiteRT saturates."""
     qa, qb, qo = DIV_CASES[case]
     n = 256 + TAIL

@@ -4,7 +4,9 @@
 * a truncated .tflite and a truncated int8 .h5;
 * a .tflite that is not a MoViNet stream model (a small Keras graph; the official graph with
   one operator cut out of the structure);
-* states from a different model, frames of the wrong size.
+* states from a different model, frames of the wrong size;
+* a bad MINIMOVINET_INT8_FORM (SettingError), an operator form minimovinet does not run
+  (UnsupportedModelError).
 """
 import numpy as np
 import pytest
@@ -14,8 +16,9 @@ from conftest import need_tensorflow  # noqa: E402
 import minimovinet as mm
 from minimovinet import TFLiteError
 from minimovinet import WeightsFileError
-from minimovinet.errors import InputError, StateError
-from minimovinet.int8.model import load_tflite, read_int8, save_int8
+from minimovinet.errors import InputError, SettingError, StateError, UnsupportedModelError
+from minimovinet.formats.h5_int8 import read_int8, save_int8
+from minimovinet.formats.int8_tflite import load_tflite
 
 OFFICIAL = "models/movinet_a0_stream_k600_int8.tflite"
 
@@ -160,3 +163,47 @@ def test_float_tflite_movinet_is_refused(request):
         ("mobile", "float32")]
     with pytest.raises(TFLiteError, match="expected int8"):
         load_tflite(path)
+
+
+def test_bad_int8_form_setting(request, monkeypatch):
+    import int8_support as S
+    path = S.converted_models(request.config.cache.mkdir("minimovinet-int8"))[("mobile", "float")]
+    monkeypatch.setenv("MINIMOVINET_INT8_FORM", "fastest")
+    with pytest.raises(SettingError, match="MINIMOVINET_INT8_FORM='fastest': expected one of"):
+        load_tflite(path)
+    from minimovinet.int8 import vnni
+    if not vnni.AVAILABLE:
+        monkeypatch.setenv("MINIMOVINET_INT8_FORM", "vnni")
+        with pytest.raises(SettingError, match="no AVX-VNNI"):
+            load_tflite(path)
+    monkeypatch.setenv("MINIMOVINET_INT8_FORM", "reduce")
+    load_tflite(path)
+
+
+def _one_op(kind, shape_a, shape_b, dtype="int8"):
+    from minimovinet.int8.program import OpSpec, TensorSpec
+    shapes = [shape_a, shape_b, tuple(np.broadcast_shapes(shape_a, shape_b))]
+    tensors = [TensorSpec(name=n, shape=shape, dtype=dtype, scale=0.1, zero_point=-3)
+               for n, shape in zip("abo", shapes)]
+    return OpSpec(kind=kind, layer=f"test/{kind}", inputs=(0, 1), outputs=(2,),
+                  attrs=dict(activation="NONE")), tensors
+
+
+@pytest.mark.parametrize("kind,shape_a,shape_b,match", [
+    ("add", (1, 4, 4, 8), (1, 1, 1, 8), "ADD with broadcasting"),
+    ("add", (1, 4, 4, 8), (1, 1, 1, 1), "ADD with broadcasting"),
+    ("mul", (1, 4, 1, 8), (1, 1, 4, 8), "broadcasting both operands"),
+    ("mul", (1, 4, 4, 8), (1, 4, 1, 8), "unsupported broadcast"),
+    ("div", (1, 1, 1, 8), (1, 1, 1, 8), "DIV by a tensor"),
+])
+def test_operator_forms_minimovinet_does_not_run(kind, shape_a, shape_b, match):
+    """Refused when the program is compiled, as a model minimovinet does not run (not a file
+    problem)."""
+    from minimovinet.int8.ops import CompileContext, compile_op
+    op, tensors = _one_op(kind, shape_a, shape_b)
+    with pytest.raises(UnsupportedModelError, match=match) as info:
+        compile_op(op, CompileContext(tensors))
+    assert not isinstance(info.value, WeightsFileError)
+    op.kind = "gather"
+    with pytest.raises(UnsupportedModelError, match="unknown op kind 'gather'"):
+        compile_op(op, CompileContext(tensors))

@@ -1,4 +1,5 @@
-"""The int8 kernels against plain NumPy / Python-integer references of TFLite's arithmetic.
+"""The int8 kernels against plain NumPy / Python-integer references of TFLite's arithmetic
+(`minimovinet.int8.reference`, written from TFLite's definitions).
 
 These need neither TensorFlow nor LiteRT: they pin the integer semantics (rounding of every
 requantization, zero-point folding, padding, broadcasting) op by op on random data, with
@@ -6,47 +7,16 @@ parameter ranges wider than a real model's (positive and negative shifts, odd si
 weights).  Bit-exactness against LiteRT itself is tested in test_int8_litert.py and
 test_int8_official.py.
 """
-import math
-
 import numpy as np
 import pytest
 
+from minimovinet.int8 import arith as A
 from minimovinet.int8 import kernels as K
+from minimovinet.int8 import reference as ref
 from minimovinet.int8 import vnni as V
 from minimovinet.structure import same_padding
 
 KERNELS = [pytest.param(K.SERIAL, id="serial"), pytest.param(K.PARALLEL, id="parallel")]
-
-
-# ---- references (Python ints / NumPy int64, written from TFLite's definitions) ----------------
-
-def srdhm(a, m):
-    """gemmlowp SaturatingRoundingDoublingHighMul, elementwise on int64 arrays."""
-    ab = a.astype(np.int64) * np.int64(m) if np.isscalar(m) else a.astype(np.int64) * m
-    v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    return np.where(v >= 0, v >> 31, -((-v) >> 31))
-
-
-def rdbpot(x, e):
-    """gemmlowp RoundingDivideByPOT: halves away from zero."""
-    e = np.asarray(e, np.int64)
-    mask = (np.int64(1) << e) - 1
-    rem = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> e) + (rem > threshold)
-
-
-def requant_upward(acc, m, shift):
-    """conv/depthwise: SRDHM(acc << left, m) then a rounding shift right, halves upward."""
-    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
-    v = srdhm(acc * (np.int64(1) << left), m)
-    return (v + ((np.int64(1) << right) >> 1)) >> right
-
-
-def mbqm(x, m, shift):
-    """TFLite MultiplyByQuantizedMultiplier, double rounding."""
-    left, right = max(shift, 0), max(-shift, 0)
-    return rdbpot(srdhm(x * (1 << left), m), right)
 
 
 def quant_params(rng, c, shifts=(-12, 2)):
@@ -57,7 +27,7 @@ def quant_params(rng, c, shifts=(-12, 2)):
 
 def split(mult, shift):
     """The conv kernels' requantization arguments: mult, left, offset, total."""
-    return (mult.astype(np.int32),) + K.upward_params(shift)
+    return (mult.astype(np.int32),) + A.upward_params(shift)
 
 
 # ---- parameters ------------------------------------------------------------------------------
@@ -69,9 +39,9 @@ def test_upward_requantization_is_one_add_and_shift():
                         np.arange(-3000, 3000), [-(1 << 31), (1 << 31) - 1, 0, 1, -1]])
     for shift in (-20, -9, -1, 0, 1, 3):
         m = np.int64(rng.integers(1 << 30, (1 << 31) - 1))
-        left, offset, total = K.upward_params(np.array([shift]))
+        left, offset, total = A.upward_params(np.array([shift]))
         aa = (a << int(left[0])).astype(np.int32).astype(np.int64)      # int32 wrap, as C
-        v = srdhm(aa, m)
+        v = ref.srdhm(aa, m)
         r = max(-shift, 0)
         expected = (v + ((1 << r) >> 1)) >> r
         got = (aa * m + offset[0]) >> total[0]
@@ -80,37 +50,32 @@ def test_upward_requantization_is_one_add_and_shift():
     m = np.int64(1 << 30)
     for a_val in range(-40, 41):
         for r in (0, 1, 2, 3):
-            left, offset, total = K.upward_params(np.array([-r]))
-            v = int(srdhm(np.array([a_val], np.int64), m)[0])
+            left, offset, total = A.upward_params(np.array([-r]))
+            v = int(ref.srdhm(np.array([a_val], np.int64), m)[0])
             assert (a_val * m + offset[0]) >> total[0] == (v + ((1 << r) >> 1)) >> r
 
 
 def test_quantize_multiplier():
-    assert K.quantize_multiplier(0.0) == (0, 0)
-    assert K.quantize_multiplier(0.5) == (1 << 30, 0)
-    assert K.quantize_multiplier(1.0) == (1 << 30, 1)
-    assert K.quantize_multiplier(2.0 ** -40) == (0, 0)          # too small: TFLite flushes to 0
-    assert K.quantize_multiplier(1 - 2.0 ** -40) == (1 << 30, 1)  # mantissa rounds up to 2^31
+    assert A.quantize_multiplier(0.0) == (0, 0)
+    assert A.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert A.quantize_multiplier(1.0) == (1 << 30, 1)
+    assert A.quantize_multiplier(2.0 ** -40) == (0, 0)          # too small: TFLite flushes to 0
+    assert A.quantize_multiplier(1 - 2.0 ** -40) == (1 << 30, 1)  # mantissa rounds up to 2^31
     rng = np.random.default_rng(0)
     for real in rng.uniform(1e-6, 8.0, 200):
-        m, s = K.quantize_multiplier(real)
+        m, s = A.quantize_multiplier(real)
         assert (1 << 30) <= m < (1 << 31)
         assert abs(m * 2.0 ** (s - 31) - real) <= real * 2.0 ** -31
 
 
 def test_activation_range():
-    assert K.activation_range("NONE", 0.1, 3) == (-128, 127)
-    assert K.activation_range("RELU6", 6 / 255, -128) == (-128, 127)
-    assert K.activation_range("RELU6", 0.05, -10) == (-10, 110)
-    assert K.activation_range("RELU", 0.05, -10) == (-10, 127)
+    assert A.activation_range("NONE", 0.1, 3) == (-128, 127)
+    assert A.activation_range("RELU6", 6 / 255, -128) == (-128, 127)
+    assert A.activation_range("RELU6", 0.05, -10) == (-10, 110)
+    assert A.activation_range("RELU", 0.05, -10) == (-10, 127)
 
 
 # ---- convs -----------------------------------------------------------------------------------
-
-def pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi):
-    acc = (x.astype(np.int64) - x_zp) @ w.astype(np.int64).T + bias
-    return np.clip(requant_upward(acc, mult[None], shift[None]) + out_zp, lo, hi).astype(np.int8)
-
 
 @pytest.mark.parametrize("ki", KERNELS)
 @pytest.mark.parametrize("shifts", [(-12, 2), (-12, -1)], ids=["some-left-shifts", "right-only"])
@@ -123,7 +88,7 @@ def test_pointwise_forms(ki, P, Cin, Cout, shifts, monkeypatch):
     bias = rng.integers(-5000, 5000, Cout).astype(np.int64)
     mult, shift = quant_params(rng, Cout, shifts)
     x_zp, out_zp, lo, hi = int(rng.integers(-128, 128)), 5, -100, 120
-    expected = pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi)
+    expected = ref.pointwise_conv(x, w, bias, x_zp, mult, shift, out_zp, lo, hi)
     bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=1)).astype(np.int32)
     rq = split(mult, shift)
     out = np.empty((P, Cout), np.int8)
@@ -137,7 +102,7 @@ def test_pointwise_forms(ki, P, Cin, Cout, shifts, monkeypatch):
     # a -128 weight: products up to 128 * 128, pairs would overflow int16 -> unpaired path
     w[0, 0] = -128
     x[:, 0] = -128
-    expected = pointwise_reference(x, w, bias, x_zp, mult, shift, out_zp, lo, hi)
+    expected = ref.pointwise_conv(x, w, bias, x_zp, mult, shift, out_zp, lo, hi)
     bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=1)).astype(np.int32)
     ki.pointwise_rows(x, np.ascontiguousarray(w.T).astype(np.int16), False, bias_eff, *rq,
                       out_zp, lo, hi, out)
@@ -152,23 +117,6 @@ def test_pointwise_forms(ki, P, Cin, Cout, shifts, monkeypatch):
             np.testing.assert_array_equal(out, expected, err_msg=f"block {block}")
 
 
-def depthwise_reference(x, w, bias, x_zp, stride, padding, mult, shift, out_zp, lo, hi):
-    N, H, W, C = x.shape
-    kh, kw, _ = w.shape
-    if padding == "SAME":
-        Ho, pt = same_padding(H, kh, stride)
-        Wo, pl = same_padding(W, kw, stride)
-    else:
-        Ho, Wo, pt, pl = (H - kh) // stride + 1, (W - kw) // stride + 1, 0, 0
-    xs = np.zeros((N, H + kh + stride * Ho, W + kw + stride * Wo, C), np.int64)
-    xs[:, pt:pt + H, pl:pl + W] = x.astype(np.int64) - x_zp     # zero padding in real terms
-    acc = np.zeros((N, Ho, Wo, C), np.int64) + bias
-    for dh in range(kh):
-        for dw in range(kw):
-            acc += xs[:, dh:dh + stride * Ho:stride, dw:dw + stride * Wo:stride] * w[dh, dw]
-    return np.clip(requant_upward(acc, mult, shift) + out_zp, lo, hi).astype(np.int8)
-
-
 @pytest.mark.parametrize("ki", KERNELS)
 @pytest.mark.parametrize("H,W,C,k,stride,padding", [
     (9, 9, 24, (5, 5), 2, "SAME"), (11, 7, 16, (3, 3), 1, "SAME"), (22, 22, 8, (3, 3), 2, "SAME"),
@@ -181,7 +129,7 @@ def test_depthwise(ki, H, W, C, k, stride, padding, monkeypatch):
     bias = rng.integers(-3000, 3000, C).astype(np.int64)
     mult, shift = quant_params(rng, C)
     x_zp, out_zp, lo, hi = -7, -3, -128, 127
-    expected = depthwise_reference(x, w, bias, x_zp, stride, padding, mult, shift, out_zp, lo, hi)
+    expected = ref.depthwise_conv(x, w, bias, x_zp, stride, padding, mult, shift, out_zp, lo, hi)
     Ho, Wo = expected.shape[1:3]
     pt = pl = 0
     if padding == "SAME":
@@ -209,7 +157,7 @@ def test_depthwise(ki, H, W, C, k, stride, padding, monkeypatch):
     w[0, 0, :] = -128
     w[-1, -1, :] = -128
     x[..., :] = -128
-    expected = depthwise_reference(x, w, bias, x_zp, stride, padding, mult, shift, out_zp, lo, hi)
+    expected = ref.depthwise_conv(x, w, bias, x_zp, stride, padding, mult, shift, out_zp, lo, hi)
     ki.pad_copy(x, pt, pl, xq)
     bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=(0, 1))).astype(np.int32)
     wt, bt, mt, lt, ot, tt = K.depthwise_tiles(w, bias_eff, mult, left, offset, total, Wo)
@@ -231,13 +179,7 @@ def test_im2col_dense_conv(ki, x_zp):
     mult, shift = quant_params(rng, Cout)
     Ho, pt = same_padding(H, k, s)
     Wo, pl = same_padding(W, k, s)
-    xs = np.zeros((H + 2 * k, W + 2 * k, Cin), np.int64)
-    xs[pt:pt + H, pl:pl + W] = x.astype(np.int64) - x_zp
-    acc = np.zeros((Ho, Wo, Cout), np.int64) + bias
-    for dh in range(k):
-        for dw in range(k):
-            acc += xs[dh:dh + s * Ho:s, dw:dw + s * Wo:s] @ w[:, dh, dw, :].astype(np.int64).T
-    expected = np.clip(requant_upward(acc, mult, shift) + 2, -128, 127).astype(np.int8)
+    expected = ref.dense_conv(x, w, bias, x_zp, s, mult, shift, 2, -128, 127)
     cols = np.empty((Ho * Wo, k * k * Cin), np.int8)
     ki.im2col(x, k, k, s, s, pt, pl, x_zp, Wo, cols)
     bias_eff = (bias - x_zp * w.astype(np.int64).reshape(Cout, -1).sum(axis=1)).astype(np.int32)
@@ -257,46 +199,6 @@ def test_im2col_dense_conv(ki, x_zp):
 
 # ---- elementwise -----------------------------------------------------------------------------
 
-def add_reference(a, b, s1, z1, s2, z2, so, zo, simd=False):
-    """TFLite's int8 ADD.  simd=False: the reference code (each input rescaled with two
-    roundings); simd=True: LiteRT's NEON loop over full 16-element blocks (one rounding:
-    SRDHM((x - zp) << (20 + shift), m); the result narrowed through int16)."""
-    twice = 2.0 * float(max(np.float32(s1), np.float32(s2)))
-    m1, e1 = K.quantize_multiplier(s1 / twice)
-    m2, e2 = K.quantize_multiplier(s2 / twice)
-    mo, eo = K.quantize_multiplier(twice / ((1 << 20) * so))
-    d1, d2 = a.astype(np.int64) - z1, b.astype(np.int64) - z2
-    if simd:
-        def rescale(d, m, e):
-            shifted = d << (20 + e) if 20 + e >= 0 else d >> -(20 + e)
-            return srdhm(shifted.astype(np.int32).astype(np.int64), m)
-        v = rdbpot(srdhm(rescale(d1, m1, e1) + rescale(d2, m2, e2), mo), -eo)
-        v = (v.astype(np.int16).astype(np.int64) + zo).astype(np.int16)
-        return np.clip(v, -128, 127).astype(np.int8)
-    x1 = rdbpot(srdhm(d1 << 20, m1), -e1)
-    x2 = rdbpot(srdhm(d2 << 20, m2), -e2)
-    return np.clip(rdbpot(srdhm(x1 + x2, mo), -eo) + zo, -128, 127).astype(np.int8)
-
-
-def mul_reference(a, b, z1, z2, m, e, zo, simd=False):
-    prod = (a.astype(np.int64) - z1) * (b.astype(np.int64) - z2)
-    v = mbqm(prod, m, e)
-    if simd:     # saturate to int16, add the zero point in int16 (wrapping), saturate to int8
-        v = (np.clip(v, -32768, 32767) + zo).astype(np.int16).astype(np.int64)
-        return np.clip(v, -128, 127).astype(np.int8)
-    return np.clip(v + zo, -128, 127).astype(np.int8)
-
-
-def simd_mask(shape, mode):
-    """LiteRT's block elements: flat full blocks of 16 (elementwise, scalar broadcast), or
-    the first C - C % 16 columns of each row (row broadcast)."""
-    R, C = shape
-    flat = np.arange(R * C).reshape(R, C)
-    if mode == 1:
-        return np.broadcast_to(np.arange(C) < C - C % 16, shape)
-    return flat < R * C - (R * C) % 16
-
-
 @pytest.mark.parametrize("ki", KERNELS)
 @pytest.mark.parametrize("mode", [0, 1, 2])
 def test_add_mul(ki, mode):
@@ -305,23 +207,23 @@ def test_add_mul(ki, mode):
     a = rng.integers(-128, 128, (R, C)).astype(np.int8)
     b = rng.integers(-128, 128, [(R, C), (1, C), (1, 1)][mode]).astype(np.int8)
     bb = np.broadcast_to(b, a.shape)
-    mask = simd_mask(a.shape, mode)
+    mask = ref.simd_mask(a.shape, mode)
     n_simd, c_simd = (R * C, C - C % 16) if mode == 1 else (R * C - (R * C) % 16, C)
     for s1, z1, s2, z2, so, zo in [(0.31, -7, 0.12, 11, 0.4, 3),
                                    (0.011244264431297779, -95, 0.02054954133927822, -84, 0.02848176658153534, -84)]:
-        simd = add_reference(a, bb, s1, z1, s2, z2, so, zo, simd=True)
-        tail = add_reference(a, bb, s1, z1, s2, z2, so, zo)
+        simd = ref.add(a, bb, s1, z1, s2, z2, so, zo, simd=True)
+        tail = ref.add(a, bb, s1, z1, s2, z2, so, zo)
         expected = np.where(mask, simd, tail)
         twice = 2.0 * float(max(np.float32(s1), np.float32(s2)))
-        m1, e1 = K.quantize_multiplier(s1 / twice)
-        m2, e2 = K.quantize_multiplier(s2 / twice)
-        mo, eo = K.quantize_multiplier(twice / ((1 << 20) * so))
+        m1, e1 = A.quantize_multiplier(s1 / twice)
+        m2, e2 = A.quantize_multiplier(s2 / twice)
+        mo, eo = A.quantize_multiplier(twice / ((1 << 20) * so))
         out = np.empty_like(a)
         ki.add(a, b, mode, z1, z2, m1, e1, m2, e2, mo, eo, zo, -128, 127, n_simd, c_simd, out)
         np.testing.assert_array_equal(out, expected)
-        m, e = K.quantize_multiplier(s1 * s2 / so)
-        expected = np.where(mask, mul_reference(a, bb, z1, z2, m, e, zo, simd=True),
-                            mul_reference(a, bb, z1, z2, m, e, zo))
+        m, e = A.quantize_multiplier(s1 * s2 / so)
+        expected = np.where(mask, ref.mul(a, bb, z1, z2, m, e, zo, simd=True),
+                            ref.mul(a, bb, z1, z2, m, e, zo))
         ki.mul(a, b, mode, z1, z2, m, e, zo, -128, 127, n_simd, c_simd, out)
         np.testing.assert_array_equal(out, expected)
 
@@ -332,11 +234,11 @@ def test_add_block_and_tail_formulas_differ_where_litert_does():
     -78, the block formula -79.  Over all operand pairs the two formulas differ somewhere."""
     q = (0.011244264431297779, -95, 0.02054954133927822, -84, 0.02848176658153534, -84)
     a, b = np.array([[-50]], np.int8), np.array([[-101]], np.int8)
-    assert add_reference(a, b, *q)[0, 0] == -78
-    assert add_reference(a, b, *q, simd=True)[0, 0] == -79
+    assert ref.add(a, b, *q)[0, 0] == -78
+    assert ref.add(a, b, *q, simd=True)[0, 0] == -79
     aa = np.repeat(np.arange(-128, 128), 256).astype(np.int8).reshape(256, 256)
     bb = aa.T.copy()
-    differ = add_reference(aa, bb, *q) != add_reference(aa, bb, *q, simd=True)
+    differ = ref.add(aa, bb, *q) != ref.add(aa, bb, *q, simd=True)
     assert 0 < differ.sum() < 1000, differ.sum()
 
 
@@ -344,18 +246,8 @@ def test_add_block_and_tail_formulas_differ_where_litert_does():
 def test_avg_pool_rounds_half_away_from_zero(ki):
     rng = np.random.default_rng(4)
     x = rng.integers(-128, 128, (1, 11, 10, 5)).astype(np.int8)
-    Ho, pt = same_padding(11, 3, 2)
-    Wo, pl = same_padding(10, 3, 2)
-    expected = np.empty((1, Ho, Wo, 5), np.int8)
-    for i in range(Ho):
-        for j in range(Wo):
-            h0, h1 = max(2 * i - pt, 0), min(2 * i - pt + 3, 11)
-            w0, w1 = max(2 * j - pl, 0), min(2 * j - pl + 3, 10)
-            for c in range(5):
-                total = int(x[0, h0:h1, w0:w1, c].astype(np.int64).sum())
-                n = (h1 - h0) * (w1 - w0)
-                # half away from zero, on exact rationals
-                expected[0, i, j, c] = math.copysign(math.floor(abs(total) / n + 0.5), total)
+    pt, pl = same_padding(11, 3, 2)[1], same_padding(10, 3, 2)[1]
+    expected = ref.avg_pool(x, 3, 2, "SAME")          # half away from zero, on exact rationals
     out = np.empty_like(expected)
     ki.avg_pool(x, 3, 2, pt, pl, -128, 127, out)
     np.testing.assert_array_equal(out, expected)
@@ -366,7 +258,7 @@ def test_div_by_frame_count():
     the same as a Python-integer transcription of TFLite's DivElementwise."""
     s1, z1, s2, z2, so, zo = 0.04, -83, 6 / 255, -128, 0.0075, -78
     real = float(np.float32(s1) / (np.float32(s2) * np.float32(so)))
-    m, e = K.quantize_multiplier(real)
+    m, e = A.quantize_multiplier(real)
     a = np.arange(-128, 128, dtype=np.int8)
     for count in range(1, 7):
         q = np.int8(round(count / s2) + z2)
@@ -374,49 +266,15 @@ def test_div_by_frame_count():
         K.SERIAL.div(a, q, z1, z2, m, e, zo, -128, 127, out)
         exact = s1 * (a.astype(np.float64) - z1) / (s2 * (float(q) - z2)) / so + zo
         assert np.all(np.abs(out - np.clip(exact, -128, 127)) <= 1.0)
-        np.testing.assert_array_equal(out, [_div_python(int(v), int(q), z1, z2, m, e, zo)
+        np.testing.assert_array_equal(out, [ref.div(int(v), int(q), z1, z2, m, e, zo)
                                             for v in a])
-
-
-def _div_python(a, b, z1, z2, m, shift, zo):
-    def srdhm1(x, y):
-        v = x * y
-        v += (1 << 30) if v >= 0 else 1 - (1 << 30)
-        return v >> 31 if v >= 0 else -((-v) >> 31)
-
-    def wrap(v):
-        return ((v + (1 << 31)) % (1 << 32)) - (1 << 31)
-
-    def sat_shl(v, k):
-        t = (1 << (31 - k)) - 1
-        return (1 << 31) - 1 if v > t else -(1 << 31) if v < -t else v << k
-
-    def one_over(x):                               # gemmlowp one_over_one_plus_x_for_x_in_0_1
-        s = x + (1 << 31) - 1
-        t = s + (1 if s >= 0 else -1)
-        hd = t // 2 if t >= 0 else -((-t) // 2)
-        v = wrap(1515870810 + srdhm1(hd, -1010580540))
-        for _ in range(3):
-            v = wrap(v + sat_shl(srdhm1(v, wrap((1 << 29) - srdhm1(hd, v))), 2))
-        return sat_shl(v, 1)
-
-    v1, v2 = a - z1, b - z2
-    if v2 < 0:
-        v1, v2 = -v1, -v2
-    hp1 = 32 - v2.bit_length()
-    inv = one_over(((v2 << hp1) & 0xFFFFFFFF) - (1 << 31))
-    headroom = 31 if v1 == 0 else (32 - (v1 if v1 > 0 else ~v1).bit_length()) - 1
-    unscaled = srdhm1(v1 << headroom, inv)
-    total = shift - (31 - hp1) - headroom
-    r = int(rdbpot(np.int64(srdhm1(unscaled, m)), -total)) + zo
-    return min(max(r, -128), 127)
 
 
 def test_mean_and_sum():
     rng = np.random.default_rng(5)
     x = rng.integers(-128, 128, (2, 36, 40)).astype(np.int8)
     si, zi, so, zo = 0.05, -100, 0.007, -70
-    m, s = K.quantize_multiplier(si / so)
+    m, s = A.quantize_multiplier(si / so)
     k = min(36 .bit_length() - 1, 32, 31 + s)
     out = np.empty((2, 40), np.int8)
     K.SERIAL.mean(x, zi, (m << k) // 36, s - k, zo, out)
@@ -425,9 +283,7 @@ def test_mean_and_sum():
     scale = np.float32(np.float32(si) / np.float32(so))
     bias = np.float32(np.float32(np.float32(-zi) * scale) * np.float32(36))
     K.SERIAL.sum(x, scale, bias, zo, out)
-    f = x.astype(np.int32).sum(axis=1).astype(np.float32) * scale + bias   # float32 as TFLite
-    expected = np.clip(np.sign(f) * np.floor(np.abs(f.astype(np.float64)) + 0.5) + zo, -128, 127)
-    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(out, ref.reduce_sum(x, scale, bias, zo))   # float32 as TFLite
 
 
 def test_lookup_tables():
@@ -436,9 +292,9 @@ def test_lookup_tables():
     si, zi, so, zo = 0.076, -4, 0.04, -119
     x = si * (q - zi)
     hs = x * np.clip(x + 3, 0, 6) / 6
-    lut = K.hard_swish_lut(si, zi, so, zo).astype(np.int64)
+    lut = A.hard_swish_lut(si, zi, so, zo).astype(np.int64)
     assert np.abs(lut - np.clip(hs / so + zo, -128, 127)).max() <= 1.0
-    lut = K.logistic_lut(0.099, 3, 1 / 256, -128).astype(np.int64)
+    lut = A.logistic_lut(0.099, 3, 1 / 256, -128).astype(np.int64)
     sig = 1 / (1 + np.exp(-0.099 * (q - 3)))
     assert np.abs(lut - np.clip(sig * 256 - 128, -128, 127)).max() <= 1.0
 
@@ -452,19 +308,13 @@ def test_quantize_dequantize_blocks_of_eight(ki):
     inv = np.float32(1.0 / float(s))
     out = np.empty(19, np.int8)
     ki.quantize(x, float(s), inv, z, out)
-    head = np.rint(x[:16] * inv) + z
-    f = x[16:].astype(np.float64) / float(s)
-    tail = np.sign(f) * np.floor(np.abs(f) + 0.5) + z
-    np.testing.assert_array_equal(out, np.clip(np.concatenate([head, tail]), -128, 127))
+    np.testing.assert_array_equal(out, ref.quantize(x, s, z))
     q = np.arange(-128, 127, 7).astype(np.int8)                  # 37 values: 32 + 5
     s, z = 0.18998, -52
     deq = np.empty(q.size, np.float32)
     ki.dequantize(q, np.float32(s), np.float32(-z * float(np.float32(s))), float(np.float32(s)),
                   z, deq)
-    s32 = np.float32(s)
-    head = q[:32].astype(np.float32) * s32 + np.float32(-z * np.float64(s32))
-    tail = (np.float64(s32) * (q[32:].astype(np.int64) - z)).astype(np.float32)
-    np.testing.assert_array_equal(deq, np.concatenate([head, tail]))
+    np.testing.assert_array_equal(deq, ref.dequantize(q, s, z))
 
 
 @pytest.mark.parametrize("ki", KERNELS)
@@ -477,14 +327,14 @@ def test_fused_mul_add_equals_mul_then_add(ki, mode):
     b = rng.integers(-128, 128, [(R, C), (1, C), (1, 1)][mode]).astype(np.int8)
     skip = rng.integers(-128, 128, (R, C)).astype(np.int8)
     sa, za, sb, zb, st, zt, sk, zk, so, zo = 0.2, -6, 0.009, 127, 0.44, 5, 0.28, 0, 0.44, 6
-    m, e = K.quantize_multiplier(sa * sb / st)
+    m, e = A.quantize_multiplier(sa * sb / st)
     t = np.empty_like(a)
     n = R * C
     ki.mul(a, b, mode, za, zb, m, e, zt, -128, 127, n - n % 16, C, t)
     twice = 2.0 * float(max(np.float32(st), np.float32(sk)))
-    tm, ts = K.quantize_multiplier(st / twice)
-    km, ks = K.quantize_multiplier(sk / twice)
-    om, oe = K.quantize_multiplier(twice / ((1 << 20) * so))
+    tm, ts = A.quantize_multiplier(st / twice)
+    km, ks = A.quantize_multiplier(sk / twice)
+    om, oe = A.quantize_multiplier(twice / ((1 << 20) * so))
     expected = np.empty_like(a)
     ki.add(t, skip, 0, zt, zk, tm, ts, km, ks, om, oe, zo, -128, 127, n - n % 16, C, expected)
     out = np.empty_like(a)
@@ -497,16 +347,16 @@ def test_fused_mul_add_equals_mul_then_add(ki, mode):
 @pytest.mark.parametrize("b_row", [False, True])
 def test_tabulated_binary_ops(ki, b_row):
     """ADD / MUL of two int8 tensors run as 256 x 256 tables filled by the exact kernels."""
-    from minimovinet.int8.model import _table2
+    from minimovinet.int8.ops.binary import pair_table
     rng = np.random.default_rng(20 + b_row)
     a = rng.integers(-128, 128, (33, 24)).astype(np.int8)
     b = rng.integers(-128, 128, (1 if b_row else 33, 24)).astype(np.int8)
-    m, e = K.quantize_multiplier(0.031 * 0.0039 / 0.017)
+    m, e = A.quantize_multiplier(0.031 * 0.0039 / 0.017)
 
     def exact(x, y, mode, out):
         K.SERIAL.mul(x, y, mode, -116, -128, m, e, -107, -128, 127, 0, 0, out)
 
-    table = _table2(lambda x, y, out: exact(x, y, 0, out))
+    table = pair_table(lambda x, y, out: exact(x, y, 0, out))
     expected = np.empty_like(a)
     exact(a, b, 1 if b_row else 0, expected)
     out = np.empty_like(a)

@@ -16,9 +16,18 @@ import numpy as np
 import pytest
 
 import minimovinet as mm
-from minimovinet.int8 import model as int8_model
+from minimovinet.contract import softmax
+from minimovinet.formats.h5_int8 import read_int8
+from minimovinet.formats.int8_tflite import load_tflite
+from minimovinet.int8 import arith as A
+from minimovinet.int8 import kernels as K
+from minimovinet.int8 import reference
+from minimovinet.int8 import runner as int8_runner
 from minimovinet.int8 import vnni as int8_vnni
-from minimovinet.int8.model import Int8Movinet, load_tflite, read_int8
+from minimovinet.int8.model import Int8Movinet
+from minimovinet.int8.ops import binary as int8_binary
+from minimovinet.int8.ops import conv as int8_conv
+from minimovinet.int8.ops.common import quantization
 
 from conftest import expected_skip, need  # noqa: E402
 
@@ -42,8 +51,8 @@ def converted(request):
 
 def frames_for(model, steps=STEPS, seed=0, io=None):
     """Smooth random frames in the model's input dtype (int8 images quantized with LiteRT's
-    QUANTIZE arithmetic, written independently in int8_support).  A regression model gets
-    the clip that reaches its rounding case (int8_support.REGRESSION)."""
+    QUANTIZE arithmetic: `minimovinet.int8.reference`, written apart from the kernels).  A
+    regression model gets the clip that reaches its rounding case (int8_support.REGRESSION)."""
     if io in S.REGRESSION:
         frames, seed = S.REGRESSION[io][3]
         clip = S.test_clip(frames, model.height, seed=seed)[:, :steps]
@@ -51,7 +60,7 @@ def frames_for(model, steps=STEPS, seed=0, io=None):
         clip = S.test_clip(steps, model.height, seed=seed)
     dtype, s, z = model.image_quantization
     if dtype == "int8":
-        return S.quantize_like_litert(clip, s, z)
+        return reference.quantize(clip, s, z)
     return clip
 
 
@@ -63,7 +72,7 @@ def run_both(path, model, frames):
     for t in range(frames.shape[1]):
         frame = frames[:, t:t + 1]
         logits, raw = model(frame, states, raw_states=True)
-        states = model._feedback(raw)
+        states = model.runner.feedback(raw)
         ref_logits, ref_raw = ref.step(frame)
         yield t, (logits, raw), (ref_logits, ref_raw)
 
@@ -107,8 +116,7 @@ def test_every_tensor_at_every_step_equals_litert(converted, variant, io, monkey
          output, the logits and the output states) equals LiteRT's, in execution order: the
          first that differs is named with its op and whether that op's inputs were equal.
     (Without the MUL + ADD fusion, so that every TFLite operator has its own output.)"""
-    monkeypatch.setattr(int8_model, "FUSE_REZERO_ADD", False)
-    from minimovinet.int8 import kernels as K
+    monkeypatch.setattr(int8_runner, "FUSE_REZERO_ADD", False)
     path = converted[(variant, io)]
     model = load_tflite(path)
     prog = model.program
@@ -124,11 +132,11 @@ def test_every_tensor_at_every_step_equals_litert(converted, variant, io, monkey
         frame = frames[:, t:t + 1]
         fed = dict(states)                                  # this step's inputs, after feedback
         logits, raw = model(frame, states, raw_states=True)
-        ws = list(model._local.bufs)                        # every tensor of this step
+        ws = list(model.runner.workspace())                        # every tensor of this step
         for name, (ti, _) in prog.states.items():
             ws[ti] = fed[name]
         ws[prog.image] = model._check_frames(frame)
-        states = model._feedback(raw)
+        states = model.runner.feedback(raw)
         ref_logits, ref_raw = preserved.step(frame)
         plain_logits, plain_raw = plain.step(frame)
         interp = preserved.interpreter
@@ -141,18 +149,18 @@ def test_every_tensor_at_every_step_equals_litert(converted, variant, io, monkey
                                           err_msg=f"frame {t}: LiteRT's {name} changes with "
                                                   f"preserve_all_tensors")
         # 2. each op on LiteRT's inputs
-        scratch = [None] * (len(prog.tensors) + len(model._scratch))
-        for i, (shape, dtype, fill) in enumerate(model._scratch):
+        scratch = [None] * (len(prog.tensors) + len(model.runner.scratch))
+        for i, (shape, dtype, fill) in enumerate(model.runner.scratch):
             scratch[len(prog.tensors) + i] = np.full(shape, fill, dtype)
         for i, spec in enumerate(prog.tensors):
             if spec.data is not None:
                 scratch[i] = spec.data
-        for op, run in zip(prog.ops, model._runners):
+        for op, run in zip(prog.ops, model.runner.runners):
             for i in op.inputs:
                 if prog.tensors[i].data is None:
                     scratch[i] = np.array(interp.get_tensor(i))
             for o in op.outputs:
-                scratch[o] = np.empty(prog.tensors[o].shape, int8_model._NP[prog.tensors[o].dtype])
+                scratch[o] = np.empty(prog.tensors[o].shape, prog.tensors[o].numpy_dtype)
             run(scratch, K.SERIAL)
             for o in op.outputs:
                 assert _equal(scratch[o], interp.get_tensor(o)), (
@@ -187,8 +195,7 @@ def test_regression_model_reaches_the_block_rounding_case(converted, monkeypatch
     element computed by the tail formula (what minimovinet did before), some ADD output of
     the stream differs.  (test_bit_exact_with_litert checks that the outputs with both
     formulas, as minimovinet runs them, equal LiteRT's.)"""
-    monkeypatch.setattr(int8_model, "FUSE_REZERO_ADD", False)
-    from minimovinet.int8 import kernels as K
+    monkeypatch.setattr(int8_runner, "FUSE_REZERO_ADD", False)
     path = converted[("stream", "float-rounding")]
     model = load_tflite(path)
     prog, T = model.program, model.program.tensors
@@ -197,19 +204,19 @@ def test_regression_model_reaches_the_block_rounding_case(converted, monkeypatch
     differing = []
     for t, frame in enumerate(np.split(frames_for(model, 4, io="float-rounding"), 4, axis=1)):
         _, raw = model(frame, states, raw_states=True)
-        ws = model._local.bufs
+        ws = model.runner.workspace()
         for op in adds:
             a_t, b_t = op.inputs
             o = op.outputs[0]
-            (s1, z1), (s2, z2), (so, zo) = (int8_model._q(T[i]) for i in (a_t, b_t, o))
-            m1, e1, m2, e2, mo, eo = int8_model._add_multipliers(s1, s2, so)
+            (s1, z1), (s2, z2), (so, zo) = (quantization(T[i]) for i in (a_t, b_t, o))
+            m1, e1, m2, e2, mo, eo = int8_binary.add_multipliers(s1, s2, so)
             a, b = ws[a_t].reshape(1, -1), ws[b_t].reshape(1, -1)
             tail_only = np.empty_like(a)
             K.SERIAL.add(a, b, 0, z1, z2, m1, e1, m2, e2, mo, eo, zo, -128, 127, 0, 0, tail_only)
             n = int((tail_only != ws[o].reshape(1, -1)).sum())
             if n:
                 differing.append((t, op.layer, n))
-        states = model._feedback(raw)
+        states = model.runner.feedback(raw)
     print("ADD outputs where the tail formula alone would differ:", differing)
     assert differing
 
@@ -219,8 +226,7 @@ def test_regression_model_reaches_the_float32_multiplier_case(converted, monkeyp
     computing the rescale s1 * s2 / s_out in float32 as TFLite does: with the multiplier
     computed in double (what minimovinet did before), some MUL output of the stream
     differs.  (The bit-exact tests check the float32 multiplier against LiteRT.)"""
-    monkeypatch.setattr(int8_model, "FUSE_REZERO_ADD", False)
-    from minimovinet.int8 import kernels as K
+    monkeypatch.setattr(int8_runner, "FUSE_REZERO_ADD", False)
     path = converted[("stream", "int8-rounding")]
     model = load_tflite(path)
     prog, T = model.program, model.program.tensors
@@ -238,24 +244,24 @@ def test_regression_model_reaches_the_float32_multiplier_case(converted, monkeyp
     for t, frame in enumerate(np.split(frames_for(model, steps, io="int8-rounding"), steps,
                                        axis=1)):
         _, raw = model(frame, states, raw_states=True)
-        ws = model._local.bufs
+        ws = model.runner.workspace()
         for op, a_t, b_t in muls:
             o = op.outputs[0]
-            (s1, z1), (s2, z2), (so, zo) = (int8_model._q(T[i]) for i in (a_t, b_t, o))
-            m64, e64 = K.quantize_multiplier(s1 * s2 / so)            # double precision
+            (s1, z1), (s2, z2), (so, zo) = (quantization(T[i]) for i in (a_t, b_t, o))
+            m64, e64 = A.quantize_multiplier(s1 * s2 / so)            # double precision
             C = T[o].shape[-1] if T[o].shape else 1
             a = ws[a_t].reshape(-1, C)
             b = np.broadcast_to(ws[b_t].reshape((1,) * (a.ndim - 1) + (-1,))
                                 if ws[b_t].size == C else ws[b_t].reshape(-1, 1) if
                                 ws[b_t].size == 1 else ws[b_t].reshape(-1, C), a.shape)
-            lo, hi = K.activation_range(op.attrs.get("activation", "NONE"), so, zo)
+            lo, hi = A.activation_range(op.attrs.get("activation", "NONE"), so, zo)
             double = np.empty_like(a)
             K.SERIAL.mul(a, np.ascontiguousarray(b), 0, z1, z2, m64, e64, zo, lo, hi, 0, 0,
                          double)
             n = int((double != ws[o].reshape(a.shape)).sum())
             if n:
                 differing.append((t, op.layer, n))
-        states = model._feedback(raw)
+        states = model.runner.feedback(raw)
     print("MUL outputs where a double-precision multiplier would differ:", differing)
     assert differing
 
@@ -267,7 +273,7 @@ def test_every_pointwise_form_is_exact(converted, form, monkeypatch):
     after each of 4 frames, on an SE + hard-swish and a relu6 model."""
     if form == "vnni" and not int8_vnni.AVAILABLE:
         expected_skip("this CPU has no AVX-VNNI / AVX-512 VNNI: the vnni form cannot run")
-    monkeypatch.setattr(int8_model, "POINTWISE_FORM", form)
+    monkeypatch.setattr(int8_conv, "POINTWISE_FORM", form)
     for key in (("stream", "float"), ("mobile", "int8")):
         path = converted[key]
         model = load_tflite(path)
@@ -285,7 +291,7 @@ def test_threads_do_not_change_results(converted, threads, monkeypatch):
     model = load_tflite(path)
     frames = frames_for(model, 3)
     expected = model(frames)
-    monkeypatch.setattr(int8_model, "PARALLEL_MIN_WORK", 0)      # every conv on the threads
+    monkeypatch.setattr(int8_runner, "PARALLEL_MIN_WORK", 0)      # every conv on the threads
     model = load_tflite(path)
     old = mm.get_num_threads()
     try:
@@ -368,6 +374,87 @@ def test_call_forms(converted):
     assert probs.shape == (1, 10) and abs(float(probs.sum()) - 1) < 1e-5
     text = model.describe()
     assert "block4_layer3" in text and "state_head_pool_buffer" in text
+
+
+# ---- the contract: features, probabilities ---------------------------------------------------
+
+def _classifier_input(prog):
+    """The tensor the classifier's hidden conv reads (through RESHAPE views: any of them holds
+    the same values)."""
+    return next(op for op in prog.ops if op.layer == "classifier/hidden/conv").inputs[0]
+
+
+@pytest.mark.parametrize("variant,io", MODELS, ids=[f"{v}-{i}" for v, i in MODELS])
+def test_features_are_litert_s_pooled_tensor_dequantized(converted, variant, io):
+    """`features` after each frame equals the tensor LiteRT's classifier hidden conv reads at
+    that step (all tensors preserved), dequantized with LiteRT's DEQUANTIZE arithmetic; the
+    states it returns are `__call__`'s."""
+    path = converted[(variant, io)]
+    model = load_tflite(path)
+    prog = model.program
+    pooled_t = prog.tensors[_classifier_input(prog)]
+    P = model.config.head.project_filters
+    preserved = S.LiteRTStream(path, "builtin", preserve_all_tensors=True)
+    states = model.init_states()
+    call_states = model.init_states()
+    preserved.reset(states)
+    steps = steps_for(io)
+    frames = frames_for(model, steps, io=io)
+    for t in range(steps):
+        frame = frames[:, t:t + 1]
+        pooled, states = model.features(frame, states)
+        _, call_states = model(frame, call_states)
+        preserved.step(frame)
+        theirs = preserved.interpreter.get_tensor(_classifier_input(prog))
+        if pooled_t.dtype == "int8":
+            theirs = reference.dequantize(theirs, pooled_t.scale, pooled_t.zero_point)
+        assert pooled.dtype == np.float32 and pooled.shape == (1, P)
+        np.testing.assert_array_equal(pooled, theirs.reshape(1, P), err_msg=f"frame {t}")
+        for name in states:
+            np.testing.assert_array_equal(states[name], call_states[name],
+                                          err_msg=f"frame {t}: {name}")
+    print(f"{variant}-{io}: features [1, {P}] equal LiteRT's pooled tensor at each of "
+          f"{steps} frames")
+
+
+def test_features_call_forms(converted):
+    """Without states: the features alone, from init_states; a batch is separate streams;
+    T frames in one call = T calls of one frame."""
+    model = load_tflite(converted[("stream", "int8")])
+    frames = frames_for(model, 3)
+    other = frames_for(model, 3, seed=5)
+    whole = model.features(frames)
+    states = model.init_states()
+    for t in range(3):
+        pooled, states = model.features(frames[:, t:t + 1], states)
+    np.testing.assert_array_equal(whole, pooled)
+    batch, batch_states = model.features(np.concatenate([frames, other]), model.init_states(2))
+    assert batch.shape == (2, model.config.head.project_filters)
+    np.testing.assert_array_equal(batch[:1], whole)
+    np.testing.assert_array_equal(batch[1:], model.features(other))
+    _, call_states = model(np.concatenate([frames, other]), model.init_states(2))
+    for name, value in call_states.items():
+        np.testing.assert_array_equal(batch_states[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("key", [("stream", "int8"), ("mobile", "float")])
+def test_predict_proba_is_the_softmax_of_float_logits(converted, key):
+    """predict_proba = the contract's softmax of `float_logits` (int8 logits dequantized with
+    LiteRT's DEQUANTIZE arithmetic), in both call forms."""
+    model = load_tflite(converted[key])
+    frames = frames_for(model, 3)
+    logits, states = model(frames, model.init_states())
+    dtype, scale, zp = model.logits_quantization
+    expected_float = (reference.dequantize(logits, scale, zp) if dtype == "int8"
+                      else np.asarray(logits, np.float32))
+    np.testing.assert_array_equal(model.float_logits(logits), expected_float)
+    np.testing.assert_array_equal(model.dequantize_logits(logits), expected_float)
+    expected = softmax(expected_float).astype(np.float32)
+    np.testing.assert_array_equal(model.predict_proba(frames), expected)
+    probs, proba_states = model.predict_proba(frames, model.init_states())
+    np.testing.assert_array_equal(probs, expected)
+    for name, value in states.items():
+        np.testing.assert_array_equal(proba_states[name], value, err_msg=name)
 
 
 # ---- the dequantized float view ------------------------------------------------------------------

@@ -131,10 +131,20 @@ def test_official_model_structure(shared_dir):
         assert states[name].shape == tuple(d["shape"]) and states[name].dtype == d["dtype"], name
     assert sum(v.nbytes for v in states.values()) == sum(
         int(np.prod(d["shape"])) * np.dtype(d["dtype"]).itemsize for d in declared.values())
-    passthrough = sorted(n for n, t in model._passthrough.items() if t is not None)
+    passthrough = sorted(n for n, t in model.runner.passthrough.items() if t is not None)
     assert passthrough == sorted(n for n in declared
                                  if ref.output_details[n]["index"] == declared[n]["index"])
     # a model without SE passes through every SE pool buffer and frame count
     assert passthrough and all(n.endswith(("_pool_buffer", "_pool_frame_count"))
                                and not n.startswith("state_head") for n in passthrough)
     assert states["state_block1_layer0_stream_buffer"].shape == (1, 2, 22, 22, 80)
+
+
+def test_official_input_spec(shared_dir):
+    """172x172 frames, fixed (a TFLite file has fixed shapes), at 5 fps: what the TFLite video
+    classification guide says the A0 stream model expects; the contract's describe() says so."""
+    from minimovinet.contract import InputSpec
+    model = mm.load(shared_dir / MODEL)
+    assert model.input_spec == InputSpec(height=172, width=172, fixed_size=True, fps=5.0,
+                                         dtype="float32")
+    assert "stream states for batch 1, 172x172 frames:" in model.describe()

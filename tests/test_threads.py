@@ -22,11 +22,11 @@ import json, sys, threading
 import numpy as np
 import minimovinet as mm
 from minimovinet.float32 import kernels
-from minimovinet.int8 import model as int8_model
+from minimovinet.int8 import runner as int8_runner
 
 kind, threads, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 kernels.PARALLEL_MIN_WORK = 0            # every float kernel on the threads (when threads > 1)
-int8_model.PARALLEL_MIN_WORK = 0         # every int8 conv on the threads
+int8_runner.PARALLEL_MIN_WORK = 0        # every int8 conv on the threads
 mm.set_num_threads(threads)
 if kind == "float":
     model = mm.random_model("a0", "stream", seed=1)

@@ -7,7 +7,7 @@ printed on x86 without emulation, with counts of NEON and SDOT instructions.
 
 How: the signatures are the ones the model uses on aarch64 (the official A0 int8 model from
 ../shared is run for one frame with the aarch64 pointwise form; `KERNELS` below names the
-kernels, read from `int8_kernels.SERIAL`).  For each signature the kernel is compiled again by
+kernels, read from `int8.kernels.SERIAL`).  For each signature the kernel is compiled again by
 Numba on this machine while its unoptimized LLVM modules are recorded; they are retargeted to
 `aarch64-unknown-linux-gnu` and put through Numba's own optimization pipeline (its function
 passes, its "cheap" module passes and its full O3 module passes, the same code as
@@ -35,7 +35,7 @@ if str(PROJECT) not in sys.path:            # this checkout's minimovinet, not a
     sys.path.insert(0, str(PROJECT))
 DEFAULT_MODEL = PROJECT.parent / "shared" / "models" / "movinet_a0_stream_k600_int8.tflite"
 
-# The hot int8 kernels (names in int8_kernels.SERIAL), most time first.  Kernels that the model
+# The hot int8 kernels (names in int8.kernels.SERIAL), most time first.  Kernels that the model
 # does not call on aarch64 are listed as such.  Update this list when kernels are renamed/added.
 KERNELS = ["pointwise", "depthwise", "pad_copy", "lut2", "lut", "mul_add", "avg_pool",
            "quantize", "dequantize", "sum", "mean", "div", "add", "mul", "im2col",
@@ -99,16 +99,16 @@ def model_signatures(model_path=DEFAULT_MODEL, kernels=KERNELS) -> "OrderedDict[
 
     import minimovinet as mm
     from minimovinet.int8 import kernels as K
-    from minimovinet.int8 import model as int8_model
-    saved = int8_model.POINTWISE_FORM
-    int8_model.POINTWISE_FORM = "reduce"        # what int8_model picks on aarch64
+    from minimovinet.int8.ops import conv
+    saved = conv.POINTWISE_FORM
+    conv.POINTWISE_FORM = "reduce"              # what int8.ops.conv picks on aarch64
     try:
         with _record_calls(K.SERIAL, kernels) as calls:
             model = mm.load(model_path)          # load time: the tables of ADD / MUL
             model(np.zeros((1, 1, model.height, model.width, 3), np.float32),
                   model.init_states())
     finally:
-        int8_model.POINTWISE_FORM = saved
+        conv.POINTWISE_FORM = saved
     return OrderedDict((k, calls.signatures[k]) for k in kernels if k in calls.signatures)
 
 
@@ -348,7 +348,7 @@ def _kernel_report(kernels, cpus, model_path, keep_asm, native):
     for k in kernels:
         if k not in sigs:
             rows.append(dict(kernel=k, signature=None, cpu=None, note=(
-                "not in int8_kernels.SERIAL" if not hasattr(K.SERIAL, k) else
+                "not in int8.kernels.SERIAL" if not hasattr(K.SERIAL, k) else
                 "not called by the model on aarch64")))
             continue
         disp = getattr(K.SERIAL, k)

@@ -105,7 +105,7 @@ def run(args):
     from llvmlite import binding as ll
     t_imported0 = time.perf_counter()
     import minimovinet as mm
-    from minimovinet.int8 import model as int8_model
+    from minimovinet.int8.ops import conv as int8_conv
     t_imported = time.perf_counter()
     rss_imported = peak_rss_mib()
 
@@ -165,7 +165,7 @@ def run(args):
         threads=mm.get_num_threads(),
         threading_layer=numba.config.THREADING_LAYER,
         numba_cache_dir=numba.config.CACHE_DIR or "(next to the sources)",
-        pointwise_form=int8_model.POINTWISE_FORM,
+        pointwise_form=int8_conv.POINTWISE_FORM,
         model=model_path.name + (" (dequantized float32 view)" if args.float else ""),
         frames=len(frames),
         frame_shape=list(frames.shape[1:]),

@@ -1,6 +1,8 @@
 """File formats: minimovinet's h5 files, TensorFlow checkpoints and TFLite flatbuffers.
 
     h5.py                   the minimovinet h5 format: header, float models, `file_kind`
+    h5_int8.py              the int8 h5 format: an `int8.program.Int8Program` in an h5 file
+    int8_tflite.py          `load_tflite`: an int8 .tflite file as an `Int8Movinet`
     official_checkpoint.py  official Model Garden checkpoint names -> minimovinet parameters
     tf_checkpoint.py        TensorFlow checkpoint reader without TensorFlow
     crc32c.py               CRC32C (a Numba loop), the checksum of checkpoints

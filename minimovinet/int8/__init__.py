@@ -1,11 +1,18 @@
 """The int8 path: TFLite's integer arithmetic, its plain reference, the kernels and `Int8Movinet`.
 
-    program.py    `Int8Program`: the imported graph as data (tensors, ops, states, config)
-    kernels.py    Numba int8 kernels, bit-exact with LiteRT's built-in kernels
-    vnni.py       the x86 VNNI (`vpdpbusd`) form of the 1x1 convs, same bits
-    model.py      `Int8Movinet`: runs a program frame by frame
+    program.py     `Int8Program`: the imported graph as data (tensors, ops, states, config)
+    arith.py       TFLite's scalar integer arithmetic: multipliers, roundings, lookup tables
+    kernels.py     Numba int8 array kernels, bit-exact with LiteRT's built-in kernels
+    vnni.py        the x86 VNNI (`vpdpbusd`) form of the 1x1 convs, same bits
+    reference.py   the same arithmetic in plain Python / NumPy, to read and to test against
+    quantize.py    LiteRT's QUANTIZE / DEQUANTIZE on whole arrays (frames, states, logits)
+    ops/           op compilers: each op kind -> kernel calls (convs, binary ops, pools, ...)
+    runner.py      `ProgramRunner`: the compiled program, a workspace per thread, one step
+    dequantize.py  the program's weights as float32 parameters (`Int8Movinet.dequantize()`)
+    model.py       `Int8Movinet`: the model contract on a program, frame by frame
 
 May import: the shared modules (config, structure, contract, errors, threads) and, for
 `Int8Movinet.dequantize()`, the public `minimovinet.float32.Movinet`.  Never imports private
-names of `float32`; reads files only through `minimovinet.formats` (imported when loading).
+names of `float32`; reads files only through `minimovinet.formats` (`formats.h5_int8` and
+`formats.int8_tflite` read and write int8 models).
 """

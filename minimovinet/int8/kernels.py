@@ -1,4 +1,6 @@
-"""Numba int8 kernels with TFLite's integer arithmetic (bit-exact with LiteRT's built-in kernels).
+"""Numba int8 array kernels with TFLite's integer arithmetic (bit-exact with LiteRT's built-in
+kernels).  The per-value arithmetic they inline (requantizations, roundings, one element of ADD
+and MUL) is in `arith.py`; `reference.py` has plain NumPy versions of these kernels.
 
 Every quantized tensor is `real = scale * (q - zero_point)`, q int8.  The arithmetic below is
 what LiteRT 2.3's built-in (non-delegated) x86 kernels do, determined op by op against LiteRT
@@ -14,11 +16,11 @@ with all intermediate tensors preserved (tests/test_int8_litert.py::test_every_o
 * MEAN, DIV: TFLite's default double-rounding MultiplyByQuantizedMultiplier (SRDHM, then
   gemmlowp's RoundingDivideByPOT, halves away from zero).  DIV's final shift can reach 32
   (a dividend of +-1 over a divisor of 128 or more), which C++ leaves undefined; it is done
-  as LiteRT's x86 build does it (`_rdbpot_as_x86`).
+  as LiteRT's x86 build does it (`arith.rdbpot_as_x86`).
 * ADD (left_shift 20 / twice-max-input-scale scheme) and MUL: LiteRT's NEON loop over full
   blocks of 16 elements, TFLite's reference code over the remaining ones, and the two differ:
   ADD rescales its inputs with one rounding in the blocks and two in the tail; both narrow
-  through int16 in the blocks (`_add_value`, `_mul_value`: the `simd` flag).
+  through int16 in the blocks (`arith.add_value`, `arith.mul_value`: the `simd` flag).
 * AVERAGE_POOL_2D: int32 sum over the valid cells, then (sum +- count/2) / count (truncating
   division: the average rounds half away from zero); padded cells excluded.
 * SUM (int8): float32 `round(sum * (s_in/s_out) + (-zp_in * s_in/s_out * n)) + zp_out`.
@@ -33,8 +35,8 @@ with all intermediate tensors preserved (tests/test_int8_litert.py::test_every_o
   model runs them as 256 x 256 tables filled by the exact kernels `_add` / `_mul` /
   `_mul_add` at load time.
 
-Multipliers come from `quantize_multiplier` (TFLite's QuantizeMultiplier: frexp, round the
-mantissa to 31 bits).  The fixed-point helpers work on int64 values holding int32 quantities.
+Multipliers come from `arith.quantize_multiplier` (TFLite's QuantizeMultiplier: frexp, round
+the mantissa to 31 bits).  The fixed-point helpers work on int64 values holding int32 quantities.
 
 Zero points are folded out of the hot loops: a conv accumulates `sum(x * w)` only, starting
 from the precomputed `bias - x_zp * sum(w)` (depthwise convs read an input padded with x_zp,
@@ -43,233 +45,24 @@ forms here, both bit-exact (the tests run both): `_pointwise`, a plain int8 x in
 reduction over the input channels per output (what LLVM turns into sdot on a Cortex-A76; the
 form used on ARM), and `_pointwise_rows`, outer products over the output channels for groups
 of 4 pixels with int16 products, two of them summed in int16 before widening (x86 without
-VNNI: LLVM does not emit vpdpbusd from Numba's loops; x86 CPUs with VNNI run `int8_vnni.py`).
-The conv requantization is one multiply, add and shift per output (`upward_params`).
+VNNI: LLVM does not emit vpdpbusd from Numba's loops; x86 CPUs with VNNI run `vnni.py`).
+The conv requantization is one multiply, add and shift per output (`arith.upward_params`).
 Depthwise convs read an input split by column phase, so that each tap over a block of output
 columns is one contiguous multiply-add (`_depthwise`).
 """
 from __future__ import annotations
 
-import math
 import platform
 
 import numpy as np
 from numba import njit, prange
 
 from .. import threads
+from .arith import (add_value, clamp, clrsb32, clz32, mbqm, mul_value, one_over_one_plus_x,
+                    prod16, rdbpot_as_x86, requant, srdhm, wrap32)
 
 # x86: int16 operands (vpmaddwd directly); aarch64: int8 operands (sdot / smull+sadalp).
 PREFER_INT16 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
-
-INT32_MIN = -(1 << 31)
-INT32_MAX = (1 << 31) - 1
-
-
-# ---- parameters computed in Python (load time) ---------------------------------------------
-
-def quantize_multiplier(real: float):
-    """TFLite QuantizeMultiplier: real = m * 2^(shift - 31), m in [2^30, 2^31) (or 0)."""
-    real = float(real)
-    if real == 0.0:
-        return 0, 0
-    q, shift = math.frexp(real)
-    q_fixed = int(_round_half_away(q * float(1 << 31)))
-    if q_fixed == (1 << 31):
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        shift, q_fixed = 0, 0
-    if shift > 30:
-        shift, q_fixed = 30, (1 << 31) - 1
-    return q_fixed, shift
-
-
-def quantize_multipliers(reals):
-    pairs = [quantize_multiplier(r) for r in np.asarray(reals, np.float64).ravel()]
-    return (np.array([m for m, _ in pairs], np.int64), np.array([s for _, s in pairs], np.int64))
-
-
-def _round_half_away(x: float) -> float:
-    return math.floor(abs(x) + 0.5) * (1.0 if x >= 0 else -1.0)
-
-
-def _wrap16(v: int) -> int:
-    return ((v + 32768) % 65536) - 32768
-
-
-def _srdhm16(a: int, b: int) -> int:
-    if a == b == -32768:
-        return 32767
-    ab = a * b
-    s = ab + ((1 << 14) if ab >= 0 else 1 - (1 << 14))
-    return s >> 15 if s >= 0 else -((-s) >> 15)
-
-
-def _sdhm16(a: int, b: int) -> int:
-    if a == b == -32768:
-        return 32767
-    ab = a * b
-    return _wrap16(ab >> 15 if ab >= 0 else -((-ab) >> 15))
-
-
-def _rdbpot_py(x: int, e: int) -> int:
-    mask = (1 << e) - 1
-    rem = x & mask
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> e) + (1 if rem > threshold else 0)
-
-
-def _downscale_to_int16(m32: int) -> int:
-    if m32 >= INT32_MAX - (1 << 15):
-        return 32767
-    return (m32 + (1 << 15)) >> 16
-
-
-def hard_swish_lut(in_scale, in_zp, out_scale, out_zp) -> np.ndarray:
-    """int8 HARD_SWISH as a table indexed by q + 128, with TFLite's int16 fixed-point formula
-    (reference_ops::HardSwish and the parameters of activations.cc HardSwishPrepare)."""
-    f32 = np.float32
-    hires = f32(f32(1.0) / f32(128.0)) * f32(in_scale)
-    reluish_scale = f32(3.0) / f32(32768.0)
-    out_m32, out_exp = quantize_multiplier(float(hires / f32(out_scale)))
-    out_m16 = _downscale_to_int16(out_m32)
-    rel_m32, rel_exp = quantize_multiplier(float(hires / reluish_scale))
-    rel_m16 = _downscale_to_int16(rel_m32)
-    if out_exp > 0:
-        raise ValueError("HARD_SWISH output multiplier exponent > 0 (TFLite refuses it too)")
-    lut = np.empty(256, np.int8)
-    for q in range(-128, 128):
-        v = _wrap16(q - int(in_zp))
-        hires_v = _wrap16(v * 128)
-        preshift = _srdhm16(hires_v, out_m16)
-        r = hires_v
-        if rel_exp > 0:
-            r = max(min(r * (1 << (rel_exp - 1)), 32767), -32768)
-        r = _srdhm16(r, rel_m16)
-        if rel_exp > 0:
-            r = max(min(r * 2, 32767), -32768)
-        if rel_exp < 0:
-            r = _rdbpot_py(r, -rel_exp)
-        r = (r + (1 << 15)) >> 1
-        o = _rdbpot_py(_sdhm16(r, preshift), -out_exp)
-        o = _wrap16(o + int(out_zp))
-        lut[q + 128] = max(min(o, 127), -128)
-    return lut
-
-
-def logistic_lut(in_scale, in_zp, out_scale, out_zp) -> np.ndarray:
-    """int8 LOGISTIC as a table indexed by q + 128 (TFLite LUTPopulate<int8_t> in float32;
-    expf is evaluated in float64 and rounded to float32, i.e. correctly rounded)."""
-    f32 = np.float32
-    inverse_scale = f32(1.0) / f32(out_scale)
-    lut = np.empty(256, np.int8)
-    for q in range(-128, 128):
-        dequantized = f32(in_scale) * f32(q - int(in_zp))
-        e = f32(np.exp(-np.float64(dequantized)))
-        transformed = f32(1.0) / (f32(1.0) + e)
-        rescaled = f32(_round_half_away(float(transformed * inverse_scale)))
-        quantized = int(rescaled + f32(out_zp))
-        lut[q + 128] = max(min(quantized, 127), -128)
-    return lut
-
-
-def activation_range(fused: str, out_scale, out_zp):
-    """TFLite CalculateActivationRangeQuantized for int8 outputs."""
-    lo, hi = -128, 127
-    f32 = np.float32
-    if fused in ("RELU", "RELU6", "RELU_N1_TO_1"):
-        low = {"RELU": 0.0, "RELU6": 0.0, "RELU_N1_TO_1": -1.0}[fused]
-        lo = max(lo, int(out_zp) + int(_round_half_away(float(f32(low) / f32(out_scale)))))
-    if fused in ("RELU6", "RELU_N1_TO_1"):
-        high = 6.0 if fused == "RELU6" else 1.0
-        hi = min(hi, int(out_zp) + int(_round_half_away(float(f32(high) / f32(out_scale)))))
-    elif fused not in ("NONE", "RELU"):
-        raise ValueError(f"unsupported fused activation {fused}")
-    return lo, hi
-
-
-# ---- fixed-point helpers (inlined into the kernels) ------------------------------------------
-
-@njit(inline="always", cache=True)
-def _srdhm(a, b):
-    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values held in int64.
-
-    gemmlowp computes trunc((a*b + nudge) / 2^31) with nudge 2^30 (a*b >= 0) or 1 - 2^30
-    (a*b < 0); for a negative product that truncation toward zero is the floor of
-    (a*b + 2^30) / 2^31, so both cases are one add and one arithmetic shift.  (The saturating
-    case, a = b = INT32_MIN, cannot occur: multipliers are positive.)"""
-    return (a * b + np.int64(1 << 30)) >> 31
-
-
-@njit(inline="always", cache=True)
-def _shift_left32(x, left):
-    # x * 2^left in int32 (TFLite's `x * (1 << left_shift)`); wraps like the C code would.
-    return np.int64(np.int32(x << left))
-
-
-@njit(inline="always", cache=True)
-def _requant_upward(acc, m, left, offset, total):
-    """Conv / depthwise requantization: SRDHM(acc << left, m), then a rounding shift right by
-    `right` that rounds halves upward, as one multiply, add and shift (see `upward_params`).
-    acc: an int32 accumulator (bias included); m, left int32; offset, total int64."""
-    p = _shift_left32(np.int64(acc), left) * np.int64(m)
-    return (p + offset) >> total
-
-
-@njit(inline="always", cache=True)
-def _rq(acc, m, left, offset, total, any_left):
-    """`_requant_upward`, skipping the left shift when no channel has one (multipliers below
-    1, the usual case: `any_left` is loop-invariant, so LLVM keeps two loops)."""
-    if any_left:
-        return _requant_upward(acc, m, left, offset, total)
-    return (np.int64(acc) * np.int64(m) + offset) >> total
-
-
-def upward_params(shift):
-    """(left, offset, total) of `_requant_upward` for TFLite shifts (multiplier exponents).
-
-    gemmlowp's SRDHM(a, m) = trunc((a*m + nudge) / 2^31), nudge = 2^30 or 1 - 2^30 by the
-    sign of a*m, equals floor((a*m + 2^30) / 2^31) for every product (for a negative product
-    the truncation toward zero is the floor of that sum); and floor((floor(X / 2^31) + c) /
-    2^r) = floor((X + c * 2^31) / 2^(31 + r)) for an integer c.  So SRDHM followed by the
-    upward-rounding shift by r = max(-shift, 0) is (a*m + 2^30 + [r > 0] 2^(30 + r)) >> (31 + r).
-    """
-    shift = np.asarray(shift, np.int64)
-    left = np.maximum(shift, 0).astype(np.int32)
-    right = np.maximum(-shift, 0)
-    offset = (np.int64(1) << 30) + np.where(right > 0, np.int64(1) << (30 + right), 0)
-    return left, offset.astype(np.int64), (31 + right).astype(np.int64)
-
-
-@njit(inline="always", cache=True)
-def _rdbpot(x, e):
-    """gemmlowp RoundingDivideByPOT (halves away from zero)."""
-    mask = (np.int64(1) << e) - 1
-    rem = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> e) + (rem > threshold)
-
-
-@njit(inline="always", cache=True)
-def _mbqm(x, m, shift):
-    """TFLite MultiplyByQuantizedMultiplier (double rounding: SRDHM then RDBPOT)."""
-    left = max(shift, 0)
-    right = max(-shift, 0)
-    return _rdbpot(_srdhm(_shift_left32(x, left), m), right)
-
-
-@njit(inline="always", cache=True)
-def _clamp(v, lo, hi):
-    return min(max(v, lo), hi)
-
-
-@njit(inline="always", cache=True)
-def _prod16(x, w):
-    """int8 x (int8 held in int16) as an int32, computed in int16: |x * w| <= 128 * 128 fits,
-    and on x86 16-bit multiplies (vpmullw) run twice the lanes of 32-bit ones (30% faster
-    depthwise loops than int32 products; on AArch64 this becomes mul + saddw instead of smlal,
-    one instruction more per 4 lanes)."""
-    return np.int32(np.int16(np.int16(x) * w))
 
 
 # ---- kernels ---------------------------------------------------------------------------------
@@ -279,7 +72,7 @@ def _pointwise(x, w, bias, mult, left, offset, total, out_zp, lo, hi, out):
 
     x [P, Cin] int8; w [Cout, Cin] int8; bias [Cout] int32 = tflite bias - x_zp * sum(w);
     mult, left [Cout] int32 and offset, total [Cout] int64: the requantization
-    (`upward_params`); out [P, Cout] int8.
+    (`arith.upward_params`); out [P, Cout] int8.
     """
     P, Cin = x.shape
     Cout = w.shape[0]
@@ -293,8 +86,8 @@ def _pointwise(x, w, bias, mult, left, offset, total, out_zp, lo, hi, out):
                     s += np.int32(x[p, ci]) * np.int32(w[co, ci])
                 acc[co] = s
             for co in range(Cout):
-                v = _rq(acc[co], mult[co], left[co], offset[co], total[co], any_left) + out_zp
-                out[p, co] = _clamp(v, lo, hi)
+                v = requant(acc[co], mult[co], left[co], offset[co], total[co], any_left) + out_zp
+                out[p, co] = clamp(v, lo, hi)
 
 
 def _pointwise_rows(x, wt, pairs, bias, mult, left, offset, total, out_zp, lo, hi, out):
@@ -358,9 +151,9 @@ def _pointwise_rows(x, wt, pairs, bias, mult, left, offset, total, out_zp, lo, h
                             acc[r, co] += xv * np.int32(wt[ci, co])
             for r in range(n):
                 for co in range(Cout):
-                    v = _rq(acc[r, co], mult[co], left[co], offset[co], total[co],
-                            any_left) + out_zp
-                    out[p0 + r, co] = _clamp(v, lo, hi)
+                    v = requant(acc[r, co], mult[co], left[co], offset[co], total[co],
+                                any_left) + out_zp
+                    out[p0 + r, co] = clamp(v, lo, hi)
 
 
 def _im2col(x, kh, kw, stride_h, stride_w, pad_top, pad_left, x_zp, Wo, out):
@@ -482,30 +275,30 @@ def _depthwise(xq, wt, bias, kh, kw, stride_h, mult, left, offset, total, out_zp
             last = g == groups - 1
             if first and last:
                 for j in range(L):
-                    a = (bias[j] + _prod16(x0[j], w0[j])
-                         + _prod16(x1[j], w1[j])
-                         + _prod16(x2[j], w2[j]))
-                    v = _rq(np.int32(a), mult[j], left[j], offset[j], total[j],
-                            any_left) + out_zp
-                    o[j] = _clamp(v, lo, hi)
+                    a = (bias[j] + prod16(x0[j], w0[j])
+                         + prod16(x1[j], w1[j])
+                         + prod16(x2[j], w2[j]))
+                    v = requant(np.int32(a), mult[j], left[j], offset[j], total[j],
+                                any_left) + out_zp
+                    o[j] = clamp(v, lo, hi)
             elif first:
                 for j in range(L):
-                    acc[j] = (bias[j] + _prod16(x0[j], w0[j])
-                              + _prod16(x1[j], w1[j])
-                              + _prod16(x2[j], w2[j]))
+                    acc[j] = (bias[j] + prod16(x0[j], w0[j])
+                              + prod16(x1[j], w1[j])
+                              + prod16(x2[j], w2[j]))
             elif last:
                 for j in range(L):
-                    a = (acc[j] + _prod16(x0[j], w0[j])
-                         + _prod16(x1[j], w1[j])
-                         + _prod16(x2[j], w2[j]))
-                    v = _rq(np.int32(a), mult[j], left[j], offset[j], total[j],
-                            any_left) + out_zp
-                    o[j] = _clamp(v, lo, hi)
+                    a = (acc[j] + prod16(x0[j], w0[j])
+                         + prod16(x1[j], w1[j])
+                         + prod16(x2[j], w2[j]))
+                    v = requant(np.int32(a), mult[j], left[j], offset[j], total[j],
+                                any_left) + out_zp
+                    o[j] = clamp(v, lo, hi)
             else:
                 for j in range(L):
-                    acc[j] += (_prod16(x0[j], w0[j])
-                               + _prod16(x1[j], w1[j])
-                               + _prod16(x2[j], w2[j]))
+                    acc[j] += (prod16(x0[j], w0[j])
+                               + prod16(x1[j], w1[j])
+                               + prod16(x2[j], w2[j]))
 
 
 @njit(inline="always", cache=True)
@@ -517,66 +310,6 @@ def _operand(b, b_mode, r, c):
     if b_mode == 1:
         return b[0, c]
     return b[0, 0]
-
-
-@njit(inline="always", cache=True)
-def _shift32(x, e):
-    """x * 2^e in int32 for e >= 0 (wrapping), else x >> -e (ARM vshl: truncating)."""
-    if e >= 0:
-        return np.int64(np.int32(x << e))
-    return x >> -e
-
-
-@njit(inline="always", cache=True)
-def _narrow16(x):
-    """int32 -> int16, wrapping (ARM vmovn)."""
-    return np.int64(np.int16(x))
-
-
-@njit(inline="always", cache=True)
-def _sat16(x):
-    """int32 -> int16, saturating (ARM vqmovn)."""
-    return min(max(x, np.int64(-32768)), np.int64(32767))
-
-
-@njit(inline="always", cache=True)
-def _add_value(a, b, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi, simd):
-    """One quantized ADD as LiteRT computes it (left shift 20, both inputs rescaled to twice
-    the larger input scale, then to the output scale).
-
-    LiteRT's int8 ADD runs its NEON loop (on x86 too, through NEON_2_SSE) over the full blocks
-    of 16 elements and TFLite's reference code over the rest, and the two round differently:
-    simd=True, an element of a full block: each input is rescaled with ONE rounding,
-    SRDHM((x - zp) << (20 + shift), m), and the result is narrowed through int16 (wrapping)
-    before saturating to int8; simd=False, the tail: RDBPOT(SRDHM((x - zp) << 20, m), -shift)
-    (two roundings), int32 throughout.  They differ by one in the rescaled sum for about a
-    quarter of the inputs, which changes the int8 output only at a rounding boundary of the
-    output scale (about once per million elements): rare enough to pass long tests, so the
-    position class matters."""
-    x1 = np.int64(a) - a_zp
-    x2 = np.int64(b) - b_zp
-    if simd:
-        s1 = _srdhm(_shift32(x1, 20 + a_s), a_m)
-        s2 = _srdhm(_shift32(x2, 20 + b_s), b_m)
-        v = _rdbpot(_srdhm(_wrap32(s1 + s2), o_m), -o_s)
-        v = _narrow16(_narrow16(v) + out_zp)
-        return _clamp(_clamp(v, -128, 127), lo, hi)
-    s1 = _rdbpot(_srdhm(x1 << 20, a_m), -a_s)
-    s2 = _rdbpot(_srdhm(x2 << 20, b_m), -b_s)
-    return _clamp(_rdbpot(_srdhm(s1 + s2, o_m), -o_s) + out_zp, lo, hi)
-
-
-@njit(inline="always", cache=True)
-def _mul_value(a, b, a_zp, b_zp, m, s, out_zp, lo, hi, simd):
-    """One quantized MUL: MultiplyByQuantizedMultiplier((a - a_zp) * (b - b_zp)) + out_zp.
-    In LiteRT's NEON loop (simd=True, full blocks of 16) the product is saturated to int16
-    before the zero point is added in int16 (wrapping) and the sum saturated to int8; the
-    reference tail adds in int32.  They differ only for products beyond about +-32640."""
-    prod = (np.int64(a) - a_zp) * (np.int64(b) - b_zp)
-    v = _mbqm(prod, m, s)
-    if simd:
-        return _clamp(_clamp(_narrow16(_sat16(v) + out_zp), -128, 127), lo, hi)
-    return _clamp(v + out_zp, lo, hi)
 
 
 @njit(inline="always", cache=True)
@@ -594,9 +327,9 @@ def _add(a, b, b_mode, a_zp, b_zp, a_m, a_s, b_m, b_s, o_m, o_s, out_zp, lo, hi,
     R, C = a.shape
     for r in prange(R):
         for c in range(C):
-            out[r, c] = _add_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, a_m, a_s,
-                                   b_m, b_s, o_m, o_s, out_zp, lo, hi,
-                                   _in_simd_block(r, c, C, n_simd, c_simd))
+            out[r, c] = add_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, a_m, a_s,
+                                  b_m, b_s, o_m, o_s, out_zp, lo, hi,
+                                  _in_simd_block(r, c, C, n_simd, c_simd))
 
 
 def _mul(a, b, b_mode, a_zp, b_zp, m, s, out_zp, lo, hi, n_simd, c_simd, out):
@@ -604,8 +337,8 @@ def _mul(a, b, b_mode, a_zp, b_zp, m, s, out_zp, lo, hi, n_simd, c_simd, out):
     R, C = a.shape
     for r in prange(R):
         for c in range(C):
-            out[r, c] = _mul_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, m, s,
-                                   out_zp, lo, hi, _in_simd_block(r, c, C, n_simd, c_simd))
+            out[r, c] = mul_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, m, s,
+                                  out_zp, lo, hi, _in_simd_block(r, c, C, n_simd, c_simd))
 
 
 def _mul_add(a, b, b_mode, a_zp, b_zp, m, s, mul_zp, mul_lo, mul_hi, skip, t_zp, skip_zp,
@@ -618,10 +351,10 @@ def _mul_add(a, b, b_mode, a_zp, b_zp, m, s, mul_zp, mul_lo, mul_hi, skip, t_zp,
     for r in prange(R):
         for c in range(C):
             simd = r * C + c < n_simd
-            t = _mul_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, m, s, mul_zp,
-                           mul_lo, mul_hi, simd)
-            out[r, c] = _add_value(t, skip[r, c], t_zp, skip_zp, t_m, t_s, k_m, k_s, o_m, o_s,
-                                   out_zp, lo, hi, simd)
+            t = mul_value(a[r, c], _operand(b, b_mode, r, c), a_zp, b_zp, m, s, mul_zp,
+                          mul_lo, mul_hi, simd)
+            out[r, c] = add_value(t, skip[r, c], t_zp, skip_zp, t_m, t_s, k_m, k_s, o_m, o_s,
+                                  out_zp, lo, hi, simd)
 
 
 def _lut2(a, b, b_row, table, out):
@@ -665,7 +398,7 @@ def _avg_pool(x, k, stride, pad_top, pad_left, lo, hi, out):
                 # least 1/count away from an integer, far more than float32's rounding.
                 num = a + half if a > 0 else a - half
                 v = np.int32(np.float32(num) / fcount)
-                out[n, oh, ow, c] = _clamp(v, lo, hi)
+                out[n, oh, ow, c] = clamp(v, lo, hi)
 
 
 def _lut(x, table, out):
@@ -684,8 +417,8 @@ def _mean(x, in_zp, m, s, out_zp, out):
             acc = np.int64(0)
             for p in range(P):
                 acc += np.int64(x[n, p, c])
-            v = _mbqm(np.int64(np.int32(acc - in_zp * P)), m, s) + out_zp
-            out[n, c] = _clamp(v, -128, 127)
+            v = mbqm(np.int64(np.int32(acc - in_zp * P)), m, s) + out_zp
+            out[n, c] = clamp(v, -128, 127)
 
 
 def _sum(x, scale, bias, out_zp, out):
@@ -702,71 +435,7 @@ def _sum(x, scale, bias, out_zp, out):
             if np.abs(f - r) >= np.float32(0.5):
                 r += np.float32(1.0) if f > 0 else np.float32(-1.0)
             v = np.int64(np.int32(r)) + out_zp
-            out[n, c] = _clamp(v, -128, 127)
-
-
-@njit(inline="always", cache=True)
-def _sat_shl2(x, e):
-    """gemmlowp SaturatingRoundingMultiplyByPOT<e> for e > 0 on int32 values."""
-    threshold = (np.int64(1) << (31 - e)) - 1
-    if x > threshold:
-        return np.int64(INT32_MAX)
-    if x < -threshold:
-        return np.int64(INT32_MIN)
-    return x << e
-
-
-@njit(inline="always", cache=True)
-def _wrap32(x):
-    return np.int64(np.int32(x))
-
-
-@njit(cache=True)
-def _one_over_one_plus_x(a):
-    """gemmlowp one_over_one_plus_x_for_x_in_0_1 on a Q0.31 raw value."""
-    s = a + np.int64(INT32_MAX)
-    sign = 1 if s >= 0 else -1
-    t = s + sign
-    half_denominator = t // 2 if t >= 0 else -((-t) // 2)
-    x = _wrap32(np.int64(1515870810) + _srdhm(half_denominator, np.int64(-1010580540)))
-    for _ in range(3):
-        hdx = _srdhm(half_denominator, x)
-        one_minus = _wrap32(np.int64(1 << 29) - hdx)
-        x = _wrap32(x + _sat_shl2(_srdhm(x, one_minus), 2))
-    return _sat_shl2(x, 1)
-
-
-@njit(inline="always", cache=True)
-def _clz32(x):
-    x = x & 0xFFFFFFFF
-    n = 0
-    if x == 0:
-        return 32
-    while (x & 0x80000000) == 0:
-        x = (x << 1) & 0xFFFFFFFF
-        n += 1
-    return n
-
-
-@njit(inline="always", cache=True)
-def _clrsb32(x):
-    if x == 0:
-        return 31
-    if x > 0:
-        return _clz32(x) - 1
-    return _clz32(~x & 0xFFFFFFFF) - 1
-
-
-@njit(inline="always", cache=True)
-def _rdbpot_as_x86(x, e):
-    """gemmlowp RoundingDivideByPOT(x, e) as LiteRT's x86 build computes it, also for e >= 32,
-    which TFLite's int8 DIV reaches (total_shift -32 for a dividend of +-1, headroom 31, and a
-    divisor of 128 or more) and C++ leaves undefined: the mask (1ll << e) - 1 truncated to
-    int32 is -1, and the int32 shift x >> e takes its count mod 32 (x86 `sar`)."""
-    if e < 32:
-        return _rdbpot(x, e)
-    threshold = np.int64(-1) + (x < 0)
-    return (x >> (e & 31)) + (x > threshold)
+            out[n, c] = clamp(v, -128, 127)
 
 
 def _div(a, b_value, a_zp, b_zp, m, s, out_zp, lo, hi, out):
@@ -779,15 +448,15 @@ def _div(a, b_value, a_zp, b_zp, m, s, out_zp, lo, hi, out):
         if v2 < 0:
             v1 = -v1
             v2 = -v2
-        head1 = _clz32(v2)
+        head1 = clz32(v2)
         recip_shift = 31 - head1
-        shifted = _wrap32(((v2 << head1) & 0xFFFFFFFF) - (np.int64(1) << 31))
-        inv = _one_over_one_plus_x(shifted)
-        headroom = _clrsb32(v1)
-        unscaled = _srdhm(_wrap32(v1 << headroom), inv)
+        shifted = wrap32(((v2 << head1) & 0xFFFFFFFF) - (np.int64(1) << 31))
+        inv = one_over_one_plus_x(shifted)
+        headroom = clrsb32(v1)
+        unscaled = srdhm(wrap32(v1 << headroom), inv)
         total = s - recip_shift - headroom
-        v = _rdbpot_as_x86(_srdhm(unscaled, m), max(-total, 0)) + out_zp
-        out[i] = _clamp(v, lo, hi)
+        v = rdbpot_as_x86(srdhm(unscaled, m), max(-total, 0)) + out_zp
+        out[i] = clamp(v, lo, hi)
 
 
 def _quantize(x, scale, inv_scale, zp, out):
@@ -799,7 +468,7 @@ def _quantize(x, scale, inv_scale, zp, out):
     n8 = n - n % 8
     for i in prange(n8):
         v = np.int64(np.rint(x[i] * inv_scale)) + zp
-        out[i] = _clamp(v, -128, 127)
+        out[i] = clamp(v, -128, 127)
     for i in range(n8, n):
         f = np.float64(x[i]) / scale
         if not np.isfinite(f):
@@ -809,7 +478,7 @@ def _quantize(x, scale, inv_scale, zp, out):
         if np.abs(f - r) >= 0.5:
             r += 1.0 if f > 0 else -1.0
         v = np.int64(r) + zp
-        out[i] = _clamp(v, -128, 127)
+        out[i] = clamp(v, -128, 127)
     finite = True                      # a separate pass: a vectorized compare-and-reduce
     for i in range(n):
         finite &= np.abs(x[i]) <= np.float32(3.4e38)
@@ -862,7 +531,4 @@ def impl(parallel_wanted: bool = True):
     return PARALLEL
 
 
-__all__ = ["SERIAL", "PARALLEL", "impl", "quantize_multiplier", "quantize_multipliers",
-           "depthwise_tiles",
-           "upward_params",
-           "hard_swish_lut", "logistic_lut", "activation_range", "PREFER_INT16"]
+__all__ = ["SERIAL", "PARALLEL", "impl", "depthwise_tiles", "DEPTHWISE_BLOCK", "PREFER_INT16"]

@@ -15,6 +15,9 @@ import numpy as np
 
 from ..config import ModelConfig
 
+# TensorSpec.dtype -> the NumPy type of the tensor's arrays
+NUMPY_DTYPES = {"int8": np.int8, "int32": np.int32, "float32": np.float32}
+
 
 @dataclasses.dataclass
 class TensorSpec:
@@ -27,6 +30,10 @@ class TensorSpec:
     quantized_dimension: int = 0
     data: Optional[np.ndarray] = None   # constant value
 
+    @property
+    def numpy_dtype(self) -> type:
+        return NUMPY_DTYPES[self.dtype]
+
     def to_json(self):
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
                 "scale": self.scale, "zero_point": self.zero_point,
@@ -37,7 +44,7 @@ class TensorSpec:
 
 @dataclasses.dataclass
 class OpSpec:
-    kind: str                      # minimovinet op kind (see int8_model.OP_KINDS)
+    kind: str                      # minimovinet op kind (the keys of int8.ops.COMPILERS)
     layer: str                     # MoViNet layer, e.g. 'block1_layer0/expansion/conv'
     inputs: Tuple[int, ...]
     outputs: Tuple[int, ...]

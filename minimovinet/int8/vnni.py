@@ -1,10 +1,10 @@
 """x86 fast path of the int8 1x1 convs: VNNI dot products (vpdpbusd), bit-exact.
 
 LLVM does not turn Numba's int8 loops into VNNI instructions on x86 (on AArch64 the plain
-reduction in `int8_kernels._pointwise` already becomes `sdot`), so this file emits the one
+reduction in `kernels._pointwise` already becomes `sdot`), so this file emits the one
 instruction itself through a Numba intrinsic.  It is used only when the CPU has AVX-VNNI or
 AVX-512 VNNI (`AVAILABLE`); elsewhere the portable kernels run.  The arithmetic is the same
-int32 sum as `int8_kernels._pointwise`, so results are identical.
+int32 sum as `kernels._pointwise`, so results are identical.
 
 vpdpbusd(acc, a, b) adds to each of 8 int32 lanes the sum of 4 products of an unsigned byte of
 `a` and a signed byte of `b`.  The activations are int8, so they are shifted to uint8
@@ -25,7 +25,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .kernels import _clamp, _rq
+from .arith import clamp, requant
 
 
 def _host_has_vnni() -> bool:
@@ -48,7 +48,7 @@ def pack_weights(w, bias_eff, mult, left, offset, total):
     """Load-time layout of a 1x1 conv (or a dense conv's patches) for `pointwise_vnni`.
 
     w [Cout, Cin] int8; bias_eff [Cout] int32 (bias - x_zp * sum(w)); mult, left [Cout]
-    int32 and offset, total [Cout] int64 (the requantization, `int8_kernels.upward_params`).
+    int32 and offset, total [Cout] int64 (the requantization, `arith.upward_params`).
     Returns (wp, bias, mult, left, offset, total): wp [Cout16 / 16, Cin4 / 4, 16, 4] int8, and
     the per-channel values repeated for the R pixels that are requantized together (R * Cout
     values each), the bias with the uint8 shift folded in: bias_eff - 128 * sum(w).
@@ -234,9 +234,9 @@ def _gemm_vnni(xu, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):
                 _tile_4x16(xu, rb, wp, cb, acc, start, Cout)
         o = out_flat[p0 * Cout:]
         for j in range(rows * Cout):
-            v = _rq(np.int32(acc[j] + bias[j]), mult[j], left[j], offset[j], total[j],
-                    any_left) + out_zp
-            o[j] = _clamp(v, lo, hi)
+            v = requant(np.int32(acc[j] + bias[j]), mult[j], left[j], offset[j], total[j],
+                        any_left) + out_zp
+            o[j] = clamp(v, lo, hi)
 
 
 def _pointwise_vnni(x, xu, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):

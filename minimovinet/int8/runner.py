@@ -1,0 +1,173 @@
+"""Running an `Int8Program`: its ops compiled into kernel calls, a workspace per thread, one
+invocation of the file's graph at a time.
+
+One invocation (`ProgramRunner.step`) is what LiteRT's `invoke()` is: one frame of one stream
+(the file's batch of 1), the image and the input states in, the logits and the output states
+out.  The workspace is a list indexed by tensor id (then the ops' scratch arrays); constants
+are the program's arrays, RESHAPE outputs are views set by the op, every other tensor has an
+array of its own per thread, so that one model can run streams on several threads at once.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import kernels as K
+from .ops import CompileContext, compile_op
+from .ops.binary import compile_mul_add
+from .ops.conv import pointwise_form
+from .program import Int8Program, OpSpec
+from .quantize import requantize
+
+States = Dict[str, np.ndarray]
+
+# With threads > 1, only convs with at least this many multiply-adds run on the threads.  A
+# parallel region costs tens of microseconds to start, and once numba's thread pool runs it
+# slows even the serial kernels down on a 2-core machine (measured: A0 at 172x172, 5.8 ms per
+# frame serial, 10 ms with the pool started, whatever runs on it): an A0 frame (its largest
+# conv is 2.9 M multiply-adds) stays serial, larger models and frames use the threads.
+PARALLEL_MIN_WORK = 20_000_000
+# Fuse each block's ReZero MUL with its residual ADD (one pass; the same bits).  The op-level
+# tests turn it off to compare every TFLite operator's own output.
+FUSE_REZERO_ADD = True
+
+
+def multiply_adds(op: OpSpec, T) -> int:
+    """Multiply-adds of a conv, 0 for everything else (which stays serial)."""
+    if op.kind not in ("conv", "depthwise"):
+        return 0
+    out = int(np.prod(T[op.outputs[0]].shape))
+    w = T[op.inputs[1]].shape                  # conv [Cout, kh, kw, Cin]; depthwise [1, kh, kw, C]
+    return out * w[1] * w[2] * (w[3] if op.kind == "conv" else 1)
+
+
+def _serial(run):
+    def serial_run(ws, ki):
+        run(ws, K.SERIAL)
+    return serial_run
+
+
+def _noop(ws, ki):
+    pass
+
+
+class ProgramRunner:
+    """`program` compiled (with this module's PARALLEL_MIN_WORK and FUSE_REZERO_ADD and the
+    1x1-conv form of `ops.conv.pointwise_form()`, read now)."""
+
+    def __init__(self, program: Int8Program):
+        self.program = program
+        prog = program
+        self.inputs = {prog.image} | {ti for ti, _ in prog.states.values()}
+        # a state whose output is its input tensor: the graph does not change it
+        self.passthrough: Dict[str, Optional[int]] = {
+            name: (ti if ti == to else None) for name, (ti, to) in prog.states.items()}
+        # int8 states whose output quantization differs from the input's:
+        # name -> (output scale, output zero point, input scale, input zero point)
+        self.requantize: Dict[str, Tuple] = {}
+        for name, (ti, to) in prog.states.items():
+            a, b = prog.tensors[ti], prog.tensors[to]
+            if a.dtype == "int8" and (a.scale, a.zero_point) != (b.scale, b.zero_point):
+                self.requantize[name] = (b.scale, b.zero_point, a.scale, a.zero_point)
+        self._plan_outputs()
+        ctx = CompileContext(prog.tensors, pointwise_form())
+        self.runners: List = []
+        self.any_parallel = False
+        for op in prog.ops:
+            run = compile_op(op, ctx)
+            if multiply_adds(op, prog.tensors) < PARALLEL_MIN_WORK:
+                run = _serial(run)
+            else:
+                self.any_parallel = True
+            self.runners.append(run)
+        self.scratch = ctx.scratch              # (shape, dtype, fill) of the extra arrays
+        if FUSE_REZERO_ADD:
+            self._fuse_rezero_add()
+        self._local = threading.local()
+
+    def _plan_outputs(self):
+        """Graph outputs written by a kernel get a fresh array each step (the caller keeps
+        them); outputs that are views of the workspace (RESHAPEs) are copied at the end."""
+        prog = self.program
+        produced_by = {t: op for op in prog.ops for t in op.outputs}
+        self.outputs = {prog.logits} | {to for ti, to in prog.states.values() if ti != to}
+        self.fresh = sorted(t for t in self.outputs if produced_by[t].kind != "reshape")
+        self.copy_out = {t for t in self.outputs if produced_by[t].kind == "reshape"}
+
+    def _fuse_rezero_add(self):
+        """Run each block's ReZero MUL and its residual ADD as one kernel (at the ADD's place:
+        the skip branch may come later in the file); the MUL's output is never stored."""
+        prog = self.program
+        readers: Dict[int, List[int]] = {}
+        for j, op in enumerate(prog.ops):
+            for t in op.inputs:
+                readers.setdefault(t, []).append(j)
+        for i, op in enumerate(prog.ops):
+            if op.kind != "mul" or not op.layer.endswith("/rezero"):
+                continue
+            t = op.outputs[0]
+            users = readers.get(t, [])
+            if t in self.outputs or len(users) != 1 or prog.ops[users[0]].kind != "add":
+                continue
+            j = users[0]
+            fused = compile_mul_add(op, prog.ops[j], prog.tensors)
+            if fused is not None:
+                self.runners[i] = _noop
+                self.runners[j] = fused
+
+    def workspace(self) -> list:
+        """This thread's workspace (made on first use); after a `step` it holds every tensor
+        of that step but the graph inputs."""
+        ws = getattr(self._local, "bufs", None)
+        if ws is None:
+            prog = self.program
+            n = len(prog.tensors)
+            ws = [None] * (n + len(self.scratch))
+            views = {t for op in prog.ops if op.kind == "reshape" for t in op.outputs}
+            for i, t in enumerate(prog.tensors):
+                if t.data is not None:
+                    ws[i] = t.data
+                elif i not in self.inputs and i not in views and i not in self.fresh:
+                    ws[i] = np.empty(t.shape, t.numpy_dtype)
+            for j, (shape, dtype, fill) in enumerate(self.scratch):
+                ws[n + j] = np.full(shape, fill, dtype)
+            self._local.bufs = ws
+        return ws
+
+    def step(self, image, states: States):
+        """One invocation of the file's graph: image [1, 1, H, W, 3] in the file's input dtype,
+        states of batch 1.  Returns (logits, the output states as the file writes them).
+        A float state holding NaN / inf raises StateError (from its QUANTIZE)."""
+        prog = self.program
+        ws = self.workspace()
+        ws[prog.image] = image
+        for name, (ti, _) in prog.states.items():
+            ws[ti] = states[name]
+        for t in self.fresh:
+            spec = prog.tensors[t]
+            ws[t] = np.empty(spec.shape, spec.numpy_dtype)
+        ki = K.impl(self.any_parallel)
+        for run in self.runners:
+            run(ws, ki)
+        logits = ws[prog.logits]
+        if prog.logits in self.copy_out:
+            logits = logits.copy()
+        raw = {}
+        for name, (ti, to) in prog.states.items():
+            v = ws[to]
+            raw[name] = v.copy() if (ti == to or to in self.copy_out) else v
+        for ti, _ in prog.states.values():     # the caller's arrays are not kept
+            ws[ti] = None
+        ws[prog.image] = None
+        return logits, raw
+
+    def feedback(self, raw: States) -> States:
+        """Output states as next inputs: int8 states requantized where the file's output
+        quantization differs from the input's."""
+        out = {}
+        for name, value in raw.items():
+            conv = self.requantize.get(name)
+            out[name] = value if conv is None else requantize(value, *conv)
+        return out
