@@ -14,7 +14,7 @@ from conftest import need  # noqa: E402
 import minimovinet as mm
 from minimovinet import TFLiteError
 from minimovinet import WeightsFileError
-from minimovinet.errors import InputError, StateError
+from minimovinet.errors import InputError, StateError, UnsupportedModelError
 from minimovinet.int8.model import load_tflite, read_int8, save_int8
 
 OFFICIAL = "models/movinet_a0_stream_k600_int8.tflite"
@@ -79,7 +79,7 @@ def test_official_graph_edited_is_refused_with_what_did_not_match(shared_dir):
             if op.name == "QUANTIZE" and op.inputs[0] in (a, b):
                 op.inputs = (b if op.inputs[0] == a else a,)
 
-    with pytest.raises(TFLiteError, match="state_block1_layer1_stream_buffer"):
+    with pytest.raises(UnsupportedModelError, match="state_block1_layer1_stream_buffer"):
         import_tflite(_edited(shared_dir, swap_buffer_state))
 
     def extra_operator(g):
@@ -89,7 +89,7 @@ def test_official_graph_edited_is_refused_with_what_did_not_match(shared_dir):
                                                outputs=(add.inputs[0],)))
 
     import dataclasses
-    with pytest.raises(TFLiteError, match="not a MoViNet stream model"):
+    with pytest.raises(UnsupportedModelError, match="not a MoViNet stream model"):
         import_tflite(_edited(shared_dir, extra_operator))
 
     def drop_head_sum(g):
@@ -97,7 +97,7 @@ def test_official_graph_edited_is_refused_with_what_did_not_match(shared_dir):
         for i, op in enumerate(g.operators):
             op.index = i
 
-    with pytest.raises(TFLiteError, match="head|SUM|MEAN"):
+    with pytest.raises(UnsupportedModelError, match="head|SUM|MEAN"):
         import_tflite(_edited(shared_dir, drop_head_sum))
 
 
@@ -150,7 +150,7 @@ def test_not_a_movinet_tflite(tmp_path):
     data = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, out)).convert()
     path = tmp_path / "small.tflite"
     path.write_bytes(data)
-    with pytest.raises(TFLiteError, match="not a MoViNet stream model"):
+    with pytest.raises(UnsupportedModelError, match="not a MoViNet stream model"):
         mm.load(path)
 
 
@@ -158,5 +158,5 @@ def test_float_tflite_movinet_is_refused(request):
     import int8_support as S
     path = S.converted_models(request.config.cache.mkdir("minimovinet-int8"))[
         ("mobile", "float32")]
-    with pytest.raises(TFLiteError, match="expected int8"):
+    with pytest.raises(UnsupportedModelError, match="expected int8"):
         load_tflite(path)
