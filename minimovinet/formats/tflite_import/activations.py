@@ -13,7 +13,7 @@ from .labels import act_label
 from .walk import GraphMismatch, Walk
 
 FUSED = {"RELU6": "relu6", "RELU": "relu"}
-BLOCK_ACTIVATIONS = ("relu6", "hard_swish", "relu", "swish")
+CONV_ACTIVATIONS = ("relu6", "hard_swish", "relu", "swish")
 
 
 def fused_activation(op: Operator) -> str:
@@ -58,6 +58,6 @@ def check_act(w: Walk, act: str, where: str) -> None:
     """Record the activation after the conv `where` (all must agree, `infer_config` checks);
     a block conv without one is not MoViNet."""
     w.acts[where] = act
-    if act not in BLOCK_ACTIVATIONS:
+    if act not in CONV_ACTIVATIONS:
         raise GraphMismatch(f"{where}: no activation after the conv (expected relu6 or "
                             f"hard_swish)")

@@ -18,7 +18,7 @@ import numpy as np
 from ..tflite import Operator
 from .activations import activation, check_act, fused_activation, peek_activation_output
 from .convs import block_depthwise, block_pointwise, out_channels
-from .labels import REZERO, RESIDUAL_ADD, SKIP_POOL, STREAM_BUFFER, block_label
+from .labels import REZERO, RESIDUAL_ADD, SKIP_POOL, STREAM_BUFFER, block_label, block_name
 from .se import match_se
 from .signature import block_state_source, state_sink
 from .walk import GraphMismatch, Walk
@@ -48,31 +48,33 @@ def next_is_block(w: Walk, x: int) -> str:
 
 def match_expansion(w: Walk, x: int, index: int, cin: int) -> Tuple[int, int]:
     """The 1x1 expansion conv reading the block input `x`: (its activation's output, E)."""
+    p = block_name(index)
     expansion = None
     for op in w.uses(x):
         if _feeds_depthwise(w, op):
             expansion = op
     if expansion is None:
-        raise GraphMismatch(f"@{index}: no expansion conv feeding a depthwise conv")
+        raise GraphMismatch(f"{p}: no expansion conv feeding a depthwise conv")
     label = block_pointwise(w, expansion, index, "expansion", cin)
     expand = out_channels(w, expansion)
     h, act = activation(w, expansion, label)
-    check_act(w, act, f"@{index}/expansion")
+    check_act(w, act, f"{p}/expansion")
     return h, expand
 
 
 def match_spatial_conv(w: Walk, h: int, index: int, expand: int):
     """The spatial depthwise 1 x kh x kw conv: (its activation's output, (kh, kw), stride)."""
-    dw = w.one(w.uses(h), ("DEPTHWISE_CONV_2D",), f"@{index} spatial depthwise conv")
+    p = block_name(index)
+    dw = w.one(w.uses(h), ("DEPTHWISE_CONV_2D",), f"{p} spatial depthwise conv")
     kernel = w.shape(dw.inputs[1])                       # [1, kh, kw, E]
     o = dw.options
     if kernel[0] != 1 or kernel[3] != expand or o.depth_multiplier not in (0, 1) \
             or o.padding != "SAME" or (o.dilation_h_factor, o.dilation_w_factor) != (1, 1):
-        raise GraphMismatch(f"@{index}: spatial depthwise conv has kernel {list(kernel)}, "
+        raise GraphMismatch(f"{p}: spatial depthwise conv has kernel {list(kernel)}, "
                             f"padding {o.padding}")
     label = block_depthwise(w, dw, index, "feature")
     h, act = activation(w, dw, label)
-    check_act(w, act, f"@{index}/feature")
+    check_act(w, act, f"{p}/feature")
     return h, (kernel[1], kernel[2]), (1, o.stride_h, o.stride_w)
 
 
@@ -102,16 +104,17 @@ def match_stream_buffer(w: Walk, cat: Operator, h: int, index: int) -> int:
 def match_temporal_conv(w: Walk, frames: int, index: int, expand: int) -> Tuple[int, int]:
     """The causal temporal depthwise kt x 1 conv over the buffered `frames`: (its
     activation's output, kt)."""
+    p = block_name(index)
     kt = w.shape(frames)[1]
-    tdw = w.one(w.uses(frames), ("DEPTHWISE_CONV_2D",), f"@{index} temporal conv")
+    tdw = w.one(w.uses(frames), ("DEPTHWISE_CONV_2D",), f"{p} temporal conv")
     kernel = w.shape(tdw.inputs[1])                      # [1, kt, 1, E]
     if kernel != (1, kt, 1, expand) or tdw.options.padding != "VALID":
-        raise GraphMismatch(f"@{index}: temporal depthwise conv has kernel {list(kernel)}, "
+        raise GraphMismatch(f"{p}: temporal depthwise conv has kernel {list(kernel)}, "
                             f"padding {tdw.options.padding}; expected [1, {kt}, 1, "
                             f"{expand}] VALID")
     label = block_depthwise(w, tdw, index, "feature_temporal")
     h, act = activation(w, tdw, label)
-    check_act(w, act, f"@{index}/feature_temporal")
+    check_act(w, act, f"{p}/feature_temporal")
     return h, kt
 
 
@@ -119,49 +122,51 @@ def match_projection(w: Walk, h: int, index: int, expand: int):
     """Projection 1x1 conv (linear) -> MUL(rezero constant) -> ADD(skip).
 
     Returns (Cout, the rezero value, the residual ADD, its skip operand)."""
+    p = block_name(index)
     convs = [op for op in w.uses(h) if op.name == "CONV_2D"]
-    proj = w.one(convs, ("CONV_2D",), f"@{index} projection")
+    proj = w.one(convs, ("CONV_2D",), f"{p} projection")
     block_pointwise(w, proj, index, "projection", expand)
     cout = out_channels(w, proj)
     if fused_activation(proj) != "NONE":
-        raise GraphMismatch(f"@{index}: projection conv has an activation")
-    rz = w.one(w.uses(proj.outputs[0]), ("MUL",), f"@{index} rezero")
+        raise GraphMismatch(f"{p}: projection conv has an activation")
+    rz = w.one(w.uses(proj.outputs[0]), ("MUL",), f"{p} rezero")
     const_in = w.constant_inputs(rz)
     if len(const_in) != 1:
-        raise GraphMismatch(f"@{index}: rezero MUL without a constant operand")
+        raise GraphMismatch(f"{p}: rezero MUL without a constant operand")
     rz_values = w.dequantized(const_in[0])
     if rz_values.size == 0 or not np.all(rz_values == rz_values.ravel()[0]):
-        raise GraphMismatch(f"@{index}: rezero constant is not one scalar")
+        raise GraphMismatch(f"{p}: rezero constant is not one scalar")
     w.claim(rz, block_label(index, REZERO))
-    add = w.one(w.uses(rz.outputs[0]), ("ADD",), f"@{index} residual add")
+    add = w.one(w.uses(rz.outputs[0]), ("ADD",), f"{p} residual add")
     w.claim(add, block_label(index, RESIDUAL_ADD))
     other = [t for t in add.inputs if w.origin(t) != w.origin(rz.outputs[0])]
     if len(other) != 1:
-        raise GraphMismatch(f"@{index}: residual ADD inputs")
+        raise GraphMismatch(f"{p}: residual ADD inputs")
     return cout, float(rz_values.ravel()[0]), add, other[0]
 
 
 def match_skip(w: Walk, skip_in: int, x: int, index: int, cin: int) -> str:
     """The skip branch from the block input `x` to the residual ADD's operand `skip_in`:
     'identity', 'conv' (1x1) or 'pool+conv' (AVERAGE_POOL 3x3/2 SAME, then 1x1)."""
+    p = block_name(index)
     skip_t = w.origin(skip_in)
     if skip_t == x:
         return "identity"
     conv = w.producer_op(skip_t)
     if conv is None or conv.name != "CONV_2D":
-        raise GraphMismatch(f"@{index}: the skip branch is neither the block input nor a conv")
+        raise GraphMismatch(f"{p}: the skip branch is neither the block input nor a conv")
     block_pointwise(w, conv, index, "skip", cin)
     src = w.origin(conv.inputs[0])
     if src == x:
         return "conv"
     pool = w.producer_op(src)
     if pool is None or pool.name != "AVERAGE_POOL_2D" or w.origin(pool.inputs[0]) != x:
-        raise GraphMismatch(f"@{index}: the skip conv does not read the block input or its "
+        raise GraphMismatch(f"{p}: the skip conv does not read the block input or its "
                             f"average pool")
     po = pool.options
     if (po.filter_height, po.filter_width, po.stride_h, po.stride_w) != (3, 3, 2, 2) \
             or po.padding != "SAME":
-        raise GraphMismatch(f"@{index}: skip pool is not 3x3 stride 2 SAME")
+        raise GraphMismatch(f"{p}: skip pool is not 3x3 stride 2 SAME")
     w.claim(pool, block_label(index, SKIP_POOL))
     return "pool+conv"
 

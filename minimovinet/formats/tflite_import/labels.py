@@ -61,9 +61,14 @@ SKIP_POOL = "skip/pool"                 # AVERAGE_POOL 3x3/2 before the skip con
 ACT = "act"                             # an activation op after a conv
 
 
+def block_name(index: int) -> str:
+    """The provisional name of block `index`: '@3'."""
+    return f"@{index}"
+
+
 def block_label(index: int, suffix: str) -> str:
     """The provisional label of an op of block `index`: '@3/rezero'."""
-    return f"@{index}/{suffix}"
+    return f"{block_name(index)}/{suffix}"
 
 
 def block_conv_label(index: int, role: str) -> str:
@@ -73,7 +78,7 @@ def block_conv_label(index: int, role: str) -> str:
 
 def block_state(index: int, kind: str) -> str:
     """The provisional name of a state of block `index`: '@3_stream_buffer'."""
-    return f"@{index}_{kind}"
+    return f"{block_name(index)}_{kind}"
 
 
 def act_label(conv_label: str) -> str:

@@ -25,7 +25,7 @@ HARD_SIGMOID_SLOPE = 1 / 6
 def match_se_pool(w: Walk, h: int, index: int) -> Tuple[int, int]:
     """The frame mean of `h` and its running mean: (frame mean, cumulative mean), both
     [B, 1, 1, 1, E]."""
-    where = f"@{index}/se"
+    where = block_label(index, "se")
     layer = block_label(index, SE_POOL)
     mean = w.one(w.uses(h), ("MEAN",), f"{where} pool")
     axes = sorted(int(a) % 5 for a in w.const(mean.inputs[1]).ravel())
@@ -48,7 +48,7 @@ def match_se_pool(w: Walk, h: int, index: int) -> Tuple[int, int]:
 def match_se_gate(w: Walk, pooled: int, index: int, expand: int) -> Tuple[Operator, float]:
     """reduce conv (+ act) -> expand conv (relu6) -> MUL(1/6) from the pooled [B, 1, 1, 1, 2E]:
     (the gate MUL, its factor)."""
-    where = f"@{index}/se"
+    where = block_label(index, "se")
     red = w.one(w.uses(pooled), ("CONV_2D",), f"{where} reduce")
     reduce_label = block_pointwise(w, red, index, "se_reduce", 2 * expand)
     r, act = activation(w, red, reduce_label)
@@ -72,7 +72,7 @@ def match_se_gate(w: Walk, pooled: int, index: int, expand: int) -> Tuple[Operat
 def match_se(w: Walk, h: int, index: int, expand: int) -> Tuple[int, dict]:
     """The SE of block `index` over its features `h` (E = `expand` channels): (the gated
     features, dict(gate_factor))."""
-    where = f"@{index}/se"
+    where = block_label(index, "se")
     frame_mean, cumulative = match_se_pool(w, h, index)
     cat = w.one(w.uses(cumulative), ("CONCATENATION",), f"{where} concat")
     if [w.origin(t) for t in cat.inputs] != [w.origin(cumulative), w.origin(frame_mean)]:
