@@ -82,7 +82,7 @@ def test_official_graph_edited_is_refused_with_what_did_not_match(shared_dir):
             if op.name == "QUANTIZE" and op.inputs[0] in (a, b):
                 op.inputs = (b if op.inputs[0] == a else a,)
 
-    with pytest.raises(TFLiteError, match="state_block1_layer1_stream_buffer"):
+    with pytest.raises(UnsupportedModelError, match="state_block1_layer1_stream_buffer"):
         import_tflite(_edited(shared_dir, swap_buffer_state))
 
     def extra_operator(g):
@@ -92,7 +92,7 @@ def test_official_graph_edited_is_refused_with_what_did_not_match(shared_dir):
                                                outputs=(add.inputs[0],)))
 
     import dataclasses
-    with pytest.raises(TFLiteError, match="not a MoViNet stream model"):
+    with pytest.raises(UnsupportedModelError, match="not a MoViNet stream model"):
         import_tflite(_edited(shared_dir, extra_operator))
 
     def drop_head_sum(g):
@@ -100,7 +100,7 @@ def test_official_graph_edited_is_refused_with_what_did_not_match(shared_dir):
         for i, op in enumerate(g.operators):
             op.index = i
 
-    with pytest.raises(TFLiteError, match="head|SUM|MEAN"):
+    with pytest.raises(UnsupportedModelError, match="head|SUM|MEAN"):
         import_tflite(_edited(shared_dir, drop_head_sum))
 
 
@@ -153,7 +153,7 @@ def test_not_a_movinet_tflite(tmp_path):
     data = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, out)).convert()
     path = tmp_path / "small.tflite"
     path.write_bytes(data)
-    with pytest.raises(TFLiteError, match="not a MoViNet stream model"):
+    with pytest.raises(UnsupportedModelError, match="not a MoViNet stream model"):
         mm.load(path)
 
 
@@ -161,7 +161,7 @@ def test_float_tflite_movinet_is_refused(request):
     import int8_support as S
     path = S.converted_models(request.config.cache.mkdir("minimovinet-int8"))[
         ("mobile", "float32")]
-    with pytest.raises(TFLiteError, match="expected int8"):
+    with pytest.raises(UnsupportedModelError, match="expected int8"):
         load_tflite(path)
 
 

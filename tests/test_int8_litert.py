@@ -462,7 +462,8 @@ def test_predict_proba_is_the_softmax_of_float_logits(converted, key):
 def _folded_layers(model):
     """Every conv of a float Movinet after BN (and ReZero) folding: name -> (kernel, bias)."""
     out = {"stem": (model.stem.kernel, model.stem.bias)}
-    for p, b in model.blocks:
+    for b in model.blocks:
+        p = b.prefix
         parts = dict(expansion=b.expansion, spatial=b.feature.spatial,
                      temporal=b.feature.temporal, projection=b.projection, skip=b.skip_conv)
         if b.se is not None:

@@ -7,7 +7,7 @@
     tf_checkpoint.py        TensorFlow checkpoint reader without TensorFlow
     crc32c.py               CRC32C (a Numba loop), the checksum of checkpoints
     tflite.py               TFLite flatbuffer reader without TFLite
-    tflite_import.py        an int8 TFLite graph -> `int8.program.Int8Program`
+    tflite_import/          an int8 TFLite graph -> `int8.program.Int8Program`
 
 May import: the shared modules and the public names of `float32` and `int8`.  Never imports
 `apps`.

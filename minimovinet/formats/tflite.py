@@ -5,6 +5,10 @@ A ``.tflite`` file is a FlatBuffer whose root table is ``tflite.Model`` (schema
 implements the small part of the FlatBuffers binary format the schema needs and decodes the model
 into plain dataclasses; it never imports ``flatbuffers``, TensorFlow, ``tflite`` or LiteRT.
 
+It decodes what minimovinet reads: tensors (shapes, types, quantization, constant data),
+operators with the builtin options of the ops a MoViNet stream graph uses (any other op is
+named, its options only by their type: `UndecodedOptions`), signatures and metadata.
+
 FlatBuffers in brief (all little-endian):
 
 * the file starts with a ``uoffset`` (uint32) to the root table, then the 4-byte identifier;
@@ -39,15 +43,11 @@ from ..errors import TFLiteError
 __all__ = [
     "read_tflite", "TFLiteModel", "SubGraph", "Tensor", "Quantization", "Operator",
     "OperatorCode", "SignatureDef", "Metadata", "UndecodedOptions",
-    "BUILTIN_OPERATOR_NAMES", "BUILTIN_OPTIONS_NAMES", "BUILTIN_OPTIONS2_NAMES",
-    "TENSOR_TYPE_NAMES", "builtin_operator_name",
-    "Conv2DOptions", "DepthwiseConv2DOptions", "Conv3DOptions", "Pool2DOptions",
-    "FullyConnectedOptions", "SoftmaxOptions", "ConcatenationOptions", "AddOptions", "MulOptions",
-    "SubOptions", "DivOptions", "ReshapeOptions", "StridedSliceOptions", "ReducerOptions",
-    "SqueezeOptions", "GatherOptions", "PackOptions", "UnpackOptions", "SplitOptions",
-    "SplitVOptions", "LeakyReluOptions", "CastOptions", "ShapeOptions", "ResizeBilinearOptions",
-    "ResizeNearestNeighborOptions", "TransposeConvOptions", "BatchMatMulOptions",
-    "MirrorPadOptions", "GeluOptions",
+    "BUILTIN_OPERATOR_NAMES", "BUILTIN_OPTIONS_NAMES", "TENSOR_TYPE_NAMES",
+    "builtin_operator_name",
+    "Conv2DOptions", "DepthwiseConv2DOptions", "Pool2DOptions", "ConcatenationOptions",
+    "AddOptions", "MulOptions", "DivOptions", "ReshapeOptions", "StridedSliceOptions",
+    "ReducerOptions", "CastOptions",
 ]
 
 FILE_IDENTIFIER = b"TFL3"
@@ -121,39 +121,25 @@ BUILTIN_OPTIONS_NAMES: Tuple[str, ...] = tuple("""
     RightShiftOptions
 """.split())
 
-BUILTIN_OPTIONS2_NAMES: Tuple[str, ...] = tuple("""
-    NONE StablehloConcatenateOptions StablehloBroadcastInDimOptions StablehloSliceOptions
-    StablehloConvolutionOptions StablehloCustomCallOptions StablehloReduceOptions
-    StablehloScatterOptions StablehloCompareOptions StablehloDynamicSliceOptions
-    StablehloPadOptions StablehloIotaOptions StablehloDotGeneralOptions
-    StablehloReduceWindowOptions StablehloSortOptions StablehloWhileOptions
-    StablehloGatherOptions StablehloTransposeOptions DilateOptions
-    StablehloRngBitGeneratorOptions ReduceWindowOptions StableHLOCompositeOptions
-    StablehloShiftLeftOptions StablehloCaseOptions
-""".split())
-
 TENSOR_TYPE_NAMES: Tuple[str, ...] = tuple("""
     FLOAT32 FLOAT16 INT32 UINT8 INT64 STRING BOOL INT16 COMPLEX64 INT8 FLOAT64 COMPLEX128 UINT64
     RESOURCE VARIANT UINT32 UINT16 INT4 BFLOAT16 INT2 UINT4 FLOAT8_E4M3FN FLOAT8_E5M2
 """.split())
 
-QUANTIZATION_DETAILS_NAMES = ("NONE", "CustomQuantization", "BlockwiseQuantization",
-                              "MultiAxisQuantization")
 PADDING_NAMES = ("SAME", "VALID")
 ACTIVATION_NAMES = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT")
-FC_WEIGHTS_FORMAT_NAMES = ("DEFAULT", "SHUFFLED4x16INT8")
-MIRROR_PAD_MODE_NAMES = ("REFLECT", "SYMMETRIC")
 
 _CUSTOM_CODE = BUILTIN_OPERATOR_NAMES.index("CUSTOM")
 
 # TensorType -> little-endian NumPy dtype; types without a NumPy equivalent (packed int4/int2,
-# bfloat16, float8, resource, variant) map to None.  STRING tensors decode to object arrays.
+# bfloat16, float8, resource, variant) and STRING (no MoViNet graph has one) map to None: their
+# constant data is not decoded.
 _NUMPY_DTYPES: Dict[str, Optional[np.dtype]] = {
     "FLOAT32": np.dtype("<f4"), "FLOAT16": np.dtype("<f2"), "FLOAT64": np.dtype("<f8"),
     "INT8": np.dtype("i1"), "UINT8": np.dtype("u1"), "INT16": np.dtype("<i2"),
     "UINT16": np.dtype("<u2"), "INT32": np.dtype("<i4"), "UINT32": np.dtype("<u4"),
     "INT64": np.dtype("<i8"), "UINT64": np.dtype("<u8"), "BOOL": np.dtype("?"),
-    "COMPLEX64": np.dtype("<c8"), "COMPLEX128": np.dtype("<c16"), "STRING": np.dtype(object),
+    "COMPLEX64": np.dtype("<c8"), "COMPLEX128": np.dtype("<c16"),
 }
 
 
@@ -175,9 +161,7 @@ _I8 = struct.Struct("<b")
 _U16 = struct.Struct("<H")
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
-_I64 = struct.Struct("<q")
 _U64 = struct.Struct("<Q")
-_F32 = struct.Struct("<f")
 
 
 class _Buf:
@@ -261,14 +245,8 @@ class _Table:
     def u32(self, slot, name, default=0):
         return self.scalar(slot, _U32, default, name)
 
-    def i64(self, slot, name, default=0):
-        return self.scalar(slot, _I64, default, name)
-
     def u64(self, slot, name, default=0):
         return self.scalar(slot, _U64, default, name)
-
-    def f32(self, slot, name, default=0.0):
-        return self.scalar(slot, _F32, default, name)
 
     def bool(self, slot, name, default=False):
         return bool(self.scalar(slot, _U8, int(default), name))
@@ -340,7 +318,9 @@ class _Table:
 
 
 # --------------------------------------------------------------------------------------------
-# Builtin options.
+# Builtin options: decoded for the ops a MoViNet stream graph is made of (the int8 importer's
+# SUPPORTED_OPS; HARD_SWISH, LOGISTIC, QUANTIZE and DEQUANTIZE have no option fields).  The
+# options of any other op stay `UndecodedOptions`, which names their type.
 # --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -366,18 +346,6 @@ class DepthwiseConv2DOptions:
 
 
 @dataclass(frozen=True)
-class Conv3DOptions:
-    padding: str = "SAME"
-    stride_d: int = 0
-    stride_w: int = 0
-    stride_h: int = 0
-    fused_activation_function: str = "NONE"
-    dilation_d_factor: int = 1
-    dilation_w_factor: int = 1
-    dilation_h_factor: int = 1
-
-
-@dataclass(frozen=True)
 class Pool2DOptions:
     padding: str = "SAME"
     stride_w: int = 0
@@ -385,20 +353,6 @@ class Pool2DOptions:
     filter_width: int = 0
     filter_height: int = 0
     fused_activation_function: str = "NONE"
-
-
-@dataclass(frozen=True)
-class FullyConnectedOptions:
-    fused_activation_function: str = "NONE"
-    weights_format: str = "DEFAULT"
-    keep_num_dims: bool = False
-    asymmetric_quantize_inputs: bool = False
-    quantized_bias_type: str = "FLOAT32"
-
-
-@dataclass(frozen=True)
-class SoftmaxOptions:
-    beta: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -416,12 +370,6 @@ class AddOptions:
 @dataclass(frozen=True)
 class MulOptions:
     fused_activation_function: str = "NONE"
-
-
-@dataclass(frozen=True)
-class SubOptions:
-    fused_activation_function: str = "NONE"
-    pot_scale_int16: bool = True
 
 
 @dataclass(frozen=True)
@@ -451,90 +399,9 @@ class ReducerOptions:
 
 
 @dataclass(frozen=True)
-class SqueezeOptions:
-    squeeze_dims: Optional[Tuple[int, ...]] = None
-
-
-@dataclass(frozen=True)
-class GatherOptions:
-    axis: int = 0
-    batch_dims: int = 0
-
-
-@dataclass(frozen=True)
-class PackOptions:
-    values_count: int = 0
-    axis: int = 0
-
-
-@dataclass(frozen=True)
-class UnpackOptions:
-    num: int = 0
-    axis: int = 0
-
-
-@dataclass(frozen=True)
-class SplitOptions:
-    num_splits: int = 0
-
-
-@dataclass(frozen=True)
-class SplitVOptions:
-    num_splits: int = 0
-
-
-@dataclass(frozen=True)
-class LeakyReluOptions:
-    alpha: float = 0.0
-
-
-@dataclass(frozen=True)
 class CastOptions:
     in_data_type: str = "FLOAT32"
     out_data_type: str = "FLOAT32"
-
-
-@dataclass(frozen=True)
-class ShapeOptions:
-    out_type: str = "FLOAT32"  # FLOAT32 (the default) means int32 output
-
-
-@dataclass(frozen=True)
-class ResizeBilinearOptions:
-    align_corners: bool = False
-    half_pixel_centers: bool = False
-
-
-@dataclass(frozen=True)
-class ResizeNearestNeighborOptions:
-    align_corners: bool = False
-    half_pixel_centers: bool = False
-
-
-@dataclass(frozen=True)
-class TransposeConvOptions:
-    padding: str = "SAME"
-    stride_w: int = 0
-    stride_h: int = 0
-    fused_activation_function: str = "NONE"
-    quantized_bias_type: str = "FLOAT32"
-
-
-@dataclass(frozen=True)
-class BatchMatMulOptions:
-    adj_x: bool = False
-    adj_y: bool = False
-    asymmetric_quantize_inputs: bool = False
-
-
-@dataclass(frozen=True)
-class MirrorPadOptions:
-    mode: str = "REFLECT"
-
-
-@dataclass(frozen=True)
-class GeluOptions:
-    approximate: bool = False
 
 
 @dataclass(frozen=True)
@@ -550,14 +417,11 @@ def _read_enum(table: Tuple[str, ...]):
 
 _FIELD_READERS = {
     "i32": lambda t, slot, name, default: t.i32(slot, name, default),
-    "f32": lambda t, slot, name, default: t.f32(slot, name, default),
     "bool": lambda t, slot, name, default: t.bool(slot, name, default),
     "i32[]": lambda t, slot, name, default: t.ints(slot, name),
     "padding": _read_enum(PADDING_NAMES),
     "activation": _read_enum(ACTIVATION_NAMES),
     "tensor_type": _read_enum(TENSOR_TYPE_NAMES),
-    "fc_weights_format": _read_enum(FC_WEIGHTS_FORMAT_NAMES),
-    "mirror_pad_mode": _read_enum(MIRROR_PAD_MODE_NAMES),
 }
 
 # Field kinds in vtable-slot order; None marks a deprecated slot.  Every other field of the
@@ -567,36 +431,15 @@ _OPTIONS_LAYOUT: Dict[str, Tuple[type, Tuple[Optional[str], ...]]] = {
                                       "tensor_type")),
     "DepthwiseConv2DOptions": (DepthwiseConv2DOptions, ("padding", "i32", "i32", "i32",
                                                         "activation", "i32", "i32")),
-    "Conv3DOptions": (Conv3DOptions, ("padding", "i32", "i32", "i32", "activation", "i32",
-                                      "i32", "i32")),
     "Pool2DOptions": (Pool2DOptions, ("padding", "i32", "i32", "i32", "i32", "activation")),
-    "FullyConnectedOptions": (FullyConnectedOptions, ("activation", "fc_weights_format", "bool",
-                                                      "bool", "tensor_type")),
-    "SoftmaxOptions": (SoftmaxOptions, ("f32",)),
     "ConcatenationOptions": (ConcatenationOptions, ("i32", "activation")),
     "AddOptions": (AddOptions, ("activation", "bool")),
     "MulOptions": (MulOptions, ("activation",)),
-    "SubOptions": (SubOptions, ("activation", "bool")),
     "DivOptions": (DivOptions, ("activation",)),
     "ReshapeOptions": (ReshapeOptions, ("i32[]",)),
     "StridedSliceOptions": (StridedSliceOptions, ("i32", "i32", "i32", "i32", "i32", "bool")),
     "ReducerOptions": (ReducerOptions, ("bool",)),
-    "SqueezeOptions": (SqueezeOptions, ("i32[]",)),
-    "GatherOptions": (GatherOptions, ("i32", "i32")),
-    "PackOptions": (PackOptions, ("i32", "i32")),
-    "UnpackOptions": (UnpackOptions, ("i32", "i32")),
-    "SplitOptions": (SplitOptions, ("i32",)),
-    "SplitVOptions": (SplitVOptions, ("i32",)),
-    "LeakyReluOptions": (LeakyReluOptions, ("f32",)),
     "CastOptions": (CastOptions, ("tensor_type", "tensor_type")),
-    "ShapeOptions": (ShapeOptions, ("tensor_type",)),
-    "ResizeBilinearOptions": (ResizeBilinearOptions, (None, None, "bool", "bool")),
-    "ResizeNearestNeighborOptions": (ResizeNearestNeighborOptions, ("bool", "bool")),
-    "TransposeConvOptions": (TransposeConvOptions, ("padding", "i32", "i32", "activation",
-                                                    "tensor_type")),
-    "BatchMatMulOptions": (BatchMatMulOptions, ("bool", "bool", "bool")),
-    "MirrorPadOptions": (MirrorPadOptions, ("mirror_pad_mode",)),
-    "GeluOptions": (GeluOptions, ("bool",)),
 }
 
 
@@ -633,9 +476,6 @@ class Quantization:
     scale: np.ndarray                       # float32
     zero_point: np.ndarray                  # int64
     quantized_dimension: int = 0
-    min: Optional[np.ndarray] = None        # float32, as recorded by the converter (if any)
-    max: Optional[np.ndarray] = None
-    details_type: Optional[str] = None      # e.g. 'CustomQuantization' (then scale is unused)
 
     @property
     def is_quantized(self) -> bool:
@@ -657,11 +497,10 @@ class Tensor:
     shape: Tuple[int, ...]
     shape_signature: Tuple[int, ...]  # -1 for dynamic dims; equal to `shape` when not recorded
     type_name: str                    # TensorType name, e.g. 'INT8'
-    dtype: Optional[np.dtype]         # NumPy dtype (None for int4, bfloat16, resource, ...)
+    dtype: Optional[np.dtype]         # NumPy dtype (None for int4, bfloat16, string, ...)
     buffer: int                       # index into TFLiteModel.buffers (0: no data)
     is_variable: bool = False
     quantization: Quantization = field(default_factory=_no_quantization)
-    has_rank: bool = False
     is_sparse: bool = False
     external_buffer: int = 0          # index into the model's external buffers (0: none)
 
@@ -680,12 +519,11 @@ class Tensor:
         if self.is_sparse:
             raise TFLiteError(f"{what} is sparse, which is not supported")
         if self.dtype is None:
-            raise TFLiteError(f"{what} has type {self.type_name}, which has no NumPy equivalent")
+            raise TFLiteError(f"{what} has type {self.type_name}, whose data this reader does "
+                              f"not decode")
         if any(d < 0 for d in self.shape):
             raise TFLiteError(f"corrupt: {what} has constant data but shape {list(self.shape)}")
         count = math.prod(self.shape)
-        if self.type_name == "STRING":
-            return _decode_strings(raw, count, what).reshape(self.shape)
         if count * self.dtype.itemsize != raw.size:
             raise TFLiteError(f"corrupt: {what} buffer {self.buffer} holds {raw.size} bytes but "
                               f"shape {list(self.shape)} of {self.type_name} needs "
@@ -694,20 +532,6 @@ class Tensor:
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         return arr
-
-
-def _decode_strings(raw: np.ndarray, count: int, what: str) -> np.ndarray:
-    """TFLite string tensors: int32 n, int32 offsets[n + 1], then the bytes."""
-    b = raw.tobytes()
-    if len(b) < 4 or _I32.unpack_from(b, 0)[0] != count or len(b) < 8 + 4 * count:
-        raise TFLiteError(f"corrupt: {what} string buffer does not hold {count} strings")
-    offs = struct.unpack_from(f"<{count + 1}i", b, 4)
-    if any(not (0 <= a <= c <= len(b)) for a, c in zip(offs, offs[1:])):
-        raise TFLiteError(f"corrupt: {what} string offsets out of range")
-    out = np.empty(count, dtype=object)
-    for i in range(count):
-        out[i] = b[offs[i]:offs[i + 1]]
-    return out
 
 
 @dataclass
@@ -731,11 +555,6 @@ class Operator:
     options: Any = None                  # decoded dataclass, UndecodedOptions, or None
     custom_code: Optional[str] = None
     version: int = 1
-    custom_options: Optional[np.ndarray] = None  # raw uint8 bytes of a custom op's options
-    custom_options_format: int = 0
-    intermediates: Tuple[int, ...] = ()
-    mutating_variable_inputs: Tuple[bool, ...] = ()
-    options2_type: Optional[str] = None  # BuiltinOptions2 union type name (StableHLO ops)
 
 
 @dataclass
@@ -793,7 +612,7 @@ class TFLiteModel:
 
     def summary(self) -> str:
         def fmt_tensor(t: Tensor) -> str:
-            dt = t.dtype.name if t.dtype is not None and t.type_name != "STRING" else t.type_name
+            dt = t.dtype.name if t.dtype is not None else t.type_name
             s = f"[{t.index}] {t.name} {dt}{list(t.shape)}"
             q = t.quantization
             if q.per_channel:
@@ -884,16 +703,11 @@ def _read_quantization(t: _Table, tensor_what: str, shape: Tuple[int, ...]) -> Q
     q = t.table(4, "quantization", f"{tensor_what} quantization")
     if q is None:
         return _no_quantization()
-    qmin = q.array(0, "<f4", "min")
-    qmax = q.array(1, "<f4", "max")
-    scale = q.array(2, "<f4", "scale")
+    scale = q.array(2, "<f4", "scale")                   # (slots 0, 1: min, max; unused)
     zero_point = q.array(3, "<i8", "zero_point")
-    details = _enum_name(QUANTIZATION_DETAILS_NAMES, q.u8(4, "details_type"))
-    details = None if details == "NONE" else details
     qdim = q.i32(6, "quantized_dimension")
     if scale is None or scale.size == 0:
-        return Quantization(np.empty(0, np.float32), np.empty(0, np.int64), 0, qmin, qmax,
-                            details)
+        return _no_quantization()
     if zero_point is None or zero_point.size != scale.size:
         nz = 0 if zero_point is None else zero_point.size
         raise TFLiteError(f"corrupt: {tensor_what} quantization has {scale.size} scales but "
@@ -904,8 +718,7 @@ def _read_quantization(t: _Table, tensor_what: str, shape: Tuple[int, ...]) -> Q
     if scale.size != 1 and shape and scale.size != shape[qdim]:
         raise TFLiteError(f"corrupt: {tensor_what} has {scale.size} scales but dimension {qdim} "
                           f"of shape {list(shape)} is {shape[qdim]}")
-    return Quantization(scale.astype(np.float32), zero_point.astype(np.int64), qdim, qmin, qmax,
-                        details)
+    return Quantization(scale.astype(np.float32), zero_point.astype(np.int64), qdim)
 
 
 def _read_tensor(t: _Table, i: int, n_buffers: int, buffers: List[np.ndarray]) -> Tensor:
@@ -921,11 +734,10 @@ def _read_tensor(t: _Table, i: int, n_buffers: int, buffers: List[np.ndarray]) -
     is_variable = t.bool(5, "is_variable")
     is_sparse = t.has(6)
     sig = t.ints(7, "shape_signature")
-    has_rank = t.bool(8, "has_rank")
     external = t.u32(10, "external_buffer")
     dtype = _NUMPY_DTYPES.get(type_name)
     nbytes = buffers[buffer].size
-    if nbytes and dtype is not None and type_name != "STRING" and not is_sparse:
+    if nbytes and dtype is not None and not is_sparse:
         count = math.prod(shape) if all(d >= 0 for d in shape) else -1
         if count * dtype.itemsize != nbytes:
             raise TFLiteError(f"corrupt: {what} buffer {buffer} holds {nbytes} bytes but shape "
@@ -933,12 +745,13 @@ def _read_tensor(t: _Table, i: int, n_buffers: int, buffers: List[np.ndarray]) -
     return Tensor(index=i, name=name, shape=shape,
                   shape_signature=sig if sig is not None else shape,
                   type_name=type_name, dtype=dtype, buffer=buffer, is_variable=is_variable,
-                  quantization=quant, has_rank=has_rank, is_sparse=is_sparse,
+                  quantization=quant, is_sparse=is_sparse,
                   external_buffer=external)
 
 
-def _read_operator(t: _Table, i: int, opcodes: List[OperatorCode], n_tensors: int,
-                   buf: _Buf) -> Operator:
+def _read_operator(t: _Table, i: int, opcodes: List[OperatorCode], n_tensors: int) -> Operator:
+    """Its code, tensors and builtin options (custom options, intermediates and the StableHLO
+    options are not read: no MoViNet graph has them)."""
     opcode_index = t.u32(0, "opcode_index")
     if opcode_index >= len(opcodes):
         raise TFLiteError(f"corrupt: {t.what} opcode_index {opcode_index} out of range "
@@ -952,35 +765,19 @@ def _read_operator(t: _Table, i: int, opcodes: List[OperatorCode], n_tensors: in
         options_type = _enum_name(BUILTIN_OPTIONS_NAMES, opt_type_code)
         options = _decode_options(options_type, t.table(4, "builtin_options",
                                                         f"{t.what} {options_type}"))
-    custom_options = t.array(5, "u1", "custom_options")
-    custom_format = t.i8(6, "custom_options_format")
-    mutating = t.array(7, "u1", "mutating_variable_inputs")
-    intermediates = _index_list(t, 8, "intermediates", n_tensors, True)
-    large_off = t.u64(9, "large_custom_options_offset")
-    large_size = t.u64(10, "large_custom_options_size")
-    if large_off > 1:
-        buf.check(large_off, large_size, f"{t.what} custom options (offset {large_off}, "
-                                         f"size {large_size})")
-        custom_options = np.frombuffer(buf.data, np.uint8, count=large_size, offset=large_off)
-    opt2_code = t.u8(11, "builtin_options_2_type")
-    options2_type = _enum_name(BUILTIN_OPTIONS2_NAMES, opt2_code) if opt2_code else None
     return Operator(index=i, opcode_index=opcode_index, name=oc.name,
                     builtin_code=oc.builtin_code, inputs=inputs, outputs=outputs,
                     options_type=options_type, options=options, custom_code=oc.custom_code,
-                    version=oc.version, custom_options=custom_options,
-                    custom_options_format=custom_format, intermediates=intermediates,
-                    mutating_variable_inputs=(() if mutating is None
-                                              else tuple(bool(v) for v in mutating)),
-                    options2_type=options2_type)
+                    version=oc.version)
 
 
-def _read_subgraph(t: _Table, gi: int, opcodes, buffers, buf: _Buf) -> SubGraph:
+def _read_subgraph(t: _Table, gi: int, opcodes, buffers) -> SubGraph:
     tensors = [_read_tensor(tt, i, len(buffers), buffers)
                for i, tt in enumerate(t.tables(0, "tensors", f"subgraph {gi} tensor"))]
     n = len(tensors)
     inputs = _index_list(t, 1, "inputs", n, False)
     outputs = _index_list(t, 2, "outputs", n, False)
-    operators = [_read_operator(ot, i, opcodes, n, buf)
+    operators = [_read_operator(ot, i, opcodes, n)
                  for i, ot in enumerate(t.tables(3, "operators", f"subgraph {gi} operator"))]
     return SubGraph(index=gi, name=t.string(4, "name") or "", tensors=tensors, inputs=inputs,
                     outputs=outputs, operators=operators)
@@ -1057,7 +854,7 @@ def read_tflite(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) -
                           f"{SCHEMA_VERSION})")
     buffers = _read_buffers(root, buf)
     opcodes = _read_operator_codes(root)
-    subgraphs = [_read_subgraph(t, gi, opcodes, buffers, buf)
+    subgraphs = [_read_subgraph(t, gi, opcodes, buffers)
                  for gi, t in enumerate(root.tables(2, "subgraphs", "subgraph"))]
     if not subgraphs:
         raise TFLiteError(f"corrupt: {label} has no subgraphs")

@@ -1,0 +1,59 @@
+"""Import an int8 TFLite MoViNet stream model: map its graph onto the MoViNet structure.
+
+`import_tflite(path)` reads the flatbuffer (`formats.tflite.read_tflite`, no TensorFlow), walks
+the graph from the `image` input along the MoViNet stream architecture, infers the
+`ModelConfig` of the equivalent float architecture (one of A0..A5) and builds the
+`int8.program.Int8Program`: the operators in execution order, each labelled with its MoViNet
+layer (`structure.ConvParams.layer` for the convs), the tensors with their quantization and
+constants, the signature (image, logits, states).  Anything that does not fit the structure is
+refused with an `UnsupportedModelError` saying what did not match.
+
+    walk.py          the walk state (`Walk`) and its graph helpers; `GraphMismatch`
+    labels.py        op labels, conv labels from `structure`, provisional block names ('@3')
+    signature.py     the signature; state inputs (sources) and next states (sinks)
+    activations.py   the activation after a conv: fused, HARD_SWISH, or LOGISTIC + MUL
+    convs.py         int8 conv checks, 1x1 convs, claiming a block conv under its role
+    network.py       the whole walk: operators, input, stem, blocks, head, all claimed
+    block.py         one block: expansion, spatial conv, stream buffer, temporal conv,
+                     projection + ReZero + residual, skip branch
+    se.py            squeeze-excitation
+    frame_count.py   the running mean: divide by the frame count
+    head.py          the head pool and the classifier
+    architecture.py  the ModelConfig the blocks match; the blocks' final names
+    build.py         the Int8Program: tensors, and ops through a table of converters
+
+May import: the shared modules (config, structure, errors), `minimovinet.int8.program` and
+`minimovinet.formats.tflite`.  Never imports `apps`.
+"""
+from __future__ import annotations
+
+import os
+
+from ...errors import UnsupportedModelError
+from ...int8.program import Int8Program
+from ..tflite import TFLiteModel, read_tflite
+from .architecture import infer_config
+from .build import SUPPORTED_OPS, build_program
+from .labels import display
+from .network import walk_graph
+from .walk import GraphMismatch, Walk
+
+__all__ = ["import_tflite", "SUPPORTED_OPS"]
+
+
+def import_tflite(source) -> Int8Program:
+    """Read a .tflite file (path, bytes, or an already parsed `TFLiteModel`) and map it onto
+    the MoViNet stream structure."""
+    if isinstance(source, TFLiteModel):
+        model, label = source, "<TFLiteModel>"
+    else:
+        label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<bytes>"
+        model = read_tflite(source)
+    try:
+        w = Walk.of(model, label)
+        walk_graph(w)
+        return build_program(w, infer_config(w))
+    except GraphMismatch as e:
+        raise UnsupportedModelError(f"{label}: not a MoViNet stream model (as exported by the "
+                                    f"Model Garden and converted to int8): "
+                                    f"{display(str(e))}") from None
