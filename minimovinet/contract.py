@@ -38,7 +38,7 @@ class InputSpec:
     height: int          # the frame size the model was made for
     width: int
     fixed_size: bool     # True: only this size (an int8 TFLite file); False: any size works
-    fps: float           # the frame rate the model was trained at (feed frames at this rate)
+    fps: float           # the frame rate the model was trained at (5 for A0-A2: an int there)
     dtype: str = "float32"
 
 
@@ -46,7 +46,7 @@ def default_input_spec(config: ModelConfig, height: Optional[int] = None,
                        width: Optional[int] = None, fixed_size: bool = False) -> InputSpec:
     """The training clip's size and rate for `config.model_id` (config.CLIPS)."""
     size, _, fps = CLIPS[config.model_id]
-    return InputSpec(height or size, width or size, fixed_size, float(fps))
+    return InputSpec(height or size, width or size, fixed_size, fps)
 
 
 class StreamModel(abc.ABC):

@@ -13,7 +13,7 @@ resized to the model's input size with bilinear interpolation (`resize.resize_bi
 from zero states and the prediction after frame ``t`` is the softmax of the logits after it.
 
 Frame rate: MoViNet stream models were trained on clips at a fixed rate (5 fps for A0-A2; the
-registry knows each model's rate, `VideoClassifier.fps`).  `classify(path)` resamples the video
+model's `input_spec.fps`, `VideoClassifier.fps`).  `classify(path)` resamples the video
 to that rate by timestamps; ``every_frame=True`` feeds every decoded frame instead (what the
 official example tests do), ``fps=N`` resamples to N.
 
@@ -34,6 +34,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..atomic import atomic_open
+from ..contract import StreamModel, softmax
 from ..errors import InputError, MinimovinetError, PlotError
 from .resize import resize_bilinear, to_model_input
 
@@ -157,15 +158,6 @@ def import_matplotlib():
 # the classifier
 
 
-def _registry_clip(model_id: Optional[str]) -> Tuple[Optional[int], Optional[int]]:
-    """(input size, frame rate) the registry lists for a model id ('a0' -> (172, 5))."""
-    from .registry import REGISTRY
-    for entry in REGISTRY.values():
-        if entry.model_id == model_id and entry.fps:
-            return entry.input_size, entry.fps
-    return None, None
-
-
 def _check_top_k(top_k) -> int:
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise InputError(f"top_k must be an integer >= 1, got {top_k!r}")
@@ -188,16 +180,14 @@ class VideoClassifier:
         self.top_k = _check_top_k(top_k)
         self.cache = cache
         self.model, self.name = self._load(model, cache)
-        config = getattr(self.model, "config", None)
-        if config is not None and not getattr(config, "causal", True):
+        if not self.model.config.causal:
             raise InputError(f"model {self.name} is a whole-clip (base) model: it cannot classify "
                              f"a stream frame by frame; use a stream model (e.g. a0-stream-int8)")
-        size, rate = _registry_clip(getattr(config, "model_id", None))
-        self.height = int(getattr(self.model, "height", None) or size or 172)
-        self.width = int(getattr(self.model, "width", None) or size or 172)
-        self.fps = rate or 5                        # the rate the model was trained at
-        num_classes = getattr(config, "num_classes", None)
-        self.class_names, self.has_class_names = self._class_names(class_names, num_classes)
+        spec = self.model.input_spec                # the model's frame size and frame rate
+        self.height, self.width = spec.height, spec.width
+        self.fps = spec.fps                         # the rate the model was trained at
+        self.class_names, self.has_class_names = self._class_names(
+            class_names, self.model.config.num_classes)
         self.reset()
 
     @staticmethod
@@ -210,13 +200,13 @@ class VideoClassifier:
                 return load(entry, cache), entry.name
             from .. import load as load_file
             return load_file(model), Path(model).name
-        if callable(model) and hasattr(model, "init_states"):
-            return model, getattr(model, "name", type(model).__name__)
+        if isinstance(model, StreamModel):
+            return model, model.name
         raise InputError(f"model must be a registry name, a model file or a loaded minimovinet "
                          f"model, got {type(model).__name__}")
 
     def _class_names(self, given, num_classes):
-        names = given if given is not None else getattr(self.model, "class_names", None)
+        names = given if given is not None else self.model.class_names
         if names is None:
             from .registry import NUM_LABELS, class_names as cached_names
             if num_classes in (None, NUM_LABELS):
@@ -253,10 +243,7 @@ class VideoClassifier:
         """Feed one uint8 RGB frame [H, W, 3]; the top-k [(label, probability), ...] after it."""
         x = self.preprocess(frame)                              # [1, 1, H, W, 3]
         logits, self.states = self.model(x, self.states)        # [1, C]
-        dequantize = getattr(self.model, "dequantize_logits", None)
-        z = np.asarray(dequantize(logits) if dequantize else logits, np.float64)[0]   # [C]
-        z = np.exp(z - z.max())
-        self.probabilities = z / z.sum()
+        self.probabilities = softmax(self.model.float_logits(logits))[0]   # [C] float64
         self.frames_seen += 1
         return self.top(self.probabilities)
 

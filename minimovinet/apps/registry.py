@@ -612,26 +612,14 @@ def load(name, cache: Optional[PathLike] = None):
     entry = get(name)
     path = resolve(entry, cache)
     if entry.kind == "tflite":
-        try:
-            model = minimovinet.load(str(path))
-        except MinimovinetError as e:
-            if _is_hdf5_complaint(e):
-                raise MinimovinetError(
-                    f"{entry.name}: loading .tflite files is not supported by this version of "
-                    f"minimovinet yet (the file is cached at {path})") from None
-            raise
-        if getattr(model, "class_names", None) is None:
+        model = minimovinet.load(str(path))
+        if model.class_names is None:
             try:
                 model.class_names = class_names(cache)
-            except (AttributeError, MinimovinetError):
+            except MinimovinetError:
                 pass
         return model
     return minimovinet.load(str(path))
-
-
-def _is_hdf5_complaint(exc: BaseException) -> bool:
-    """`minimovinet.load` without .tflite support reports a .tflite as a broken HDF5 file."""
-    return "HDF5" in str(exc)
 
 
 # --------------------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ class Int8Movinet(StreamModel):
     def state_specs(self, batch: int = 1, height: Optional[int] = None,
                     width: Optional[int] = None) -> "OrderedDict[str, tuple]":
         """Name -> (shape, dtype) of every state for `batch` streams (the file's order)."""
-        self._check_size(height, width)
+        _check_size(self, height, width)
         batch = check_positive_int("batch", batch)
         specs = OrderedDict()
         for name, (ti, _) in self.program.states.items():
@@ -209,29 +209,9 @@ class Int8Movinet(StreamModel):
 
     # ---- validation -----------------------------------------------------------------------------
 
-    def _check_size(self, height, width):
-        if height is None and width is None:
-            return
-        if (height, width) != (self.height, self.width):
-            raise InputError(f"this int8 model was converted for {self.height}x{self.width} "
-                             f"frames (a TFLite file has fixed shapes); got {height}x{width}")
-
     def _check_frames(self, frames):
         """The frames in the file's image dtype (float frames quantized for int8 images)."""
-        dtype, s, z = self.image_quantization
-        if dtype == "int8" and isinstance(frames, np.ndarray) and frames.dtype == np.int8:
-            if frames.ndim != 5 or frames.shape[-1] != 3 or min(frames.shape) < 1:
-                raise InputError(f"frames must have shape [B, T, H, W, 3], got {frames.shape}")
-            arr = np.ascontiguousarray(frames)
-        else:
-            arr = check_frames(frames)
-        if arr.shape[2:4] != (self.height, self.width):
-            raise InputError(f"frames are {arr.shape[2]}x{arr.shape[3]} but this int8 model was "
-                             f"converted for {self.height}x{self.width} frames (a TFLite file has "
-                             f"fixed shapes); resize the frames to {self.height}x{self.width}")
-        if dtype == "int8" and arr.dtype != np.int8:
-            arr = quantize(arr, s, z)
-        return arr
+        return _frames_for_file(frames, self.image_quantization, self.height, self.width)
 
     def _check_states(self, states, batch):
         # float states are checked for NaN / inf by the QUANTIZE that reads them
@@ -248,6 +228,33 @@ class Int8Movinet(StreamModel):
         from ..float32.model import Movinet
         from .dequantize import dequantized_params
         return Movinet(self.config, dequantized_params(self.program), self.class_names)
+
+
+def _check_size(model, height, width):
+    if height is None and width is None:
+        return
+    if (height, width) != (model.height, model.width):
+        raise InputError(f"this int8 model was converted for {model.height}x{model.width} "
+                         f"frames (a TFLite file has fixed shapes); got {height}x{width}")
+
+
+def _frames_for_file(frames, image_quantization, height: int, width: int) -> np.ndarray:
+    """Checked frames [B, T, height, width, 3] in the file's image dtype: int8 frames as they
+    are, float frames checked and, for an int8 image input, quantized as LiteRT's QUANTIZE."""
+    dtype, s, z = image_quantization
+    if dtype == "int8" and isinstance(frames, np.ndarray) and frames.dtype == np.int8:
+        if frames.ndim != 5 or frames.shape[-1] != 3 or min(frames.shape) < 1:
+            raise InputError(f"frames must have shape [B, T, H, W, 3], got {frames.shape}")
+        arr = np.ascontiguousarray(frames)
+    else:
+        arr = check_frames(frames)
+    if arr.shape[2:4] != (height, width):
+        raise InputError(f"frames are {arr.shape[2]}x{arr.shape[3]} but this int8 model was "
+                         f"converted for {height}x{width} frames (a TFLite file has "
+                         f"fixed shapes); resize the frames to {height}x{width}")
+    if dtype == "int8" and arr.dtype != np.int8:
+        arr = quantize(arr, s, z)                                  # [B, T, H, W, 3] int8
+    return arr
 
 
 def _classifier_input(program: Int8Program) -> int:
