@@ -11,8 +11,11 @@
     live.run(on_update=print)                   # the rolling top-k (minimovinet.apps.live)
 """
 from .config import BLOCK_SPECS, VARIANTS, ModelConfig  # noqa: F401
-from .errors import (CheckpointError, InputError, MinimovinetError, StateError,  # noqa: F401
-                     TFLiteError, WeightsFileError)
+from .contract import InputSpec, StreamModel  # noqa: F401
+from .errors import (CacheError, CheckpointError, ConfigError, DownloadError,  # noqa: F401
+                     FileError, InputError, MinimovinetError, MissingDependencyError,
+                     ModelNotAvailableError, PlotError, SettingError, StateError, TFLiteError,
+                     UnknownModelError, UnsupportedModelError, VideoError, WeightsFileError)
 from .threads import get_num_threads, set_num_threads  # noqa: F401
 from .float32.model import Movinet  # noqa: F401
 from .int8.model import Int8Movinet  # noqa: F401
