@@ -10,21 +10,29 @@
     live = mm.LiveClassifier(clf, source=0)     # camera 0, or a file played as one
     live.run(on_update=print)                   # the rolling top-k (minimovinet.apps.live)
 """
-from .config import BLOCK_SPECS, VARIANTS, ModelConfig  # noqa: F401
-from .contract import InputSpec, StreamModel  # noqa: F401
-from .errors import (CacheError, CheckpointError, ConfigError, DownloadError,  # noqa: F401
+from .config import BLOCK_SPECS, VARIANTS, ModelConfig
+from .contract import InputSpec, StreamModel
+from .errors import (CacheError, CheckpointError, ConfigError, DownloadError,
                      FileError, InputError, MinimovinetError, MissingDependencyError,
                      ModelNotAvailableError, PlotError, SettingError, StateError, TFLiteError,
                      UnknownModelError, UnsupportedModelError, VideoError, WeightsFileError)
-from .threads import get_num_threads, set_num_threads  # noqa: F401
-from .float32.model import Movinet  # noqa: F401
-from .int8.model import Int8Movinet  # noqa: F401
+from .threads import get_num_threads, set_num_threads
+from .float32.model import Movinet
+from .int8.model import Int8Movinet
 # light: numpy only at import (PyAV, matplotlib and the registry are imported when used)
-from .apps.classify import VideoClassifier  # noqa: F401
-from .apps.live import LiveClassifier  # noqa: F401
-from .apps.video import read_video  # noqa: F401
+from .apps.classify import VideoClassifier
+from .apps.live import LiveClassifier
+from .apps.video import read_video
 
 __version__ = "0.1.0"
+
+__all__ = ["BLOCK_SPECS", "VARIANTS", "ModelConfig", "InputSpec", "StreamModel", "Movinet",
+           "Int8Movinet", "VideoClassifier", "LiveClassifier", "read_video", "load", "save",
+           "random_model", "get_num_threads", "set_num_threads", "CacheError", "CheckpointError",
+           "ConfigError", "DownloadError", "FileError", "InputError", "MinimovinetError",
+           "MissingDependencyError", "ModelNotAvailableError", "PlotError", "SettingError",
+           "StateError", "TFLiteError", "UnknownModelError", "UnsupportedModelError",
+           "VideoError", "WeightsFileError", "__version__"]
 
 
 def load(path, class_names=None):

@@ -478,6 +478,15 @@ def _convert_checkpoint(entry: Entry, archive: Path, out: Path, labels: Sequence
 # Fetch, resolve, load.
 # --------------------------------------------------------------------------------------------
 
+def _convert_cached(entry: Entry, dest: Path, out: Path, labels) -> None:
+    """Convert a checkpoint already in the cache; a broken one says how to get it again."""
+    try:
+        _convert_checkpoint(entry, dest, out, labels, str(dest))
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}; delete it, or run `minimovinet fetch {entry.name} "
+                              f"--force` to download it again") from None
+
+
 def _labels_from_cache(cache: Path) -> Optional[List[str]]:
     entry = REGISTRY[LABELS]
     path = download_path(entry, cache)
@@ -537,11 +546,7 @@ def fetch(name, cache: Optional[PathLike] = None, force: bool = False, progress=
     if not force and _is_file(out):
         return out
     if not force and _is_file(dest):
-        try:
-            _convert_checkpoint(entry, dest, out, labels, str(dest))
-        except CheckpointError as e:
-            raise CheckpointError(f"{e}; delete it, or run `minimovinet fetch {entry.name} "
-                                  f"--force` to download it again") from None
+        _convert_cached(entry, dest, out, labels)
         return out
 
     _download_verified(entry, dest, bar,
@@ -586,11 +591,7 @@ def resolve(name, cache: Optional[PathLike] = None) -> Path:
         _check_local(entry, dest)
         return dest
     _writable_dir(out.parent, root)
-    try:
-        _convert_checkpoint(entry, dest, out, labels, str(dest))
-    except CheckpointError as e:
-        raise CheckpointError(f"{e}; delete it, or run `minimovinet fetch {entry.name} "
-                              f"--force` to download it again") from None
+    _convert_cached(entry, dest, out, labels)
     return out
 
 

@@ -130,10 +130,7 @@ def match_projection(w: Walk, h: int, index: int, expand: int):
     if fused_activation(proj) != "NONE":
         raise GraphMismatch(f"{p}: projection conv has an activation")
     rz = w.one(w.uses(proj.outputs[0]), ("MUL",), f"{p} rezero")
-    const_in = w.constant_inputs(rz)
-    if len(const_in) != 1:
-        raise GraphMismatch(f"{p}: rezero MUL without a constant operand")
-    rz_values = w.dequantized(const_in[0])
+    rz_values = w.constant_operand(rz, f"{p}: rezero MUL without a constant operand")
     if rz_values.size == 0 or not np.all(rz_values == rz_values.ravel()[0]):
         raise GraphMismatch(f"{p}: rezero constant is not one scalar")
     w.claim(rz, block_label(index, REZERO))

@@ -58,10 +58,8 @@ def match_se_gate(w: Walk, pooled: int, index: int, expand: int) -> Tuple[Operat
     if fused_activation(exp) != "RELU6":
         raise GraphMismatch(f"{where}: the gate conv is not relu6-fused (hard sigmoid)")
     gate_mul = w.one(w.uses(exp.outputs[0]), ("MUL",), f"{where} gate")
-    const_in = w.constant_inputs(gate_mul)
-    if len(const_in) != 1:
-        raise GraphMismatch(f"{where}: the gate MUL has no constant operand")
-    gate_factor = float(w.dequantized(const_in[0]).ravel()[0])
+    gate_factor = float(w.constant_operand(
+        gate_mul, f"{where}: the gate MUL has no constant operand").ravel()[0])
     if abs(gate_factor - HARD_SIGMOID_SLOPE) > 0.01:
         raise GraphMismatch(f"{where}: gate factor {gate_factor:.5f}, expected 1/6 "
                             f"(hard sigmoid)")

@@ -150,6 +150,14 @@ class Walk:
         """The inputs of `op` that are constants."""
         return [t for t in op.inputs if self.const(t) is not None]
 
+    def constant_operand(self, op: Operator, mismatch: str) -> np.ndarray:
+        """The dequantized value of the one constant input of `op` (a MUL by a constant);
+        `mismatch` is the error when there is not exactly one."""
+        const_in = self.constant_inputs(op)
+        if len(const_in) != 1:
+            raise GraphMismatch(mismatch)
+        return self.dequantized(const_in[0])
+
     def other_input(self, op: Operator, t: int, what: str) -> int:
         """The input of the binary `op` that is not (a view of) `t`."""
         other = [u for u in op.inputs if self.origin(u) != self.origin(t)]
