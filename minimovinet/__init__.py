@@ -36,30 +36,44 @@ __all__ = ["BLOCK_SPECS", "VARIANTS", "ModelConfig", "InputSpec", "StreamModel",
 
 
 def load(path, class_names=None):
-    """Load a model from a minimovinet .h5 file written by the converter.
+    """Load a model: a minimovinet .h5 file (float or int8), an int8 TFLite MoViNet stream model
+    (.tflite, read and mapped onto the MoViNet structure without TFLite; an `Int8Movinet`), or
+    a registry name (`minimovinet models`, e.g. "a0-stream") that is not an existing path: that
+    model from the cache (`minimovinet fetch NAME` puts it there; load never downloads and says
+    what to download where when it is missing; "a0-stream-int8" is embedded in the package).
 
-    Also loads int8 models: an int8 TFLite MoViNet stream model (.tflite, read and mapped onto
-    the MoViNet structure without TFLite) or the int8 .h5 file converted from one; these
-    return an `Int8Movinet` (`class_names` optionally names a .tflite model's classes).
-
-    A name from the registry (`minimovinet models`, e.g. "a0-stream") that is not an existing
-    path loads that model from the cache (`minimovinet fetch NAME` puts it there; load never
-    downloads and says what to download where when it is missing).
+    class_names: the classes' names (a list of num_classes strings), overriding the file's.  A
+    600-class model without names gets the Kinetics-600 names (`minimovinet.data`).
     """
     from .apps.registry import is_registry_name
     if is_registry_name(path):
         from .apps.registry import load as load_registered
-        return load_registered(path)
+        model = load_registered(path)
+    else:
+        model = _load_file(path)
+    if class_names is not None:
+        from .contract import check_class_names
+        model.class_names = check_class_names(class_names, model.config.num_classes)
+    elif model.class_names is None and model.config.num_classes == KINETICS600_CLASSES:
+        from .data import kinetics600_labels
+        model.class_names = kinetics600_labels()
+    return model
+
+
+KINETICS600_CLASSES = 600
+
+
+def _load_file(path):
     from .formats.h5 import file_kind, read
     kind = file_kind(path)
     if kind == "tflite":          # an int8 TFLite stream model, mapped onto MoViNet
         from .formats.int8_tflite import load_tflite
-        return load_tflite(path, class_names)
+        return load_tflite(path)
     if kind == "int8":            # an int8 h5 file (minimovinet convert model.tflite)
         from .formats.h5_int8 import read_int8
         return read_int8(path)
-    config, params, class_names, _ = read(path)
-    return Movinet(config, params, class_names)
+    config, params, names, _ = read(path)
+    return Movinet(config, params, names)
 
 
 def random_model(model_id: str = "a0", variant: str = "stream", num_classes: int = 600,

@@ -41,7 +41,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .errors import FileError, MinimovinetError, VideoError
+from .errors import FileError, InputError, MinimovinetError, VideoError
 
 EXIT_CODES = """\
 exit codes:
@@ -91,12 +91,12 @@ def cmd_convert(args) -> int:
 
 def convert_tflite(source, output, args) -> int:
     """An int8 TFLite MoViNet stream model -> an int8 minimovinet h5 file."""
+    from . import load
     from .formats.h5_int8 import save_int8
-    from .formats.int8_tflite import load_tflite
     if args.model_id or args.variant or args.num_classes:
         print("minimovinet convert: note: --model-id/--variant/--num-classes are read off the "
               ".tflite graph and ignored", file=sys.stderr)
-    model = load_tflite(source, _read_labels(args.labels))
+    model = load(source, _read_labels(args.labels))     # 600 classes: Kinetics-600 names
     save_int8(output, model, source=f"converted from {source}")
     cfg = model.config
     print(f"int8 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}), "
@@ -119,8 +119,12 @@ def cmd_models(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from .apps.registry import fetch, get
+    """Fetch every name; a download that fails does not stop the others, and at the end every
+    file that could not be fetched is listed at once with its URL and where to put it."""
+    from .apps.registry import download_path, fetch, get
+    from .errors import DownloadError
     entries = [get(name) for name in args.names]      # unknown names fail before downloading
+    failed = []
     for entry in entries:
         try:
             path = fetch(entry, force=args.force, progress=False if args.no_progress else None)
@@ -128,7 +132,18 @@ def cmd_fetch(args) -> int:
             print(f"minimovinet fetch: interrupted while fetching {entry.name}; the partial "
                   "download was removed", file=sys.stderr)
             return 130
+        except DownloadError as e:
+            failed.append((entry, e))
+            continue
         print(f"{entry.name}: {path}")
+    if failed:
+        print(f"minimovinet fetch: error: {len(failed)} of {len(entries)} file(s) could not be "
+              f"downloaded (no network?); nothing partial was kept. To fetch them by hand:",
+              file=sys.stderr)
+        for entry, error in failed:
+            print(f"  {entry.name}: download {entry.url} and save it as "
+                  f"{download_path(entry)}   ({_one_line(error)})", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -156,6 +171,17 @@ def _positive_float(text):
     return value
 
 
+def _probability(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}") \
+            from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
+    return value
+
+
 def _stderr_is_terminal() -> bool:
     from .apps.progress import is_terminal
     return is_terminal(sys.stderr)
@@ -169,9 +195,35 @@ def _format_top(top, indent: str = "  ") -> str:
 
 def _note_class_names(clf, command):
     if not clf.has_class_names:
-        print(f"minimovinet {command}: note: {clf.name} has no class names and none are cached "
-              f"(minimovinet fetch kinetics600-labels): classes are shown by number",
-              file=sys.stderr)
+        print(f"minimovinet {command}: note: {clf.name} has no class names: classes are shown by "
+              f"number (--labels FILE names them)", file=sys.stderr)
+
+
+def _classifier_compiling(args, command):
+    """`_classifier(args)`, saying on stderr when the kernels are compiled for this CPU (the
+    first run: loading an int8 model already runs some of them), and how long it took."""
+    import time
+    from .float32 import kernels as float_kernels
+    from .int8 import kernels as int8_kernels
+    from .jit_cache import compiled_for_this_cpu
+    before = {"float32": compiled_for_this_cpu(float_kernels.SERIAL),
+              "int8": compiled_for_this_cpu(int8_kernels.SERIAL)}
+    notice = (f"minimovinet {command}: compiling the kernels for this CPU (first run only: "
+              f"about 10-15 s, a minute on a Raspberry Pi; later runs load them from the "
+              f"cache)...")
+    fresh = not any(before.values())             # nothing ran on this CPU yet
+    if fresh:
+        print(notice, file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    clf = _classifier(args)
+    kind = "int8" if clf.model.kernel_namespaces()[0] is int8_kernels.SERIAL else "float32"
+    if not before[kind]:
+        if not fresh:
+            print(notice, file=sys.stderr, flush=True)
+        clf.warm_up()
+        print(f"minimovinet {command}: kernels compiled in {time.perf_counter() - start:.1f} s",
+              file=sys.stderr, flush=True)
+    return clf
 
 
 def _check_output_dir(path, what):
@@ -181,7 +233,12 @@ def _check_output_dir(path, what):
 
 
 def cmd_classify(args) -> int:
-    from .apps.classify import VideoClassifier, import_matplotlib
+    if args.sample == (args.video is not None):
+        raise InputError("give a video file, or --sample for the sample clip (not both)")
+    if args.sample:
+        from .data import SAMPLE_CLIP
+        args.video = str(SAMPLE_CLIP)
+    from .apps.classify import import_matplotlib
     from .apps.progress import Progress
     from .apps.video import VideoWarning
     from .atomic import atomic_open
@@ -190,7 +247,7 @@ def cmd_classify(args) -> int:
         _check_output_dir(args.plot, "the plot")
     if args.output:
         _check_output_dir(args.output, "the output")
-    clf = VideoClassifier(args.model, top_k=args.top_k)
+    clf = _classifier_compiling(args, "classify")
     _note_class_names(clf, "classify")
     show = (not args.no_progress) and _stderr_is_terminal()
     total = clf.expected_frames(args.video, args.fps, args.every_frame) if show else None
@@ -211,7 +268,8 @@ def cmd_classify(args) -> int:
     else:
         rate_text = "every frame" if result.fps is None else f"{result.fps:g} fps"
         span = f", {result.duration:.2f} s" if result.duration is not None else ""
-        text = (f"{args.video}: {result.frames} frames ({rate_text}{span}), model {clf.name}\n"
+        shown = Path(args.video).name if args.sample else args.video
+        text = (f"{shown}: {result.frames} frames ({rate_text}{span}), model {clf.name}\n"
                 + _format_top(result.top) + "\n")
     if args.plot:
         result.plot(args.plot)
@@ -227,22 +285,41 @@ def cmd_classify(args) -> int:
 # live
 
 
+def _classifier(args):
+    """The VideoClassifier the options of classify / live describe."""
+    from .apps.classify import VideoClassifier
+    if args.threads is not None:
+        from .threads import set_num_threads
+        set_num_threads(args.threads)
+    return VideoClassifier(args.model, top_k=args.top_k, class_names=_read_labels(args.labels),
+                           crop=args.crop, allow=_label_list(args.allow),
+                           deny=_label_list(args.deny), threshold=args.threshold)
+
+
+def _label_list(text):
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
 def cmd_live(args) -> int:
     from .apps.live import LiveClassifier, LiveDisplay
     source = args.file if args.file is not None else args.camera
-    with LiveClassifier(args.model, source, fps=args.fps, speed=args.speed, top_k=args.top_k,
-                        strict=True) as live:       # strict: a truncated file is an error
+    clf = _classifier_compiling(args, "live")   # before the camera runs: no frames dropped
+    if (args.camera_width is None) != (args.camera_height is None):
+        raise InputError("--camera-width and --camera-height go together")
+    if args.camera_width is not None and args.file is not None:
+        raise InputError("--camera-width / --camera-height apply to --camera, not to --file")
+    if args.single_stream and args.reset_every is None:
+        raise InputError("--single-stream goes with --reset-every")
+    capture = None if args.camera_width is None else (args.camera_width, args.camera_height)
+    with LiveClassifier(clf, source, fps=args.fps, speed=args.speed, strict=True,
+                        reset_every=args.reset_every, staggered=not args.single_stream,
+                        capture_size=capture,
+                        native_frames=bool(args.show or args.save_video)) as live:
         _note_class_names(live.classifier, "live")
-        print(f"live: {live.description}, model {live.classifier.name}, {live.fps:g} fps; "
-              "Ctrl-C stops", flush=True)
-        display = LiveDisplay(args.top_k)
-        interrupted = False
-        try:
-            for update in live.updates(duration=args.duration):
-                display.show(update.index, update.time, update.top, update.dropped,
-                             1000 * update.inference)
-        except KeyboardInterrupt:
-            interrupted = True
+        print(f"live: {live.description}, model {live.classifier.name}, {live.fps:g} fps"
+              + (f", streams restarted every {args.reset_every:g} s" if args.reset_every else "")
+              + "; Ctrl-C stops", flush=True)
+        interrupted = _run_live(live, args, LiveDisplay(args.top_k))
     done = live.summary()
     print(f"live: {done.classified} frames classified, {done.dropped} dropped of "
           f"{done.delivered} delivered at {done.fps:g} fps"
@@ -254,11 +331,61 @@ def cmd_live(args) -> int:
     return 0
 
 
+def _run_live(live, args, display) -> bool:
+    """The live loop with its outputs (terminal, window, video); True when interrupted."""
+    import collections
+    import signal
+    import time
+    from .apps.overlay import PreviewWindow, VideoWriter, draw_overlay
+    window = PreviewWindow("minimovinet live") if args.show else None
+    writer = VideoWriter(args.save_video, live.fps) if args.save_video else None
+    if hasattr(signal, "SIGUSR1"):                  # `kill -USR1 <pid>`: restart the stream
+        previous = signal.signal(signal.SIGUSR1, lambda *_: live.reset())
+    shown = collections.deque(maxlen=10)           # wall times of the last classified frames
+    warned, interrupted, ok = False, False, False
+    try:
+        for update in live.updates(duration=args.duration):
+            shown.append(time.monotonic())
+            rate = ((len(shown) - 1) / (shown[-1] - shown[0])
+                    if len(shown) > 1 and shown[-1] > shown[0] else None)
+            display.show(update.index, update.time, update.top, update.dropped,
+                         1000 * update.inference)
+            if update.behind and not warned:
+                warned = True
+                print(f"minimovinet live: warning: inference takes {1000 * update.inference:.0f}"
+                      f" ms per frame, more than the {1000 / live.fps:.0f} ms between frames at "
+                      f"{live.fps:g} fps: frames are dropped (fewer --threads elsewhere, "
+                      f"--single-stream, or a smaller model)", file=sys.stderr, flush=True)
+            if window is not None or writer is not None:
+                picture = draw_overlay(update.frame, update.top, rate, 1000 * update.inference)
+                if writer is not None:
+                    writer.write(picture)
+                if window is not None:
+                    key = window.show(picture)
+                    if key in ("q", "\x1b"):
+                        break
+                    if key == "r":
+                        live.reset()
+        ok = True
+    except KeyboardInterrupt:
+        interrupted, ok = True, True                # what was recorded so far is kept
+    finally:
+        if writer is not None:
+            writer.close(keep=ok)
+        if window is not None:
+            window.close()
+        if hasattr(signal, "SIGUSR1"):
+            signal.signal(signal.SIGUSR1, previous)
+    return interrupted
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minimovinet",
                                      description="Streaming MoViNet in NumPy + Numba",
                                      epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"minimovinet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     convert = sub.add_parser("convert", help="convert official MoViNet weights (checkpoint or "
@@ -275,9 +402,11 @@ def build_parser():
     convert.set_defaults(run=cmd_convert)
 
     describe = sub.add_parser("describe", help="print a model's config and its stream states")
-    describe.add_argument("model")
-    describe.add_argument("--height", type=int, default=172)
-    describe.add_argument("--width", type=int, default=172)
+    describe.add_argument("model", help="a registry name or a .h5 / .tflite file")
+    describe.add_argument("--height", type=_positive_int, default=172,
+                          help="frame height the state table is for (default 172)")
+    describe.add_argument("--width", type=_positive_int, default=172,
+                          help="frame width the state table is for (default 172)")
     describe.set_defaults(run=cmd_describe)
 
     models = sub.add_parser("models", help="list the official models (registry) and the cache")
@@ -292,7 +421,11 @@ def build_parser():
 
     classify = sub.add_parser("classify", help="classify a video file: the final top-k and, on "
                                                "request, the per-frame timeline")
-    classify.add_argument("video", help="video file (mp4, mov, avi, mkv, webm, animated gif...)")
+    classify.add_argument("video", nargs="?",
+                          help="video file (mp4, mov, avi, mkv, webm, animated gif...)")
+    classify.add_argument("--sample", action="store_true",
+                          help="classify the sample clip shipped with minimovinet (ice carving, "
+                               "4.4 s): a first try that needs no download and no network")
     _model_options(classify)
     rate = classify.add_mutually_exclusive_group()
     rate.add_argument("--fps", type=_positive_float,
@@ -322,6 +455,24 @@ def build_parser():
                       help="with --file: play this many times faster than real time")
     live.add_argument("--duration", type=_positive_float, metavar="SECONDS",
                       help="stop after this many seconds")
+    live.add_argument("--reset-every", type=_positive_float, metavar="SECONDS",
+                      help="restart the stream every SECONDS so that the answer follows the "
+                           "action in front of the camera (two streams staggered by half a "
+                           "period, the older one shown; kill -USR1 PID, or 'r' in the --show "
+                           "window, restarts by hand)")
+    live.add_argument("--single-stream", action="store_true",
+                      help="with --reset-every: one stream restarted every SECONDS (half the "
+                           "work; the answer starts from nothing at every restart)")
+    live.add_argument("--show", action="store_true",
+                      help="a preview window with the top-k, fps and ms per inference (OpenCV "
+                           "with GUI support: pip install opencv-python; 'q' quits)")
+    live.add_argument("--save-video", metavar="OUT.mp4",
+                      help="record the frames with the same overlay into a video (PyAV, "
+                           "OpenCV for the text)")
+    live.add_argument("--camera-width", type=_positive_int, metavar="PIXELS",
+                      help="with --camera: the capture width asked of the camera")
+    live.add_argument("--camera-height", type=_positive_int, metavar="PIXELS",
+                      help="with --camera: the capture height asked of the camera")
     live.set_defaults(run=cmd_live)
     return parser
 
@@ -332,6 +483,19 @@ def _model_options(parser):
                         help=f"registry name (from the cache, `minimovinet fetch NAME`) or a "
                              f".tflite/.h5 file (default: {DEFAULT_MODEL})")
     parser.add_argument("--top-k", type=_positive_int, default=5, help="classes shown (default 5)")
+    parser.add_argument("--labels", metavar="FILE",
+                        help="class names, one per line, overriding the model's (default: the "
+                             "model's own; Kinetics-600 for a 600-class model)")
+    parser.add_argument("--threads", type=_positive_int, metavar="N",
+                        help="kernel threads (default: every core; 1: the serial kernels)")
+    parser.add_argument("--crop", choices=["squash", "center"], default="squash",
+                        help="frames to the model's size: 'squash' resizes the whole frame "
+                             "(default), 'center' crops the centre to the model's aspect first")
+    parser.add_argument("--allow", metavar="LABEL,...",
+                        help="show only these classes (comma-separated, case-insensitive)")
+    parser.add_argument("--deny", metavar="LABEL,...", help="never show these classes")
+    parser.add_argument("--threshold", type=_probability, default=0.0, metavar="P",
+                        help="show only classes with a probability of at least P")
 
 
 def _one_line(error) -> str:

@@ -95,6 +95,10 @@ class StreamModel(abc.ABC):
     def _describe_header(self) -> List[str]:
         """The first lines of `describe()`: architecture and quantization."""
 
+    @abc.abstractmethod
+    def kernel_namespaces(self) -> tuple:
+        """The namespaces of jitted kernels the model runs (for `jit_cache`)."""
+
     def float_logits(self, logits) -> np.ndarray:
         """The logits as float32 (int8 models dequantize theirs)."""
         return np.asarray(logits, np.float32)

@@ -16,7 +16,7 @@ FORBIDDEN = {
     "apps": ("cli",),
 }
 # the shared modules import no sub-package at module level (they are what the others build on)
-SHARED = ("config", "structure", "contract", "errors", "threads", "atomic")
+SHARED = ("config", "structure", "contract", "errors", "threads", "atomic", "jit_cache")
 
 
 def modules():

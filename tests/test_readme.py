@@ -4,13 +4,12 @@ The blocks are found by the HTML comment right before them (`<!-- readme-test: N
 
 * ``quickstart``: the shell commands.  Each line runs in bash, unchanged, in a temporary
   directory where ``clip.mp4`` is a copy of ../shared/media/carving_ice_172.mp4, with
-  ``$MINIMOVINET_HOME`` a temporary cache and this interpreter's ``bin`` first on PATH.  Two
-  lines need the network and are replaced: ``pip install`` is checked instead (its extras exist
-  in pyproject.toml and their packages are installed here, minimovinet from this checkout), and
-  before ``minimovinet fetch`` runs (as written) the shared official model and class names are
-  put into the cache, so that it finds them and verifies them without downloading (the HTTP(S)
-  proxy points at a closed port: a download attempt would fail).
-* ``quickstart-output``: must be exactly what ``minimovinet classify clip.mp4`` printed.
+  ``$MINIMOVINET_HOME`` an empty temporary cache, the HTTP(S) proxy a closed port (no network)
+  and this interpreter's ``bin`` first on PATH.  ``pip install`` needs the network and is
+  checked instead (its extras exist in pyproject.toml and their packages are installed here,
+  minimovinet from this checkout).
+* ``quickstart-output``: must be exactly what ``minimovinet classify --sample`` printed, and its
+  figures those of LiteRT's built-in kernels on the same frames.
 * ``quickstart-python``: the Python example, run as a script in the same directory.
 """
 import ast
@@ -65,17 +64,6 @@ def env(workdir):
     return env
 
 
-def place_fetched_files(shared_dir, cache):
-    from minimovinet.apps import registry
-    for name, source in (("a0-stream-int8",
-                          shared_dir / "models" / "movinet_a0_stream_k600_int8.tflite"),
-                         ("kinetics600-labels",
-                          shared_dir / "labels" / "kinetics600_label_map.txt")):
-        dest = registry.download_path(name, cache)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, dest)
-
-
 def check_pip_install(line):
     """`pip install -e ".[a,b]"`: the extras exist and what they install is installed here."""
     words = shlex.split(line, comments=True)
@@ -95,25 +83,28 @@ def check_pip_install(line):
 
 
 def test_quickstart_commands_as_written(shared_dir, workdir, env):
+    """On an empty cache and without network (the proxy is a closed port), the quickstart
+    classifies the sample clip with the embedded model, with class names."""
     language, text = block("quickstart")
     assert language == "bash"
     lines = [line for line in text.splitlines() if line.strip()]
     kinds = [shlex.split(line, comments=True)[:2] for line in lines]
-    assert kinds == [["pip", "install"], ["minimovinet", "fetch"], ["minimovinet", "classify"]]
+    assert kinds == [["pip", "install"], ["minimovinet", "classify"], ["minimovinet", "classify"]]
     check_pip_install(lines[0])
+    assert not (workdir / "cache").exists(), "the quickstart must work on an empty cache"
     outputs = []
     for line in lines[1:]:
-        if shlex.split(line, comments=True)[1] == "fetch":
-            place_fetched_files(shared_dir, workdir / "cache")
         done = subprocess.run(["bash", "-c", line], cwd=workdir, env=env, capture_output=True,
                               text=True, timeout=300)
         assert done.returncode == 0, f"{line}\n{done.stderr}"
         assert "Traceback" not in done.stderr
         outputs.append(done.stdout)
-    fetched, classified = outputs
-    assert fetched.startswith("a0-stream-int8: ") and "movinet_a0_stream_int8.tflite" in fetched
+    sample, clip = outputs
     _, shown = block("quickstart-output")
-    assert classified.rstrip("\n") == shown, "the README's sample output is not what it prints"
+    assert sample.rstrip("\n") == shown, "the README's sample output is not what it prints"
+    # clip.mp4 is a copy of the sample clip: the same figures under its own name
+    assert clip.splitlines()[0].startswith("clip.mp4: ")
+    assert clip.splitlines()[1:] == sample.splitlines()[1:]
     # and the figures it shows are the oracle's: LiteRT's built-in kernels on the same frames
     expected = litert_top5(shared_dir, workdir / "clip.mp4")
     printed = [re.match(r"\s*\d+\. (.*?)\s+(\d\.\d{4})$", line).groups()
@@ -140,7 +131,6 @@ def litert_top5(shared_dir, clip):
 def test_quickstart_python_as_written(shared_dir, workdir, env):
     language, code = block("quickstart-python")
     assert language == "python"
-    place_fetched_files(shared_dir, workdir / "cache")
     script = workdir / "quickstart.py"
     script.write_text(code + "\n")
     done = subprocess.run([sys.executable, str(script)], cwd=workdir, env=env,

@@ -27,6 +27,7 @@ import io
 import json
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -36,7 +37,7 @@ import numpy as np
 from ..atomic import atomic_open
 from ..contract import StreamModel, softmax
 from ..errors import InputError, MinimovinetError, PlotError
-from .resize import resize_bilinear, to_model_input
+from .resize import CROPS, center_crop, resize_bilinear, to_model_input
 
 __all__ = ["VideoClassifier", "ClassificationResult", "Prediction", "DEFAULT_MODEL",
            "PLOT_INSTALL_HINT"]
@@ -158,6 +159,42 @@ def import_matplotlib():
 # the classifier
 
 
+def _label_key(label: str) -> str:
+    return "".join(ch for ch in str(label).lower() if ch.isalnum())
+
+
+class LabelFilter:
+    """Which classes a top-k may show (as the TFLite Raspberry Pi example's wrapper offers):
+    only those in `allow` (when given), none in `deny`, none below `threshold`.  Labels match
+    the model's class names ignoring case, spaces and underscores; an unknown one is an
+    `InputError` naming the closest class names."""
+
+    def __init__(self, class_names: Sequence[str], allow=None, deny=None, threshold=0.0):
+        keys = {_label_key(name): i for i, name in enumerate(class_names)}
+        self.allow = None if allow is None else self._indices(allow, keys, class_names, "allow")
+        self.deny = self._indices(deny or (), keys, class_names, "deny")
+        if not (isinstance(threshold, (int, float, np.floating)) and 0 <= threshold <= 1):
+            raise InputError(f"threshold must be a probability in [0, 1], got {threshold!r}")
+        self.threshold = float(threshold)
+
+    @staticmethod
+    def _indices(labels, keys, class_names, what):
+        import difflib
+        found = set()
+        for label in labels:
+            index = keys.get(_label_key(label))
+            if index is None:
+                close = difflib.get_close_matches(str(label), list(class_names), n=3, cutoff=0.5)
+                raise InputError(f"--{what}: {label!r} is not one of the model's classes"
+                                 + (f" (closest: {', '.join(close)})" if close else ""))
+            found.add(index)
+        return found
+
+    def keeps(self, index: int, probability: float) -> bool:
+        return ((self.allow is None or index in self.allow) and index not in self.deny
+                and probability >= self.threshold)
+
+
 def _check_top_k(top_k) -> int:
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise InputError(f"top_k must be an integer >= 1, got {top_k!r}")
@@ -176,8 +213,12 @@ class VideoClassifier:
     """
 
     def __init__(self, model=DEFAULT_MODEL, top_k: int = 5, cache=None,
-                 class_names: Optional[Sequence[str]] = None):
+                 class_names: Optional[Sequence[str]] = None, crop: str = "squash",
+                 allow=None, deny=None, threshold: float = 0.0):
         self.top_k = _check_top_k(top_k)
+        if crop not in CROPS:
+            raise InputError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
+        self.crop = crop            # 'squash': resize the whole frame; 'center': crop, then resize
         self.cache = cache
         self.model, self.name = self._load(model, cache)
         if not self.model.config.causal:
@@ -188,6 +229,7 @@ class VideoClassifier:
         self.fps = spec.fps                         # the rate the model was trained at
         self.class_names, self.has_class_names = self._class_names(
             class_names, self.model.config.num_classes)
+        self.label_filter = LabelFilter(self.class_names, allow, deny, threshold)
         self.reset()
 
     @staticmethod
@@ -221,6 +263,16 @@ class VideoClassifier:
             raise InputError(f"{len(names)} class names for a model of {num_classes} classes")
         return names, True
 
+    # ---- compiling ------------------------------------------------------------------------------
+
+    def warm_up(self) -> float:
+        """Run one black frame through the model (compiling what is not cached); the stream is
+        not touched.  Returns the seconds it took."""
+        start = time.perf_counter()
+        frame = np.zeros((1, 1, self.height, self.width, 3), np.float32)
+        self.model(frame, self.model.init_states(batch=1, height=self.height, width=self.width))
+        return time.perf_counter() - start
+
     # ---- streaming ------------------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -235,6 +287,8 @@ class VideoClassifier:
         if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3 or min(a.shape) < 1:
             raise InputError(f"a frame must be uint8 RGB [H, W, 3], got {a.dtype} of shape "
                              f"{a.shape}")
+        if self.crop == "center":
+            a = center_crop(a, self.height, self.width)
         if a.shape[:2] != (self.height, self.width):
             a = resize_bilinear(a, self.height, self.width)
         return to_model_input(a)                                # [1, 1, H, W, 3]
@@ -248,9 +302,16 @@ class VideoClassifier:
         return self.top(self.probabilities)
 
     def top(self, probabilities, k: Optional[int] = None) -> TopK:
-        """The k (default `top_k`) most probable classes of a probability vector [C]."""
+        """The k (default `top_k`) most probable classes of a probability vector [C] that the
+        label filter keeps (allow / deny / threshold; fewer than k when it keeps fewer)."""
         p = np.asarray(probabilities)
-        best = np.argsort(-p, kind="stable")[:k or self.top_k]
+        k = k or self.top_k
+        best = []
+        for i in np.argsort(-p, kind="stable"):
+            if len(best) == k or p[i] < self.label_filter.threshold:
+                break
+            if self.label_filter.keeps(int(i), float(p[i])):
+                best.append(i)
         names = self.class_names
         return [(names[i] if i < len(names) else f"class {i}", float(p[i])) for i in best]
 
@@ -262,7 +323,8 @@ class VideoClassifier:
             raise InputError("give fps or every_frame, not both")
         from .video import read_video
         rate = None if every_frame else (self.fps if fps is None else fps)
-        return read_video(video, fps=rate, size=(self.height, self.width), with_times=True), rate
+        size = (self.height, self.width) if self.crop == "squash" else None   # else in `step`
+        return read_video(video, fps=rate, size=size, with_times=True), rate
 
     def expected_frames(self, video, fps=None, every_frame: bool = False) -> Optional[int]:
         """How many frames `classify(video, fps, every_frame)` will feed, estimated from the
@@ -308,9 +370,9 @@ class VideoClassifier:
         self.reset()
         timeline: List[Prediction] = []
         rows: List[np.ndarray] = []
-        for time, frame in pairs:
+        for seconds, frame in pairs:
             top = self.step(frame)
-            prediction = Prediction(len(timeline), float(time), top)
+            prediction = Prediction(len(timeline), float(seconds), top)
             timeline.append(prediction)
             rows.append(self.probabilities.astype(np.float32))
             if on_frame is not None:

@@ -17,6 +17,7 @@ Also here: `LiveDisplay`, the rolling top-k as `minimovinet live` prints it.
 """
 from __future__ import annotations
 
+import collections
 import math
 import numbers
 import os
@@ -28,11 +29,17 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
+import numpy as np
+
+from ..contract import softmax
 from ..errors import InputError, VideoError
 from .classify import DEFAULT_MODEL, TopK, VideoClassifier
 from .video import VideoWarning
 
-__all__ = ["LiveClassifier", "LiveUpdate", "LiveSummary", "LatestFrame", "LiveDisplay"]
+BEHIND_WINDOW = 10     # frames averaged to tell that inference cannot keep up
+
+__all__ = ["LiveClassifier", "LiveUpdate", "LiveSummary", "LatestFrame", "LiveDisplay",
+           "ResettingStreams"]
 
 
 class LatestFrame:
@@ -109,12 +116,15 @@ def _capture(frames, mailbox, stop, paced, speed):
 class LiveUpdate:
     """One classified frame: `index` counts the source's frames at the model's rate (a gap
     is dropped frames), `time` is seconds since the first frame, `top` the top-k after it,
-    `dropped` the frames dropped so far, `inference` the seconds this frame took."""
+    `dropped` the frames dropped so far, `inference` the seconds this frame took, `behind`
+    whether inference has recently taken longer than the time between frames (1 / fps)."""
     index: int
     time: float
     top: TopK
     dropped: int
     inference: float
+    behind: bool = False
+    frame: Optional[np.ndarray] = None      # the frame classified, uint8 RGB as delivered
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,56 @@ class LiveSummary:
     @property
     def ms_per_frame(self) -> Optional[float]:
         return 1000 * self.busy / self.classified if self.classified else None
+
+
+class ResettingStreams:
+    """A camera left running should follow the action in front of it, not average over the
+    whole session: the stream is started afresh every `every` seconds (of the source's time).
+
+    A fresh stream knows little, so two streams run staggered by half a period: stream A
+    restarts at 0, R, 2R, ..., stream B at R/2, 3R/2, ...; the top-k shown is always the older
+    one's, which has seen between R/2 and R seconds.  That costs two model calls per frame
+    (`staggered=False`: one stream, restarted every R seconds, half the work).  `reset()`
+    restarts both now (a key, a signal)."""
+
+    def __init__(self, classifier: VideoClassifier, every: float, staggered: bool = True):
+        self.classifier = classifier
+        self.every = _positive(every, "reset_every")
+        self.offsets = (0.0, self.every / 2) if staggered else (0.0,)
+        self.epoch = None                               # source time the schedule starts at
+        self.started = [None] * len(self.offsets)      # source time each stream started at
+        self.states = [None] * len(self.offsets)
+        self._reset_requested = threading.Event()
+
+    def reset(self) -> None:
+        """Restart every stream at the next frame (safe from any thread or a signal)."""
+        self._reset_requested.set()
+
+    def _scheduled_start(self, stream: int, t: float) -> float:
+        """When stream `stream` last (re)started on the schedule, at source time `t`."""
+        k = math.floor((t - self.epoch - self.offsets[stream]) / self.every)
+        return self.epoch if k < 0 else self.epoch + self.offsets[stream] + k * self.every
+
+    def step(self, t: float, frame) -> TopK:
+        """Feed the frame at source time `t` to every stream; the oldest stream's top-k."""
+        clf = self.classifier
+        if self.epoch is None or self._reset_requested.is_set():
+            self._reset_requested.clear()
+            self.epoch, self.started = t, [None] * len(self.offsets)
+        for i in range(len(self.offsets)):
+            start = self._scheduled_start(i, t)
+            if self.started[i] is None or start > self.started[i]:
+                self.started[i] = start
+                self.states[i] = clf.model.init_states(batch=1, height=clf.height,
+                                                       width=clf.width)
+        oldest = min(range(len(self.started)), key=lambda i: (self.started[i], i))
+        x = clf.preprocess(frame)                                   # [1, 1, H, W, 3]
+        for i in range(len(self.offsets)):
+            logits, self.states[i] = clf.model(x, self.states[i])   # [1, C]
+            if i == oldest:
+                clf.probabilities = softmax(clf.model.float_logits(logits))[0]   # [C]
+        clf.frames_seen += 1
+        return clf.top(clf.probabilities)
 
 
 def _positive(value, name: str, allow_none: bool = False):
@@ -159,12 +219,22 @@ class LiveClassifier:
     """
 
     def __init__(self, model=DEFAULT_MODEL, source=0, *, fps=None, speed: float = 1.0,
-                 top_k: int = 5, cache=None, strict: bool = False):
+                 top_k: int = 5, cache=None, strict: bool = False,
+                 reset_every: Optional[float] = None, staggered: bool = True,
+                 capture_size=None, native_frames: bool = False):
         self.classifier = (model if isinstance(model, VideoClassifier)
                            else VideoClassifier(model, top_k=top_k, cache=cache))
         self.fps = _positive(fps, "fps", allow_none=True) or float(self.classifier.fps)
         self.speed = _positive(speed, "speed")
         self.strict = bool(strict)
+        self.capture_size = capture_size          # (width, height) asked of a camera
+        # frames delivered at the source's size (for a preview / a recording, or a center crop)
+        # instead of resized to the model's on the capture thread
+        self.native_frames = bool(native_frames) or self.classifier.crop != "squash"
+        self.streams = (None if reset_every is None
+                        else ResettingStreams(self.classifier, reset_every, staggered))
+        self._reset_requested = threading.Event()
+        self._recent = collections.deque(maxlen=BEHIND_WINDOW)   # last inference times
         self._frames, self._paced, self.description = self._open(source)
         self._mailbox, self._stop = LatestFrame(), threading.Event()
         self._ran = False
@@ -172,13 +242,13 @@ class LiveClassifier:
 
     def _open(self, source):
         from .video import read_camera, read_video
-        size = (self.classifier.height, self.classifier.width)
+        size = None if self.native_frames else (self.classifier.height, self.classifier.width)
         if isinstance(source, bool):
             raise InputError(f"source must be a camera index, a video file or an iterable of "
                              f"(seconds, frame) pairs, got {source!r}")
         if isinstance(source, int):
-            return (read_camera(source, fps=self.fps, size=size, with_times=True), False,
-                    f"camera {source}")
+            return (read_camera(source, fps=self.fps, size=size, with_times=True,
+                                capture_size=self.capture_size), False, f"camera {source}")
         if isinstance(source, (str, os.PathLike)):
             return (read_video(source, fps=self.fps, size=size, with_times=True), True,
                     f"{os.fspath(source)} (played as live at {self.speed:g}x)")
@@ -215,16 +285,40 @@ class LiveClassifier:
                         break
                     index, t, frame = item
                     tick = time.perf_counter()
-                    top = self.classifier.step(frame)
+                    top = self._step(t, frame)
                     took = time.perf_counter() - tick
                     self.busy += took
                     self.classified += 1
-                    yield LiveUpdate(index, t, top, self._mailbox.dropped, took)
+                    self._recent.append(took)
+                    yield LiveUpdate(index, t, top, self._mailbox.dropped, took, self.behind,
+                                     frame)
             finally:
                 self._stop.set()
                 thread.join(timeout=5)
 
     __iter__ = updates
+
+    def _step(self, t, frame) -> TopK:
+        if self.streams is not None:
+            return self.streams.step(t, frame)
+        if self._reset_requested.is_set():
+            self._reset_requested.clear()
+            self.classifier.reset()
+        return self.classifier.step(frame)
+
+    def reset(self) -> None:
+        """Start the stream afresh at the next frame (from any thread, or a signal handler)."""
+        if self.streams is not None:
+            self.streams.reset()
+        else:
+            self._reset_requested.set()
+
+    @property
+    def behind(self) -> bool:
+        """Inference takes longer than the time between frames (the last few on average):
+        frames are being dropped, the model sees a lower frame rate than it was trained at."""
+        full = len(self._recent) == self._recent.maxlen
+        return full and sum(self._recent) / len(self._recent) > 1.0 / self.fps
 
     def run(self, on_update: Optional[Callable[[LiveUpdate], None]] = None,
             duration: Optional[float] = None) -> LiveSummary:

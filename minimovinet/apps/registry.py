@@ -11,7 +11,11 @@ Registry entries (`REGISTRY`, `get`):
   Kinetics-600 class names) next to the download.
 * ``a0-stream-int8`` .. ``a2-stream-int8`` and ``a0-stream-float16`` .. ``a2-stream-float16``: the
   TF Hub / Kaggle TFLite files, kept as ``.tflite`` (`mm.load` reads them as such).
-* ``kinetics600-labels``: the 600 class names, fetched with every model.
+* ``kinetics600-labels``: the 600 class names.
+
+``a0-stream-int8`` and ``kinetics600-labels`` are also embedded in the package
+(`minimovinet.data`, the same bytes): they work offline from the first command, and `fetch`
+copies them into the cache instead of downloading.
 
 The cache is ``$MINIMOVINET_HOME``, else ``$XDG_CACHE_HOME/minimovinet``, else
 ``~/.cache/minimovinet``; each entry has its own directory holding the original download and,
@@ -47,8 +51,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..atomic import atomic_open, atomic_path
+from .. import data
 from ..config import CLIPS
-from ..errors import CacheError, CheckpointError, DownloadError, MinimovinetError, ModelNotAvailableError, TFLiteError, UnknownModelError
+from ..errors import (CacheError, CheckpointError, DownloadError, ModelNotAvailableError,
+                      TFLiteError, UnknownModelError)
 from .progress import Progress
 
 __all__ = ["Entry", "REGISTRY", "LABELS", "get", "names", "cache_dir", "download_path",
@@ -103,6 +109,7 @@ class Entry:
     sha256: Optional[str] = None       # verified when known
     mirrors: Tuple[str, ...] = ()      # tried in order when `url` fails
     page: str = ""                  # human-readable page for the file
+    embedded: Optional[Path] = None    # the same file shipped in the package (minimovinet.data)
 
     @property
     def format(self) -> str:
@@ -125,6 +132,11 @@ _TFLITE_SIZES = {("a0", "int8"): "3.1 MB", ("a1", "int8"): "4.5 MB", ("a2", "int
 # Exact files known to this project (../shared/README.md: the official A0 int8 model).
 _TFLITE_KNOWN = {("a0", "int8"): (3_276_048, "6125b36e2485eeb5cc1fd6206cf5e5d70235593fbc84610d"
                                              "1dce97fe3aa9c2ac")}
+
+
+# The embedded default (minimovinet/data): byte for byte the registry's files, so these
+# work offline from the first command; `fetch` copies them into the cache instead of downloading.
+EMBEDDED = {"a0-stream-int8": data.DEFAULT_MODEL, LABELS: data.LABELS}
 
 
 def _build_registry() -> Dict[str, Entry]:
@@ -150,13 +162,15 @@ def _build_registry() -> Dict[str, Entry]:
                 input_size=size, frames=frames, fps=fps,
                 size=_TFLITE_SIZES.get((mid, precision), ""), size_bytes=known[0],
                 sha256=known[1], mirrors=(KAGGLE_LITE.format(**fmt),),
-                page=KAGGLE_PAGE.format(**fmt))
+                page=KAGGLE_PAGE.format(**fmt),
+                embedded=EMBEDDED.get(f"{mid}-stream-{precision}"))
     reg[LABELS] = Entry(
         name=LABELS, kind="labels", url=LABELS_URL, filename="kinetics_600_labels.txt",
         size="9 KB", size_bytes=9209,
         sha256="8dfca4202520ea8291ce0242ef33b006d0a0772b409663c090a2876bc1978dcf",
         mirrors=(LABELS_MIRROR,),
-        page="https://github.com/tensorflow/models/blob/master/" + LABELS_PATH)
+        page="https://github.com/tensorflow/models/blob/master/" + LABELS_PATH,
+        embedded=EMBEDDED[LABELS])
     return reg
 
 
@@ -487,13 +501,22 @@ def _convert_cached(entry: Entry, dest: Path, out: Path, labels) -> None:
                               f"--force` to download it again") from None
 
 
-def _labels_from_cache(cache: Path) -> Optional[List[str]]:
+def _labels_from_cache(cache: Path) -> List[str]:
+    """The class names in the cache, else the embedded copy (the same file)."""
     entry = REGISTRY[LABELS]
     path = download_path(entry, cache)
     if not _is_file(path):
-        return None
+        return data.kinetics600_labels()
     _check_local(entry, path)
     return _read_labels(path, str(path))
+
+
+def _copy_embedded(entry: Entry, dest: Path) -> Path:
+    """Put the embedded copy of `entry` into the cache (verified, written atomically)."""
+    with atomic_path(dest, prefix=entry.filename + ".", suffix=".part") as part:
+        shutil.copyfile(entry.embedded, part)
+        _check_size_and_hash(entry, part, str(entry.embedded))
+    return dest
 
 
 def _check_local(entry: Entry, path: Path) -> None:
@@ -510,9 +533,11 @@ def _check_local(entry: Entry, path: Path) -> None:
 def fetch(name, cache: Optional[PathLike] = None, force: bool = False, progress=None) -> Path:
     """Download (if needed), verify and convert `name` into the cache; returns `model_path`.
 
-    Checkpoints also fetch the class names and are converted to ``model.h5``.  `force`
-    downloads again even when the file is cached.  `progress`: None draws a bar on stderr
-    when it is a terminal; False never; a stream: draw on it.
+    Checkpoints are converted to ``model.h5`` with the class names.  The embedded files (the
+    A0 stream int8 model and the class names, `EMBEDDED`) are copied from the package, never
+    downloaded.  `force` downloads (or copies) again even when the file is cached.
+    `progress`: None draws a bar on stderr when it is a terminal; False never; a stream: draw
+    on it.
     """
     entry = get(name)
     root = _root(cache)
@@ -520,6 +545,12 @@ def fetch(name, cache: Optional[PathLike] = None, force: bool = False, progress=
     dest = download_path(entry, root)
     bar = _progress_factory(progress)
 
+    if entry.embedded is not None:
+        if force or not _is_file(dest):
+            _copy_embedded(entry, dest)
+        else:
+            _check_local(entry, dest)
+        return dest
     if entry.kind == "labels":
         if force or not _is_file(dest):
             _download_verified(entry, dest, bar,
@@ -529,8 +560,7 @@ def fetch(name, cache: Optional[PathLike] = None, force: bool = False, progress=
             _labels_from_cache(root)
         return dest
 
-    labels_path = fetch(LABELS, root, progress=progress)
-    labels = _read_labels(labels_path, str(labels_path))
+    labels = _labels_from_cache(root)
 
     if entry.kind == "tflite":
         if force or not _is_file(dest):
@@ -574,18 +604,13 @@ def resolve(name, cache: Optional[PathLike] = None) -> Path:
         raise UnknownModelError(f"{entry.name!r} is the class-name file, not a model; "
                                 "read it with minimovinet.apps.registry.class_names()")
     out, dest = model_path(entry, root), download_path(entry, root)
-    labels_entry = REGISTRY[LABELS]
-    labels_path = download_path(labels_entry, root)
     have_model = _is_file(out) or _is_file(dest)
     if have_model and entry.kind == "checkpoint" and _is_file(out):
         return out
-    missing = []
     if not have_model:
-        missing.append((entry, dest))
-    if not _is_file(labels_path):
-        missing.append((labels_entry, labels_path))
-    if missing:
-        raise ModelNotAvailableError(_not_available(entry, root, missing))
+        if entry.embedded is not None:
+            return entry.embedded                # the package's copy of the same file
+        raise ModelNotAvailableError(_not_available(entry, root, [(entry, dest)]))
     labels = _labels_from_cache(root)
     if entry.kind == "tflite":
         _check_local(entry, dest)
@@ -596,15 +621,8 @@ def resolve(name, cache: Optional[PathLike] = None) -> Path:
 
 
 def class_names(cache: Optional[PathLike] = None) -> List[str]:
-    """The 600 Kinetics-600 class names from the cache (`minimovinet fetch kinetics600-labels`)."""
-    root = _root(cache)
-    labels = _labels_from_cache(root)
-    if labels is None:
-        entry = REGISTRY[LABELS]
-        raise ModelNotAvailableError(
-            f"the class names are not in the cache {root}: run `minimovinet fetch {LABELS}`, or "
-            f"download {entry.url} and put it at {download_path(entry, root)}")
-    return labels
+    """The 600 Kinetics-600 class names: from the cache, else the embedded copy."""
+    return _labels_from_cache(_root(cache))
 
 
 def load(name, cache: Optional[PathLike] = None):
@@ -615,10 +633,7 @@ def load(name, cache: Optional[PathLike] = None):
     if entry.kind == "tflite":
         model = minimovinet.load(str(path))
         if model.class_names is None:
-            try:
-                model.class_names = class_names(cache)
-            except MinimovinetError:
-                pass
+            model.class_names = class_names(cache)
         return model
     return minimovinet.load(str(path))
 

@@ -109,3 +109,21 @@ def to_model_input(frame) -> np.ndarray:
         raise InputError(f"to_model_input expects a uint8 RGB frame [H, W, 3], got "
                          f"{a.dtype} of shape {a.shape}")
     return (a.astype(np.float32) / np.float32(255))[None, None]
+
+
+CROPS = ("squash", "center")
+
+
+def center_crop(frame, height: int, width: int) -> np.ndarray:
+    """The largest centred region of `frame` [H, W, C] with the aspect ratio height:width (a
+    view): resizing it to height x width keeps the picture's proportions instead of squashing."""
+    a = np.asarray(frame)
+    h, w = a.shape[:2]
+    if h * width > w * height:                    # too tall: cut rows
+        keep = max(1, round(w * height / width))
+        top = (h - keep) // 2
+        return a[top:top + keep]
+    keep = max(1, round(h * width / height))      # too wide: cut columns
+    left = (w - keep) // 2
+    return a[:, left:left + keep]
+

@@ -77,7 +77,7 @@ class VideoWarning(UserWarning):
 # argument checks
 
 
-def _import_av():
+def import_av():
     try:
         import av  # noqa: PLC0415 (optional dependency, imported on use)
     except ImportError:
@@ -195,7 +195,7 @@ def _open_container(av, where: str, **kwargs):
 def _open_file(path):
     """Open ``path``; return (av, its name, container, video stream) after the checks of the
     module doc."""
-    av = _import_av()
+    av = import_av()
     try:
         where = os.fspath(path)
     except TypeError:
@@ -475,18 +475,27 @@ def _quiet_opencv(cv2):
         log.setLogLevel(old)
 
 
-def read_camera(index: int = 0, fps=None, size=None, *,
-                with_times: bool = False) -> Iterator[np.ndarray]:
+def read_camera(index: int = 0, fps=None, size=None, *, with_times: bool = False,
+                capture_size=None) -> Iterator[np.ndarray]:
     """Stream RGB uint8 frames [H, W, 3] from camera ``index`` until it stops (never on its own).
 
     Uses OpenCV (``cv2.VideoCapture(index)``) when installed, else PyAV's capture input (v4l2
     ``/dev/video{index}`` on Linux, avfoundation on macOS).  ``fps`` resamples by capture time
-    with the rule of ``read_video``; ``size`` resizes.  A missing camera raises ``VideoError``
-    here; a camera that stops delivering ends the generator with a ``VideoWarning``.
+    with the rule of ``read_video``; ``size`` resizes.  ``capture_size=(width, height)`` asks
+    the camera for that resolution (cameras deliver the nearest one they support).  A missing
+    camera raises ``VideoError`` here; a camera that stops delivering ends the generator with a
+    ``VideoWarning``.
     """
     if not is_int(index) or index < 0:
         raise InputError(f"camera index must be an integer >= 0, got {index!r}")
     index, fps, size = int(index), _parse_fps(fps), _parse_size(size)
+    if capture_size is not None:
+        try:
+            height, width = _parse_size(tuple(capture_size)[::-1])   # checked like `size`
+        except TypeError:
+            raise InputError(f"capture_size must be (width, height), got {capture_size!r}") \
+                from None
+        capture_size = (width, height)
     try:
         import cv2  # noqa: PLC0415
     except ImportError:
@@ -495,6 +504,9 @@ def read_camera(index: int = 0, fps=None, size=None, *,
         with _quiet_opencv(cv2):
             cap = cv2.VideoCapture(index)
             opened = cap.isOpened()
+            if opened and capture_size is not None:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, capture_size[0])
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, capture_size[1])
             ok, first = cap.read() if opened else (False, None)
         if not opened:
             cap.release()
@@ -504,7 +516,7 @@ def read_camera(index: int = 0, fps=None, size=None, *,
             raise VideoError(f"camera {index} opened but delivered no frame")
         return _opencv_frames(cap, index, first, time.monotonic(), fps, size, with_times)
     try:
-        av = _import_av()
+        av = import_av()
     except VideoError:
         raise VideoError("read_camera needs OpenCV (pip install opencv-python-headless) or PyAV "
                          f"({INSTALL_HINT})") from None
@@ -518,7 +530,8 @@ def read_camera(index: int = 0, fps=None, size=None, *,
         raise VideoError("without OpenCV, cameras are read only on Linux (v4l2) and macOS "
                          "(avfoundation): pip install opencv-python-headless")
     try:
-        container = av.open(device, mode="r", format=fmt)
+        options = {} if capture_size is None else {"video_size": "%dx%d" % capture_size}
+        container = av.open(device, mode="r", format=fmt, options=options)
     except (av.error.FFmpegError, OSError, ValueError) as err:
         raise VideoError(f"cannot open camera {index} ({device}, {fmt}): {_reason(err)}") \
             from None

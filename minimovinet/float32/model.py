@@ -103,6 +103,10 @@ class Movinet(StreamModel):
     def name(self) -> str:
         return f"{self.config.model_id}-{self.config.variant}"
 
+    def kernel_namespaces(self) -> tuple:
+        from . import kernels
+        return (kernels.SERIAL,)
+
     def num_parameters(self) -> int:
         return int(sum(np.asarray(a).size for a in self._params.values()))
 

@@ -20,6 +20,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..config import MODEL_IDS, VARIANTS, ModelConfig
+from ..data import kinetics600_labels
 from ..errors import CheckpointError
 from ..structure import ConvParams, param_specs, plan
 
@@ -204,6 +205,8 @@ def convert_arrays(arrays: Mapping[str, np.ndarray], output, model_id: Optional[
     else:
         cfg, note = infer_config(arrays, num_classes, model_id, variant)
     params = params_from_official(arrays, cfg, source=source or "checkpoint")
+    if class_names is None and cfg.num_classes == len(kinetics600_labels()):
+        class_names = kinetics600_labels()       # the official models' classes
     if class_names is not None and len(class_names) != cfg.num_classes:
         raise CheckpointError(f"{len(class_names)} class names for {cfg.num_classes} classes")
     save(output, cfg, params, class_names, source=source)

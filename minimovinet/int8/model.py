@@ -87,6 +87,10 @@ class Int8Movinet(StreamModel):
         return (f"<minimovinet.Int8Movinet {self.name}, {self.config.num_classes} classes, "
                 f"{self.height}x{self.width} frames>")
 
+    def kernel_namespaces(self) -> tuple:
+        from . import kernels
+        return (kernels.SERIAL,)
+
     def num_parameters(self) -> int:
         """Conv weights and biases (the ReZero / gate constants are one scalar each)."""
         ids = {t for op in self.program.ops if op.kind in ("conv", "depthwise")
