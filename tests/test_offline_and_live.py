@@ -354,3 +354,18 @@ def test_behind_warning(empty_cache, monkeypatch):
     code, out, err = run_cli("live", "--file", data.SAMPLE_CLIP, "--fps", "20")
     assert code == 0, err
     assert err.count("warning: inference takes") == 1 and "frames are dropped" in err
+
+
+def test_show_without_a_display_is_one_clear_line(empty_cache, monkeypatch):
+    cv2 = need("cv2", "--show uses OpenCV")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    try:
+        cv2.namedWindow("probe")
+        cv2.destroyWindow("probe")
+    except cv2.error:
+        pass
+    else:
+        from conftest import expected_skip
+        expected_skip("this OpenCV opens windows without a display")
+    code, _, err = run_cli("live", "--file", data.SAMPLE_CLIP, "--show")
+    assert code == 1 and "--show cannot open a window" in err and "Traceback" not in err
