@@ -5,7 +5,7 @@
     states = model.init_states(batch=1, height=172, width=172)
     logits, states = model(frames, states)     # frames float32 [B, T, H, W, 3] in [0, 1]
 
-    clf = mm.VideoClassifier("a0-stream-int8")  # top-k over a video (minimovinet.classify)
+    clf = mm.VideoClassifier("a0-stream-int8")  # top-k over a video (minimovinet.apps.classify)
     result = clf.classify("clip.mp4")           # result.top, result.timeline
     live = mm.LiveClassifier(clf, source=0)     # camera 0, or a file played as one
     live.run(on_update=print)                   # the rolling top-k (minimovinet.apps.live)

@@ -14,7 +14,7 @@
   optimized kernels, no XNNPACK): the reference minimovinet must equal bit for bit.
   resolver='default' is LiteRT's default (XNNPACK delegate applied).
 * `read_clip(path, size)`: decode a clip with PyAV and resize every frame to size x size as
-  OpenCV's INTER_LINEAR does on uint8 frames (`minimovinet.video`, bit-exact with cv2: what
+  OpenCV's INTER_LINEAR does on uint8 frames (`minimovinet.apps.video`, bit-exact with cv2: what
   the published expectations used), RGB float32 / 255.
 """
 from __future__ import annotations
@@ -332,7 +332,7 @@ class LiteRTStream:
 def read_clip(path, size: int = 172, max_frames=None) -> np.ndarray:
     """All frames of `path` as float32 [T, size, size, 3] RGB in [0, 1]: decoded with PyAV and
     resized like cv2.resize(INTER_LINEAR) on uint8 frames, bit for bit
-    (`minimovinet.video.read_video`), then / 255 -- what the published expectations did."""
+    (`minimovinet.apps.video.read_video`), then / 255 -- what the published expectations did."""
     from minimovinet.apps.video import read_video, to_model_input
     frames = [to_model_input(f)[0, 0]
               for f in read_video(path, size=(size, size), max_frames=max_frames)]

@@ -1,5 +1,6 @@
 """The embedded default (minimovinet/data): the official files byte for byte, shipped in the wheel."""
 import hashlib
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -27,8 +28,13 @@ def test_labels():
 def test_the_wheel_ships_them(tmp_path):
     """A non-editable install gets the files (package data in pyproject.toml)."""
     root = data.HERE.parents[1]
+    source = tmp_path / "source"               # a copy: building writes build/ beside the code
+    shutil.copytree(root / "minimovinet", source / "minimovinet",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(root / name, source / name)
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                           "--no-build-isolation", "-w", str(tmp_path), str(root)],
+                           "--no-build-isolation", "-w", str(tmp_path), str(source)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     wheel = next(tmp_path.glob("minimovinet-*.whl"))

@@ -2,7 +2,7 @@
 
 `../shared/models/movinet_a0_stream_k600_int8.tflite` (float32 image and states, int8 inside),
 fed every frame of every clip in `../shared/media/` (decoded with PyAV, resized to 172x172 by
-`minimovinet.video`, bit-exact with cv2.resize INTER_LINEAR on uint8 frames, / 255),
+`minimovinet.apps.video`, bit-exact with cv2.resize INTER_LINEAR on uint8 frames, / 255),
 one frame per call from the initial states, side by side with
 
 * LiteRT's built-in kernels without delegates (`OpResolverType.BUILTIN_WITHOUT_DEFAULT_

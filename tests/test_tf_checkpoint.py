@@ -1,4 +1,4 @@
-"""minimovinet.tf_checkpoint against TensorFlow's own checkpoint reader.
+"""minimovinet.formats.tf_checkpoint against TensorFlow's own checkpoint reader.
 
 The oracle is `tf.train.load_checkpoint(prefix)`: every tensor our reader returns must have
 TF's dtype, shape and bytes (bit for bit; bfloat16 is compared through its bit pattern).

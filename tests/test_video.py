@@ -1,4 +1,4 @@
-"""The video input layer (minimovinet.video): decoding, frame-rate resampling by timestamps,
+"""The video input layer (minimovinet.apps.video): decoding, frame-rate resampling by timestamps,
 the bilinear resize against OpenCV, and the edge cases (missing, not a video, still image,
 no frames, truncated, unsupported codec, no camera).
 
