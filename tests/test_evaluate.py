@@ -151,7 +151,7 @@ def test_folder_matching_no_class_names_the_closest(real_clips, tmp_path, shared
     with pytest.raises(InputError) as error:
         mm.evaluate(tmp_path, model)
     message = str(error.value)
-    assert "2 folder name(s) match no class" in message
+    assert "2 folder name(s) match none of the model's classes" in message
     assert "'carving_icee' (closest: 'carving ice'" in message
     assert "'xyzzy' (closest: none close)" in message and "juggling" not in message
 

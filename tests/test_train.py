@@ -460,3 +460,47 @@ def test_cli_handlers_train_and_evaluate(motions, trained, tmp_path, capsys):
                              "--frames", "0", "--no-cache"])
     with pytest.raises(MinimovinetError, match="frames must be a positive integer"):
         bad.run(bad)
+
+
+def test_linear_head_model_file_and_synthetic_command(tiny, tmp_path, capsys):
+    out = tmp_path / "linear.h5"
+    result = mm.train_classifier(tiny, None, out, head="linear", epochs=3, cache=None,
+                                 log=None, size=64, frames=4)
+    model = mm.load(out)
+    assert model.config.classifier_activation == "linear"
+    assert model.class_names == ["sideways", "turning"]
+    clip = sorted((tiny / "turning").glob("*.mp4"))[0]
+    frames = np.stack(list(mm.read_video(clip, fps=5, size=64)))[:4].astype(np.float32) / 255
+    backbone = mm.load(DEFAULT_MODEL).dequantize()
+    assert relmax(result.head.logits(backbone.features(frames[None])),
+                  model(frames[None])) < 1e-4
+    with pytest.raises(InputError, match="dtype must be"):
+        mm.train_classifier(tiny, None, None, dtype="int8")
+    assert synthetic.main([str(tmp_path / "s"), "--clips-per-class", "1",
+                           "--test-clips-per-class", "0", "--frames", "3", "--size", "32"]) == 0
+    assert "5 classes" in capsys.readouterr().out
+    assert len(list((tmp_path / "s" / "train").glob("*/*.mp4"))) == 5
+
+
+def test_train_and_evaluate_need_neither_tensorflow_nor_scikit_learn(tiny, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    script = tmp_path / "no_tf.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        for name in ("tensorflow", "tf_keras", "keras", "sklearn", "ai_edge_litert"):
+            sys.modules[name] = None          # any import of these now raises ImportError
+        import minimovinet as mm
+        mm.train_classifier(r"{tiny}", None, r"{tmp_path / 'm.h5'}", epochs=2, size=64,
+                            frames=3, cache=None, log=None)
+        report = mm.evaluate(r"{tiny}", r"{tmp_path / 'm.h5'}", size=64, frames=3)
+        print(report.to_dict()["accuracy"])
+    """))
+    root = str(Path(__file__).resolve().parents[1])           # this checkout's package
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=root, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 0.0 <= float(done.stdout.strip()) <= 1.0

@@ -162,10 +162,10 @@ def normalize_class_name(name: str) -> str:
     return "".join(ch for ch in str(name).lower() if ch not in " _-\t")
 
 
-def match_classes(names: Sequence[str], model_classes: Sequence[str], what: str = "folder"
-                  ) -> List[int]:
+def match_classes(names: Sequence[str], model_classes: Sequence[str], what: str = "folder",
+                  among: str = "the model's classes") -> List[int]:
     """The index in `model_classes` of every name, or one InputError naming every name that
-    matches none, with the closest model class names."""
+    matches none, with the closest model class names (difflib)."""
     index: Dict[str, int] = {}
     for i, c in enumerate(model_classes):
         index.setdefault(normalize_class_name(c), i)
@@ -178,6 +178,6 @@ def match_classes(names: Sequence[str], model_classes: Sequence[str], what: str 
             hint = (", ".join(repr(model_classes[index[k]]) for k in close) if close
                     else "none close")
             lines.append(f"{name!r} (closest: {hint})")
-        raise InputError(f"{len(unknown)} {what} name(s) match no class of the model: "
+        raise InputError(f"{len(unknown)} {what} name(s) match none of {among}: "
                          f"{'; '.join(lines)}")
     return [index[normalize_class_name(n)] for n in names]

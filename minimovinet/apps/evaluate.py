@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..atomic import atomic_open
 from ..errors import FileError, InputError, VideoError
 from .dataset import load_video_set, match_classes
-from .features import decode_clip, load_model, make_sampling, progress, view_indices
+from .features import decode_clip, load_model, make_sampling, view_indices
+from .progress import Progress
 from .metrics import (averages, confusion_matrix, format_table, per_class_scores,
                       report_labels, top_k_accuracy)
 
@@ -170,20 +170,10 @@ def _matrix_lines(names: Sequence[str], cm: np.ndarray) -> List[str]:
 
 
 def write_atomically(path, data: bytes) -> Path:
-    """`data` into a temporary file next to `path`, renamed onto it when complete."""
-    path = Path(path)
-    if path.is_dir():
-        raise FileError(f"cannot write {path}: it is a directory")
-    if not path.parent.is_dir():
-        raise FileError(f"cannot write {path}: the directory {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    """`data` into `path`, complete or not at all (`minimovinet.atomic`)."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return Path(path)
 
 
 # ---- running the model -----------------------------------------------------------------------
@@ -216,7 +206,7 @@ def stream_video(model, frames: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 def evaluate(data, model, *, fps=None, frames=None, frame_step=None, size=None,
              class_names: Optional[Sequence[str]] = None,
-             progress_bar: Optional[bool] = None) -> EvaluationReport:
+             progress: Optional[bool] = None) -> EvaluationReport:
     """Stream every video of `data` through `model` (path, registry name or model) and
     collect the predictions (see the module docstring)."""
     videos = load_video_set(data)
@@ -228,15 +218,18 @@ def evaluate(data, model, *, fps=None, frames=None, frame_step=None, size=None,
     index = dict(zip(videos.classes, match_classes(videos.classes, names)))
     sampling = make_sampling(model, fps, frames, frame_step, size)
     results, skipped = [], []
-    for video in progress(videos.videos, "evaluate", progress_bar):
-        try:
-            clip = decode_clip(video.path, sampling)                       # [T, h, w, 3]
-        except (VideoError, FileError) as e:
-            skipped.append((str(video.path), " ".join(str(e).split())))
-            continue
-        window = view_indices(len(clip), sampling, np.random.default_rng(0))[0]
-        probabilities, top1 = stream_video(model, clip[window])
-        results.append(VideoResult(str(video.path), index[video.label], probabilities, top1))
+    with Progress("evaluate", len(videos.videos), unit="videos", enabled=progress) as bar:
+        for video in videos.videos:
+            bar.update(1)
+            try:
+                clip = decode_clip(video.path, sampling)                   # [T, h, w, 3]
+            except (VideoError, FileError) as e:
+                skipped.append((str(video.path), " ".join(str(e).split())))
+                continue
+            window = view_indices(len(clip), sampling, np.random.default_rng(0))[0]
+            probabilities, top1 = stream_video(model, clip[window])
+            results.append(VideoResult(str(video.path), index[video.label], probabilities,
+                                       top1))
     if not results:
         raise InputError(f"{videos.source}: none of the {len(videos.videos)} videos could be "
                          f"read")
@@ -262,6 +255,7 @@ def add_parser(subparsers):
     p.add_argument("--fps", type=float, help="decode at this rate (default: the model's)")
     p.add_argument("--frames", type=int, metavar="N", help="at most N frames per video")
     p.add_argument("--frame-step", type=int, metavar="S", help="keep every S-th frame")
+    p.add_argument("--size", type=int, help="frame size (default: the model's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -272,8 +266,8 @@ def run(args) -> int:
         from .classify import import_matplotlib
         import_matplotlib()                   # fail before the long part
     report = evaluate(args.data, args.model, fps=args.fps, frames=args.frames,
-                      frame_step=args.frame_step,
-                      progress_bar=False if args.no_progress else None)
+                      frame_step=args.frame_step, size=args.size,
+                      progress=False if args.no_progress else None)
     print(report.to_json() if args.json else report.text())
     if args.output:
         report.save_json(args.output)

@@ -7,8 +7,9 @@ its config and weights) and the sampling (frame rate, frames, step, size, views,
 Layout: ``<root>/minimovinet-feature-cache.json`` (format and version) and
 ``<root>/<key[:2]>/<key>.npz`` holding ``features`` and ``meta`` (the key's inputs, JSON).
 
-* Writing is atomic: a temporary file in the entry's folder, renamed when complete; an
-  interruption (KeyboardInterrupt, a full disk) leaves no entry and no temporary file.
+* Writing is atomic (`minimovinet.atomic`): a temporary file in the entry's folder, renamed
+  when complete; an interruption (KeyboardInterrupt, a full disk) leaves no entry and no
+  temporary file.
 * A corrupt entry (truncated, not an npz, missing arrays) is **recomputed**: a warning names it
   and the new features replace it.
 * A mismatched entry (readable, but its meta describes another video, model or sampling, or
@@ -19,11 +20,8 @@ Layout: ``<root>/minimovinet-feature-cache.json`` (format and version) and
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import secrets
 import warnings
 import zipfile
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..atomic import atomic_open
 from ..errors import CacheError
 
 __all__ = ["FeatureCache", "FeatureCacheWarning", "file_sha256", "default_cache_dir",
@@ -124,17 +123,12 @@ class FeatureCache:
     def put(self, meta: dict, features: np.ndarray) -> Path:
         """Store `features` [views, P] for `meta` atomically."""
         path = self.path(self.key(meta))
-        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part")
         try:
             path.parent.mkdir(exist_ok=True)
-            with open(tmp, "wb") as f:
+            with atomic_open(path, "wb") as f:
                 np.savez(f, features=np.asarray(features, np.float32),
                          meta=np.array(json.dumps(meta, sort_keys=True)))
-            os.replace(tmp, path)
         except OSError as e:
             raise CacheError(f"cannot write feature cache entry {path}: {e.strerror or e}"
                              ) from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
         return path

@@ -23,18 +23,18 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Iterable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..config import CLIPS
 from ..errors import FileError, InputError, VideoError
 from .dataset import VideoSet
 from .feature_cache import FeatureCache, file_sha256
+from .progress import Progress
 
 __all__ = ["Sampling", "make_sampling", "load_model", "float_backbone", "input_geometry",
            "backbone_identity", "decode_clip", "view_indices", "stream_features",
-           "FeatureExtractor", "ExtractedFeatures", "progress"]
+           "FeatureExtractor", "ExtractedFeatures"]
 
 CHUNK_FRAMES = 16              # frames per backbone call while streaming a clip
 
@@ -115,11 +115,8 @@ def float_backbone(model):
 
 def input_geometry(model) -> Tuple[int, int, float]:
     """(height, width, frame rate) the model expects (int8 files: their fixed size)."""
-    spec = getattr(model, "input_spec", None)
-    if spec is not None:
-        return int(spec.height), int(spec.width), float(spec.fps)
-    size, _, fps = CLIPS[model.config.model_id]
-    return int(getattr(model, "height", size)), int(getattr(model, "width", size)), float(fps)
+    spec = model.input_spec
+    return int(spec.height), int(spec.width), float(spec.fps)
 
 
 def backbone_identity(backbone) -> str:
@@ -129,7 +126,7 @@ def backbone_identity(backbone) -> str:
     for name in ("num_classes", "classifier_activation"):
         config.pop(name)
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
-    params = backbone._params          # the raw weights (as `minimovinet.save` writes them)
+    params = backbone.raw_params
     for name in sorted(params):
         if not name.startswith("classifier/"):
             value = np.ascontiguousarray(params[name], np.float32)
@@ -168,8 +165,8 @@ def stream_features(backbone, frames: np.ndarray, chunk: int = CHUNK_FRAMES) -> 
     T, height, width, _ = frames.shape
     states = backbone.init_states(batch=1, height=height, width=width)
     for start in range(0, T, chunk):
-        x = frames[None, start:start + chunk].astype(np.float32) / np.float32(255)  # [1, t, h, w, 3]
-        pooled, states = backbone.features(x, states)                               # [1, P]
+        x = frames[None, start:start + chunk].astype(np.float32) / np.float32(255)
+        pooled, states = backbone.features(x, states)          # x [1, t, h, w, 3] -> [1, P]
     return pooled[0]
 
 
@@ -229,31 +226,19 @@ class FeatureExtractor:
 
     def extract(self, videos: VideoSet, show_progress: Optional[bool] = None
                 ) -> ExtractedFeatures:
-        """Features of every video; unreadable ones are skipped and listed."""
+        """Features of every video; unreadable ones are skipped and listed.  show_progress
+        None: a bar on stderr when it is a terminal."""
         kept, rows, skipped = [], [], []
-        for i, video in enumerate(progress(videos.videos, "features", show_progress)):
-            try:
-                rows.append(self.clip(video.path))
-            except (VideoError, FileError) as e:
-                skipped.append((str(video.path), " ".join(str(e).split())))
-                continue
-            kept.append(i)
+        with Progress("features", len(videos.videos), unit="videos",
+                      enabled=show_progress) as bar:
+            for i, video in enumerate(videos.videos):
+                try:
+                    rows.append(self.clip(video.path))
+                    kept.append(i)
+                except (VideoError, FileError) as e:
+                    skipped.append((str(video.path), " ".join(str(e).split())))
+                bar.update(1)
         sub = videos.subset(kept)
         features = (np.stack(rows) if rows else
                     np.zeros((0, self.sampling.views, self.width), np.float32))  # [N, V, P]
         return ExtractedFeatures(features, sub.labels(), sub, skipped)
-
-
-def progress(items: Iterable, label: str, enabled: Optional[bool] = None) -> Iterable:
-    """`items` with a tqdm bar on stderr when tqdm is installed and (enabled None) stderr is a
-    terminal; the items unchanged otherwise."""
-    import sys
-    if enabled is None:
-        enabled = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    if not enabled:
-        return items
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return items
-    return tqdm(items, desc=label, leave=False, file=sys.stderr)

@@ -4,6 +4,8 @@
     dataset = make_motion_dataset("motions")      # motions/train/<class>/*.mp4, motions/test/...
     dataset.train, dataset.test, dataset.classes
 
+    python -m minimovinet.apps.synthetic motions  # the same from a shell
+
 The class is the motion only (a disk, square or triangle moving left, right, up or down; a
 clock hand turning clockwise or anticlockwise); shape, colours, size, speed and position are
 random in every clip, so a classifier must look at how things move, not at what they are.
@@ -14,12 +16,12 @@ Used by the tests and the README's train / evaluate / classify example.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Sequence, Tuple
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import InputError, MissingDependencyError
 from .video import INSTALL_HINT
 
@@ -155,8 +157,7 @@ def render_clip(motion: str, rng: np.random.Generator, frames: int = 10,
 # ---- writing ---------------------------------------------------------------------------------
 
 def write_video(path, frames: np.ndarray, fps: int = 5) -> Path:
-    """uint8 RGB frames [T, H, W, 3] (H, W even) -> an H.264 mp4 at `path`, written to a
-    temporary name first and renamed when complete."""
+    """uint8 RGB frames [T, H, W, 3] (H, W even) -> an H.264 mp4 at `path` (atomically)."""
     try:
         import av
     except ImportError:
@@ -168,8 +169,7 @@ def write_video(path, frames: np.ndarray, fps: int = 5) -> Path:
     if frames.shape[1] % 2 or frames.shape[2] % 2:
         raise InputError(f"H.264 needs an even frame size, got {frames.shape[2]}x{frames.shape[1]}")
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
+    with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height = frames.shape[2], frames.shape[1]
@@ -180,15 +180,11 @@ def write_video(path, frames: np.ndarray, fps: int = 5) -> Path:
                     container.mux(packet)
             for packet in stream.encode(None):
                 container.mux(packet)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
-def make_motion_dataset(root, clips_per_class: int = 8, test_clips_per_class: int = 4,
-                        frames: int = 10, size: int = 96, fps: int = 5, seed: int = 0,
+def make_motion_dataset(root, clips_per_class: int = 8, test_clips_per_class: int = 6,
+                        frames: int = 10, size: int = 96, fps: int = 5, seed: int = 1,
                         classes: Sequence[str] = tuple(MOTIONS)) -> SyntheticSet:
     """Write `clips_per_class` training and `test_clips_per_class` test clips of every class
     under root/train/<class>/ and root/test/<class>/ (never the same clip in both)."""
@@ -207,3 +203,27 @@ def make_motion_dataset(root, clips_per_class: int = 8, test_clips_per_class: in
                 clip = render_clip(motion, rng, frames, size)          # [T, size, size, 3]
                 write_video(folder / f"{motion}_{i:03d}.mp4", clip, fps)
     return SyntheticSet(root, root / "train", root / "test", tuple(classes))
+
+
+def main(argv=None) -> int:
+    """``python -m minimovinet.apps.synthetic OUT_DIR``: write the set, print where."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m minimovinet.apps.synthetic",
+                                     description="write a labelled synthetic motion video set")
+    parser.add_argument("root", help="output folder (train/ and test/ are made inside)")
+    parser.add_argument("--clips-per-class", type=int, default=8)
+    parser.add_argument("--test-clips-per-class", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    made = make_motion_dataset(args.root, args.clips_per_class, args.test_clips_per_class,
+                               args.frames, args.size, seed=args.seed)
+    print(f"{len(made.classes)} classes ({', '.join(made.classes)}): "
+          f"{args.clips_per_class} clips each in {made.train}, "
+          f"{args.test_clips_per_class} in {made.test}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -66,7 +66,7 @@ class TrainResult:
 def build_model(backbone, head: ClassifierHead, classes):
     """The backbone's weights with `head` as its classifier: a float `Movinet`."""
     from ..float32.model import Movinet
-    params = {k: v for k, v in backbone._params.items() if not k.startswith("classifier/")}
+    params = {k: v for k, v in backbone.raw_params.items() if not k.startswith("classifier/")}
     head_params, activation = head.model_params(backbone.config.head.hidden_filters)
     params.update(head_params)
     config = dataclasses.replace(backbone.config, num_classes=len(classes),
@@ -84,7 +84,8 @@ def _validation(videos: VideoSet, val, val_split, seed) -> Tuple[VideoSet, Optio
     if val is None:
         return videos, None
     held = load_video_set(val)
-    indices = match_classes(held.classes, videos.classes, "validation class")
+    indices = match_classes(held.classes, videos.classes, "validation class",
+                            "the training classes")
     renamed = {c: videos.classes[i] for c, i in zip(held.classes, indices)}
     relabelled = tuple(dataclasses.replace(v, label=renamed[v.label]) for v in held.videos)
     return videos, VideoSet(relabelled, videos.classes, held.source)
@@ -136,6 +137,8 @@ def train_classifier(data, backbone=None, output=None, *, val=None, val_split=No
     ($MINIMOVINET_HOME/features) or None for no cache.  See the module docstring."""
     if head not in KINDS:
         raise InputError(f"head must be one of {', '.join(KINDS)}, got {head!r}")
+    if str(dtype) not in ("float32", "float64") and dtype not in (np.float32, np.float64):
+        raise InputError(f"dtype must be float32 or float64, got {dtype!r}")
     options = FitOptions(epochs, batch_size, learning_rate, label_smoothing, weight_decay,
                          dropout, patience, seed).check()
     output = _check_output(output)
@@ -200,7 +203,8 @@ def add_parser(subparsers):
                           "model's, 5 for A0; with --frame-step: every frame)")
     sampling.add_argument("--frames", type=int, metavar="N", help="at most N frames per clip")
     sampling.add_argument("--frame-step", type=int, metavar="S", help="keep every S-th frame")
-    sampling.add_argument("--size", type=int, help="frame size (default: the model's, 172)")
+    sampling.add_argument("--size", type=int, help="frame size (default: the model's, 172 for "
+                          "A0; the model file does not record it: classify at the same size)")
     sampling.add_argument("--views", type=int, default=1, help="windows per clip; views after "
                           "the first start at random frames (temporal augmentation)")
     fit = p.add_argument_group("training")
