@@ -9,6 +9,9 @@
     result = clf.classify("clip.mp4")           # result.top, result.timeline
     live = mm.LiveClassifier(clf, source=0)     # camera 0, or a file played as one
     live.run(on_update=print)                   # the rolling top-k (minimovinet.apps.live)
+
+    mm.train_classifier("clips/", "a0-stream-int8", "mine.h5")   # your classes (apps/train.py)
+    print(mm.evaluate("test_clips/", "mine.h5").text())          # accuracy, confusion matrix
 """
 from .config import BLOCK_SPECS, VARIANTS, ModelConfig
 from .contract import InputSpec, StreamModel
@@ -32,7 +35,7 @@ __all__ = ["BLOCK_SPECS", "VARIANTS", "ModelConfig", "InputSpec", "StreamModel",
            "ConfigError", "DownloadError", "FileError", "InputError", "MinimovinetError",
            "MissingDependencyError", "ModelNotAvailableError", "PlotError", "SettingError",
            "StateError", "TFLiteError", "UnknownModelError", "UnsupportedModelError",
-           "VideoError", "WeightsFileError", "__version__"]
+           "VideoError", "WeightsFileError", "train_classifier", "evaluate", "__version__"]
 
 
 def load(path, class_names=None):
@@ -92,3 +95,18 @@ def save(model: Movinet, path, source: str = "") -> None:
         return
     from .formats.h5 import save as _save
     _save(path, model.config, model._params, model.class_names, source=source)
+
+
+def train_classifier(data, backbone=None, output=None, **options):
+    """Train a new classifier head for the classes of `data` (a folder of class folders of
+    videos, or a CSV of path,label) on a frozen stream `backbone` and save the model to
+    `output`; see `minimovinet.apps.train.train_classifier` for the options."""
+    from .apps.train import train_classifier as train
+    return train(data, backbone, output, **options)
+
+
+def evaluate(data, model, **options):
+    """Accuracy, per-class scores, the confusion matrix and accuracy by frames seen of `model`
+    on labelled videos; see `minimovinet.apps.evaluate.evaluate` for the options."""
+    from .apps.evaluate import evaluate as run_evaluation
+    return run_evaluation(data, model, **options)

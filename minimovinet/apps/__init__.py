@@ -8,6 +8,17 @@
     resize.py     cv2-exact bilinear resize, uint8 frames -> model input
     registry.py   released models, the download cache, `fetch`
     progress.py   progress bars on a terminal (tqdm, optional; plain lines without it)
+    train.py      transfer learning: `train_classifier`, a new head on a frozen backbone
+    dataset.py    labelled videos: class folders or a CSV, validation split, class matching
+    features.py   backbone features of clips (sampling, views), streamed from zero states
+    feature_cache.py  the on-disk cache of features (atomic entries, checked on read)
+    head.py       the classifier head in NumPy: forward, cross-entropy, gradients
+    adam.py       Adam / AdamW-style weight decay as Keras computes them
+    fit.py        epochs, batches, validation, early stopping, one line per epoch
+    evaluate.py   `evaluate`: accuracy, per-class scores, confusion matrix, accuracy by frame
+    metrics.py    scikit-learn's classification metrics in NumPy
+    report_plots.py  confusion matrix and accuracy-by-frame PNGs (matplotlib)
+    synthetic.py  a labelled synthetic video set (moving and turning shapes), no download
 
 May import anything public in minimovinet; the command line (`minimovinet/cli.py`) is a thin
 layer over these.

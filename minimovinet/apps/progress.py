@@ -1,4 +1,4 @@
-"""Progress on stderr for downloads and video classification.
+"""Progress on stderr for downloads, video classification, feature extraction, evaluation.
 
     bar = Progress("classify clip.mp4", total=120, unit="frames")     # or unit="bytes"
     for ...:
@@ -20,7 +20,7 @@ from ..errors import InputError
 
 __all__ = ["Progress", "is_terminal"]
 
-UNITS = ("frames", "bytes")
+UNITS = ("frames", "bytes", "videos")
 BAR_WIDTH = 30
 # tqdm formats: a known total draws the bar, an unknown one only counts
 _FORMATS = {
@@ -30,6 +30,9 @@ _FORMATS = {
     ("bytes", True): "{desc} [{bar:%d}] {percentage:3.0f}%%  {n_fmt}B/{total_fmt}B  {rate_fmt}"
                      % BAR_WIDTH,
     ("bytes", False): "{desc} {n_fmt}B  {rate_fmt}",
+    ("videos", True): "{desc} [{bar:%d}] {percentage:3.0f}%%  {n_fmt}/{total_fmt} videos"
+                      % BAR_WIDTH,
+    ("videos", False): "{desc} {n_fmt} videos",
 }
 
 
@@ -83,7 +86,7 @@ class Progress:
         in_bytes = self.unit == "bytes"
         self._bar = tqdm(total=self.total, desc=self.label, file=self.stream, ascii=".#",
                          bar_format=_FORMATS[self.unit, self.total is not None],
-                         unit="B" if in_bytes else "frame", unit_scale=in_bytes,
+                         unit="B" if in_bytes else self.unit[:-1], unit_scale=in_bytes,
                          unit_divisor=1000, mininterval=0.1, leave=True)
 
     def close(self, ok: bool = True) -> None:
@@ -109,8 +112,8 @@ class Progress:
         self.close(ok=kind is None)
 
     def _amount(self, n: int) -> str:
-        if self.unit == "frames":
-            return f"{n} frames"
+        if self.unit != "bytes":
+            return f"{n} {self.unit}"
         return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
     def _line(self, text: str) -> None:

@@ -107,6 +107,12 @@ class Movinet(StreamModel):
         from . import kernels
         return (kernels.SERIAL,)
 
+    @property
+    def raw_params(self) -> Dict[str, np.ndarray]:
+        """The raw (unfolded) parameters under the `structure.param_specs` names, as saved
+        (not to be modified: the layers were built from them)."""
+        return self._params
+
     def num_parameters(self) -> int:
         return int(sum(np.asarray(a).size for a in self._params.values()))
 
