@@ -8,7 +8,10 @@
     minimovinet classify VIDEO [--model NAME|FILE] [--top-k 5] [--fps N | --every-frame]
                          [--json | --csv] [-o FILE] [--plot timeline.png]
     minimovinet live (--camera 0 | --file VIDEO [--speed 1]) [--model NAME|FILE] [--top-k 5]
-                     [--fps N] [--duration SECONDS]
+                     [--fps N] [--duration SECONDS] [--reset-every SECONDS] [--show]
+                     [--save-video OUT.mp4]
+    minimovinet train DATA_DIR [--backbone MODEL] -o OUT.h5      (your own classes)
+    minimovinet evaluate DATA_DIR --model MODEL [--json] [-o report.json] [--plot cm.png]
 
 classify: streams the video through the model (default: the official A0 stream int8 model from
 the cache, `minimovinet fetch a0-stream-int8`) at the model's frame rate (5 fps for A0-A2;
@@ -474,6 +477,10 @@ def build_parser():
     live.add_argument("--camera-height", type=_positive_int, metavar="PIXELS",
                       help="with --camera: the capture height asked of the camera")
     live.set_defaults(run=cmd_live)
+
+    from .apps import evaluate, train
+    train.add_parser(sub)           # minimovinet train DATA --backbone MODEL -o OUT.h5
+    evaluate.add_parser(sub)        # minimovinet evaluate DATA --model MODEL [--json]
     return parser
 
 
