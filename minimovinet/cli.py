@@ -422,6 +422,16 @@ def build_parser():
     fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
     fetch.set_defaults(run=cmd_fetch)
 
+    _add_classify(sub)
+    _add_live(sub)
+
+    from .apps import evaluate, train
+    train.add_parser(sub)           # minimovinet train DATA --backbone MODEL -o OUT.h5
+    evaluate.add_parser(sub)        # minimovinet evaluate DATA --model MODEL [--json]
+    return parser
+
+
+def _add_classify(sub):
     classify = sub.add_parser("classify", help="classify a video file: the final top-k and, on "
                                                "request, the per-frame timeline")
     classify.add_argument("video", nargs="?",
@@ -447,6 +457,8 @@ def build_parser():
     classify.add_argument("--no-progress", action="store_true", help="no progress bar")
     classify.set_defaults(run=cmd_classify)
 
+
+def _add_live(sub):
     live = sub.add_parser("live", help="rolling top-k of a camera, or of a file played as if live")
     source = live.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", type=int, metavar="INDEX", help="camera device index, e.g. 0")
@@ -477,11 +489,6 @@ def build_parser():
     live.add_argument("--camera-height", type=_positive_int, metavar="PIXELS",
                       help="with --camera: the capture height asked of the camera")
     live.set_defaults(run=cmd_live)
-
-    from .apps import evaluate, train
-    train.add_parser(sub)           # minimovinet train DATA --backbone MODEL -o OUT.h5
-    evaluate.add_parser(sub)        # minimovinet evaluate DATA --model MODEL [--json]
-    return parser
 
 
 def _model_options(parser):
