@@ -236,7 +236,11 @@ def test_live_reports_dropped_frames(home, media, capsys, monkeypatch):
     monkeypatch.setattr(VideoClassifier, "step", slow_step)
     code, out, err = run_main(capsys, "live", "--file", media / "carving_ice_172.mp4",
                               "--fps", "30", "--speed", "1000", "--top-k", "1")
-    assert code == 0 and err == ""
+    # 30 ms per frame is close to the 33 ms between frames at 30 fps: the behind warning may
+    # come (tests/test_offline_and_live.py checks it); nothing else on stderr
+    assert code == 0
+    assert all(line.startswith("minimovinet live: warning: inference takes")
+               for line in err.splitlines()), err
     summary = out.splitlines()[-1]
     match = re.match(r"live: (\d+) frames classified, (\d+) dropped of (\d+) delivered", summary)
     classified, dropped, delivered = map(int, match.groups())
@@ -309,12 +313,16 @@ def test_bad_models(home, media, capsys, tmp_path):
 
 def test_model_missing_from_the_cache(media, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("MINIMOVINET_HOME", str(tmp_path / "empty"))
-    err = expect_one_line(capsys, ["classify", media / "carving_ice_172.mp4"],
-                          "run `minimovinet fetch a0-stream-int8`",
-                          registry.get(MODEL).url,
-                          str(registry.download_path(MODEL, tmp_path / "empty")))
+    other = "a1-stream-int8"
+    err = expect_one_line(capsys, ["classify", media / "carving_ice_172.mp4", "--model", other],
+                          f"run `minimovinet fetch {other}`", registry.get(other).url,
+                          str(registry.download_path(other, tmp_path / "empty")))
     assert not (tmp_path / "empty").exists()                  # classify never creates it
-    assert err.startswith("minimovinet classify: error: model 'a0-stream-int8' is not in")
+    assert err.startswith(f"minimovinet classify: error: model '{other}' is not in")
+    # the default model is embedded: it needs no cache
+    assert cli.main(["classify", media / "carving_ice_172.mp4", "--no-progress"]) == 0
+    assert "carving ice" in capsys.readouterr().out
+    assert not (tmp_path / "empty").exists()
 
 
 def test_unreadable_caches(shared_dir, media, capsys, monkeypatch, tmp_path):
@@ -367,7 +375,7 @@ def test_outputs_into_missing_directories(home, media, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv", [
-    ["classify"], ["classify", "x.mp4", "--json", "--csv"],
+    ["classify", "x.mp4", "--json", "--csv"],
     ["classify", "x.mp4", "--fps", "5", "--every-frame"], ["classify", "x.mp4", "--top-k", "0"],
     ["classify", "x.mp4", "--fps", "-1"], ["live"], ["live", "--camera", "0", "--file", "x.mp4"],
     ["live", "--file", "x.mp4", "--speed", "0"],
@@ -587,12 +595,14 @@ def test_classifier_arguments(classifier, cache, monkeypatch):
         mm.VideoClassifier(42)
     with pytest.raises(InputError, match="whole-clip"):
         mm.VideoClassifier(mm.random_model("a0", "base"))
-    # a model without class names: the cached names, else numbers
+    # a 600-class model without class names: the Kinetics-600 names (cached or embedded)
     monkeypatch.setenv("MINIMOVINET_HOME", str(cache))
     stream = mm.random_model("a0", "stream", seed=0)
     assert mm.VideoClassifier(stream, top_k=2).class_names[0] == "abseiling"
     monkeypatch.setenv("MINIMOVINET_HOME", str(cache / "nothing-here"))
-    clf = mm.VideoClassifier(stream, top_k=2)
+    assert mm.VideoClassifier(stream, top_k=2).class_names[0] == "abseiling"
+    # other class counts without names: numbers
+    clf = mm.VideoClassifier(mm.random_model("a0", "stream", num_classes=12, seed=0), top_k=2)
     assert not clf.has_class_names and clf.class_names[7] == "class 7"
     top = clf.step(np.full((90, 120, 3), 128, np.uint8))          # float model, any size
     assert len(top) == 2 and top[0][0].startswith("class ") and 0 < top[0][1] <= 1

@@ -97,6 +97,16 @@ class FakeResponse:
 
 
 @pytest.fixture
+def downloadable_labels(monkeypatch):
+    """The class-name file without its embedded copy, so that `fetch` downloads it: the
+    download mechanics are tested on it (it has a known size and sha256)."""
+    import dataclasses
+    entry = dataclasses.replace(registry.REGISTRY["kinetics600-labels"], embedded=None)
+    monkeypatch.setitem(registry.REGISTRY, "kinetics600-labels", entry)
+    return entry
+
+
+@pytest.fixture
 def server(monkeypatch):
     """server.routes[url] = bytes | exception | callable() -> FakeResponse."""
     class Server:
@@ -249,7 +259,7 @@ def test_cache_location(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------------------------
 # The download flow (label file and TFLite file: small and exactly verifiable).
 # --------------------------------------------------------------------------------------------
-def test_fetch_downloads_to_part_then_renames(cache, server, labels_bytes):
+def test_fetch_downloads_to_part_then_renames(cache, server, downloadable_labels, labels_bytes):
     entry = registry.get("kinetics600-labels")
     final = registry.download_path(entry)
     seen = []
@@ -278,7 +288,7 @@ def test_fetch_downloads_to_part_then_renames(cache, server, labels_bytes):
 
 
 @pytest.mark.parametrize("fault", ["corrupted", "truncated", "html", "short-read"])
-def test_failed_verification_leaves_nothing(cache, server, labels_bytes, fault):
+def test_failed_verification_leaves_nothing(cache, server, downloadable_labels, labels_bytes, fault):
     entry = registry.get("kinetics600-labels")
     data = {"corrupted": labels_bytes.replace(b"zumba", b"rumba"),
             "truncated": labels_bytes[:5000],
@@ -298,7 +308,7 @@ def test_failed_verification_leaves_nothing(cache, server, labels_bytes, fault):
     assert leftovers(registry.download_path(entry).parent) == []
 
 
-def test_interrupted_download_leaves_nothing(cache, server, labels_bytes, capsys):
+def test_interrupted_download_leaves_nothing(cache, server, downloadable_labels, labels_bytes, capsys):
     entry = registry.get("kinetics600-labels")
     server.routes[entry.url] = lambda: FakeResponse(labels_bytes, fail_after=4096,
                                                     exc=KeyboardInterrupt())
@@ -312,7 +322,7 @@ def test_interrupted_download_leaves_nothing(cache, server, labels_bytes, capsys
     assert "Traceback" not in err and not registry.download_path(entry).exists()
 
 
-def test_network_errors_and_mirrors(cache, server, labels_bytes):
+def test_network_errors_and_mirrors(cache, server, downloadable_labels, labels_bytes):
     entry = registry.get("kinetics600-labels")
     server.routes[entry.url] = urllib.error.URLError("Temporary failure in name resolution")
     server.routes[entry.mirrors[0]] = lambda: FakeResponse(
@@ -398,23 +408,26 @@ def test_load_by_name_uses_the_cache(cache, release, labels_bytes, labels, tmp_p
     # an existing path wins over a registry name
     monkeypatch.chdir(tmp_path)
     shutil.copy(direct_h5, tmp_path / "a0-stream")
-    assert mm.load("a0-stream").class_names is None
+    from minimovinet import data
+    assert mm.load("a0-stream").class_names == data.kinetics600_labels()   # 600 classes
 
 
 def test_offline_load_says_what_to_download_where(cache, capsys, labels_bytes):
+    """Only the model file can be missing: the class names are embedded, and so is the
+    a0-stream-int8 model (loaded from the package when the cache has none)."""
     entry, labels_entry = registry.get("a0-stream"), registry.get("kinetics600-labels")
     with pytest.raises(ModelNotAvailableError) as info:
         mm.load("a0-stream")
     msg = str(info.value)
     for fragment in (entry.url, str(cache / "a0-stream" / "movinet_a0_stream.tar.gz"),
-                     labels_entry.url, str(registry.download_path(labels_entry)),
                      "minimovinet fetch a0-stream"):
         assert fragment in msg
-    put(cache, "kinetics600-labels", labels_bytes)            # only the checkpoint is missing
+    assert labels_entry.url not in msg
     with pytest.raises(ModelNotAvailableError) as info:
-        mm.load("a0-stream-int8")
-    assert registry.get("a0-stream-int8").url in str(info.value)
+        mm.load("a1-stream-int8")
+    assert registry.get("a1-stream-int8").url in str(info.value)
     assert labels_entry.url not in str(info.value)
+    assert mm.load("a0-stream-int8").class_names[0] == "abseiling"      # the embedded default
     code, out, err = run_cli(capsys, "describe", "a0-stream")
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
     assert "Traceback" not in err and entry.url in err
