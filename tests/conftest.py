@@ -27,7 +27,7 @@ def missing(reason: str):
     if STRICT:
         pytest.fail(f"{reason} -- required in strict mode (CI / tools/run_tests.sh)",
                     pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def need(module: str, reason: str = ""):

@@ -119,6 +119,7 @@ def png_pixels(path):
 
 
 def test_classify_json_and_plot(cache, media, classifier, tmp_path):
+    need("matplotlib", "--plot draws with matplotlib")
     plot = tmp_path / "timeline.png"
     done = run("classify", media / "carving_ice_172.mp4", "--json", "--plot", plot,
                cache=cache, cwd=tmp_path)
@@ -367,6 +368,7 @@ def test_plot_without_matplotlib(home, media, capsys, monkeypatch, tmp_path):
 
 
 def test_outputs_into_missing_directories(home, media, capsys, tmp_path):
+    need("matplotlib", "--plot draws with matplotlib")
     clip = media / "carving_ice_172.mp4"
     expect_one_line(capsys, ["classify", clip, "--plot", tmp_path / "no" / "t.png"],
                     "the directory", "does not exist")
@@ -392,6 +394,7 @@ def test_live_without_a_camera(home, capsys):
 
 
 def test_ctrl_c_exits_130(home, media, capsys, monkeypatch, tmp_path):
+    need("matplotlib", "--plot draws with matplotlib")
     from minimovinet.apps.classify import VideoClassifier
     real_step, calls = VideoClassifier.step, []
 

@@ -175,6 +175,7 @@ def test_unreadable_videos_are_skipped_and_whole_clip_models_refused(real_clips,
 
 
 def test_cli_handler(real_clips, tmp_path, capsys, shared_dir):
+    need("matplotlib", "--plot draws with matplotlib")
     parser = argparse.ArgumentParser(prog="minimovinet")
     evaluation.add_parser(parser.add_subparsers(dest="command", required=True))
     model = str(shared_dir / "models" / "movinet_a0_stream_k600_int8.tflite")
