@@ -1,0 +1,114 @@
+"""The TFLite matrix (tests/data/tflite_matrix): int8 MoViNet stream models converted by
+several TensorFlow releases (tools/make_tflite_matrix.py).  Each file is the one the manifest
+names (sha256, signature) and runs in LiteRT's built-in kernels for a few frames from the
+zero states, its output states fed back.
+
+Whether minimovinet loads them is not asserted here (many it cannot load yet): see
+`python tools/tflite_matrix_report.py`.
+"""
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import missing, need
+
+DATA = Path(__file__).resolve().parent / "data" / "tflite_matrix"
+MANIFEST = DATA / "manifest.json"
+REBUILD = "python tools/make_tflite_matrix.py"
+FRAMES = 4
+
+
+def _entries():
+    if not MANIFEST.exists():
+        return []
+    return json.loads(MANIFEST.read_text())["files"]
+
+
+ENTRIES = _entries()
+
+
+def _manifest():
+    if not MANIFEST.exists():
+        pytest.fail(f"{MANIFEST} is missing: rebuild the matrix with `{REBUILD}`")
+    return json.loads(MANIFEST.read_text())
+
+
+def _ids(entries):
+    return [e["file"].removesuffix(".tflite") for e in entries]
+
+
+def test_manifest_lists_the_directory():
+    manifest = _manifest()
+    assert manifest["files"], "the manifest lists no files"
+    listed = {e["file"] for e in manifest["files"]}
+    present = {p.name for p in DATA.glob("*.tflite")}
+    assert present == listed, (f"not in the manifest: {sorted(present - listed)}; "
+                               f"missing: {sorted(listed - present)}")
+    releases = {e["release"] for e in manifest["files"]}
+    assert len(releases) >= 4, f"only releases {sorted(releases)}"
+    for key in ("stem", "groups", "head"):
+        assert key in manifest["model"]["reduced_spec"]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids(ENTRIES))
+def test_sha256(entry):
+    path = DATA / entry["file"]
+    if not path.exists():
+        pytest.fail(f"{path} is missing: rebuild the matrix with `{REBUILD}`")
+    data = path.read_bytes()
+    assert len(data) == entry["bytes"]
+    assert hashlib.sha256(data).hexdigest() == entry["sha256"], \
+        f"{path.name} differs from the manifest: rebuild with `{REBUILD}`"
+
+
+def _frames(entry, details, rng):
+    shape = details["shape"]
+    clip = rng.random((FRAMES, *shape), dtype=np.float32)
+    if details["dtype"] == np.int8:
+        from int8_support import quantize_like_litert
+        scale, zp = details["quantization"]
+        return [quantize_like_litert(f, scale, zp) for f in clip]
+    return list(clip)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids(ENTRIES))
+def test_litert_runs(entry):
+    need("ai_edge_litert", "LiteRT runs the matrix files")
+    from int8_support import LiteRTStream
+    path = DATA / entry["file"]
+    if not path.exists():
+        missing(f"{path} is missing: rebuild the matrix with `{REBUILD}`")
+    ref = LiteRTStream(path, "builtin")
+    sig = entry["signature"]
+    assert sorted(ref.input_details) == sorted(sig["inputs"])
+    assert sorted(ref.output_details) == sorted(sig["outputs"])
+    assert set(ref.output_details) == set(ref.input_details) - {"image"} | {"logits"}
+    image = ref.input_details["image"]
+    assert (image["dtype"] == np.int8) == (entry["io"] == "int8")
+    ref.reset()
+    for name, value in ref.states.items():     # int8 states start at their zero point
+        d = ref.input_details[name]
+        if d["dtype"] == np.int8:
+            assert np.all(value == d["quantization"][1]), name
+        else:
+            assert not np.any(value), name
+    rng = np.random.default_rng(7)
+    outputs = []
+    for frame in _frames(entry, image, rng):
+        logits, raw = ref.step(frame)
+        assert logits.shape == (1, 10)
+        assert logits.dtype == (np.int8 if entry["io"] == "int8" else np.float32)
+        if logits.dtype == np.float32:
+            assert np.all(np.isfinite(logits))
+        assert set(raw) == set(ref.states)
+        outputs.append(logits.astype(np.float64))
+    # the states are carried: the frame counts advanced, the logits moved
+    counts = [n for n in ref.states if n.endswith("frame_count")]
+    assert counts, "no frame-count states"
+    for name in counts:
+        assert int(np.asarray(ref.states[name]).reshape(-1)[0]) == FRAMES, name
+    assert any(not np.array_equal(outputs[0], o) for o in outputs[1:]), \
+        "the logits do not change over the frames"
