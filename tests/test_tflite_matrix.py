@@ -68,7 +68,7 @@ def _frames(entry, details, rng):
     shape = details["shape"]
     clip = rng.random((FRAMES, *shape), dtype=np.float32)
     if details["dtype"] == np.int8:
-        from int8_support import quantize_like_litert
+        from minimovinet.int8.reference import quantize as quantize_like_litert
         scale, zp = details["quantization"]
         return [quantize_like_litert(f, scale, zp) for f in clip]
     return list(clip)

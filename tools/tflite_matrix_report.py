@@ -92,7 +92,8 @@ def error_kind(status: str) -> str:
 
 def bit_exact(model, path, io) -> str:
     """minimovinet's logits vs LiteRT's built-in kernels over FRAMES random frames."""
-    from int8_support import LiteRTStream, quantize_like_litert
+    from int8_support import LiteRTStream
+    from minimovinet.int8.reference import quantize as quantize_like_litert
     try:
         ref = LiteRTStream(path, "builtin")
         image = ref.input_details["image"]
