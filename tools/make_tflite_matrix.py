@@ -24,7 +24,6 @@ import argparse
 import datetime
 import hashlib
 import json
-import platform
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "tests" / "data" / "tflite_matrix"
 BUILDER = ROOT / "tools" / "tflite_matrix_build.py"
 sys.path.insert(0, str(ROOT / "tools"))
+from make_int8_test_models import cpu_name  # noqa: E402  (the manifest's CPU, as there)
 
 # release -> pins.  tf-models-official has no 2.21: its 2.20 modeling code runs on TF 2.21.
 # Keras 2 is tf.keras up to TF 2.15 and the tf_keras package from 2.16 on.
@@ -140,16 +140,6 @@ def signature(path):
 
 def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_release(release, venv_root, work, log):
