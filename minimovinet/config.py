@@ -7,7 +7,7 @@ squeeze-excitation, which activations).  Everything else in the package reads th
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from .errors import ConfigError
 
@@ -143,6 +143,7 @@ BLOCK_SPECS: Dict[str, Tuple[StemSpec, Tuple[GroupSpec, ...], HeadSpec]] = {
 }
 
 MODEL_IDS = tuple(BLOCK_SPECS)
+CUSTOM = "custom"             # the model_id of a config with its own block_spec
 
 # The clip each model id was trained and evaluated on: (input size, frames of the 10 s clip,
 # frame rate).  Model Garden README "Input Shape" (frames x size x size; streaming footnote:
@@ -195,10 +196,18 @@ class ModelConfig:
     use_positional_encoding: bool = False      # a3..a5 stream models add one inside SE
     num_classes: int = 600                     # Kinetics-600
     bn_epsilon: float = BN_EPSILON
+    # An architecture that is not one of a0..a5 (model_id "custom"): (StemSpec, groups, HeadSpec)
+    # as in BLOCK_SPECS, e.g. read off a TFLite file of a reduced or fine-tuned model.
+    block_spec: Optional[Tuple[StemSpec, Tuple[GroupSpec, ...], HeadSpec]] = None
 
     def __post_init__(self):
-        if self.model_id not in BLOCK_SPECS:
-            raise ConfigError(f"unknown model_id {self.model_id!r}; expected one of {MODEL_IDS}")
+        if self.block_spec is not None:
+            if self.model_id != CUSTOM:
+                raise ConfigError(f"a config with its own block_spec has model_id {CUSTOM!r}, "
+                                  f"got {self.model_id!r}")
+        elif self.model_id not in BLOCK_SPECS:
+            raise ConfigError(f"unknown model_id {self.model_id!r}; expected one of {MODEL_IDS} "
+                              f"(or {CUSTOM!r} with a block_spec)")
         if self.conv_type not in CONV_TYPES:
             raise ConfigError(f"unknown conv_type {self.conv_type!r}; expected one of {CONV_TYPES}")
         if self.se_type not in SE_TYPES:
@@ -225,16 +234,21 @@ class ModelConfig:
         return cls(model_id=model_id, variant=variant, **settings)
 
     @property
+    def spec(self) -> Tuple[StemSpec, Tuple[GroupSpec, ...], HeadSpec]:
+        """(stem, groups, head): BLOCK_SPECS[model_id], or the config's own block_spec."""
+        return self.block_spec if self.block_spec is not None else BLOCK_SPECS[self.model_id]
+
+    @property
     def stem(self) -> StemSpec:
-        return BLOCK_SPECS[self.model_id][0]
+        return self.spec[0]
 
     @property
     def groups(self) -> Tuple[GroupSpec, ...]:
-        return BLOCK_SPECS[self.model_id][1]
+        return self.spec[1]
 
     @property
     def head(self) -> HeadSpec:
-        return BLOCK_SPECS[self.model_id][2]
+        return self.spec[2]
 
     @property
     def uses_positional_encoding(self) -> bool:
@@ -261,7 +275,10 @@ class ModelConfig:
                     num_classes=self.num_classes)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)                 # nested specs become dicts of lists
+        if self.block_spec is None:
+            d.pop("block_spec")                      # files of a0..a5 stay as they were
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -269,7 +286,24 @@ class ModelConfig:
         unknown = set(d) - fields
         if unknown:
             raise ConfigError(f"unknown model config keys {sorted(unknown)}")
+        d = dict(d)
+        if d.get("block_spec") is not None:
+            d["block_spec"] = _spec_from_dict(d["block_spec"])
         return cls(**d)
+
+
+def _spec_from_dict(spec) -> Tuple[StemSpec, Tuple[GroupSpec, ...], HeadSpec]:
+    """The (stem, groups, head) of `ModelConfig.to_dict()` (JSON lists) back as specs."""
+    try:
+        stem, groups, head = spec
+        kernel = lambda k: tuple(int(v) for v in k)    # noqa: E731
+        return (StemSpec(int(stem["filters"]), kernel(stem["kernel"]), kernel(stem["stride"])),
+                tuple(GroupSpec(int(g["out_filters"]), tuple(int(e) for e in g["expand_filters"]),
+                                tuple(kernel(k) for k in g["kernels"]),
+                                tuple(kernel(t) for t in g["strides"])) for g in groups),
+                HeadSpec(int(head["project_filters"]), int(head["hidden_filters"])))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"bad block_spec in the model config: {e}") from None
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:

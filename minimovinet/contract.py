@@ -44,8 +44,9 @@ class InputSpec:
 
 def default_input_spec(config: ModelConfig, height: Optional[int] = None,
                        width: Optional[int] = None, fixed_size: bool = False) -> InputSpec:
-    """The training clip's size and rate for `config.model_id` (config.CLIPS)."""
-    size, _, fps = CLIPS[config.model_id]
+    """The training clip's size and rate for `config.model_id` (config.CLIPS; a custom
+    architecture: A0's 172x172 at 5 fps unless the file says its size)."""
+    size, _, fps = CLIPS.get(config.model_id, CLIPS["a0"])
     return InputSpec(height or size, width or size, fixed_size, fps)
 
 

@@ -53,3 +53,40 @@ def test_bad_config(kwargs, match):
         mm.ModelConfig(**kwargs)
     with pytest.raises(ValueError, match="unknown variant"):
         mm.ModelConfig.from_variant("a0", "fast")
+
+
+def test_custom_block_spec():
+    """A config of its own architecture (model_id 'custom'): its specs, JSON round trip, a
+    float model of it that streams as it runs whole clips."""
+    import json
+
+    import numpy as np
+
+    import minimovinet as mm
+    from minimovinet.config import K13, K33, K53, S11, S12, GroupSpec, HeadSpec, StemSpec
+    spec = (StemSpec(8, K13, S12),
+            (GroupSpec(16, (24, 32), (K33, K53), (S12, S11)), GroupSpec(24, (48,), (K33,), (S12,))),
+            HeadSpec(32, 64))
+    cfg = mm.ModelConfig.from_variant("a0", "stream", num_classes=7)
+    import dataclasses
+    cfg = dataclasses.replace(cfg, model_id="custom", block_spec=spec)
+    assert cfg.stem == spec[0] and cfg.groups == spec[1] and cfg.head == spec[2]
+    back = mm.ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert back == cfg
+    assert "block_spec" not in mm.ModelConfig.from_variant("a0", "stream").to_dict()
+    with pytest.raises(mm.ConfigError, match="model_id 'custom'"):
+        dataclasses.replace(cfg, model_id="a0")
+    with pytest.raises(mm.ConfigError, match="unknown model_id 'custom'"):
+        mm.ModelConfig(model_id="custom")
+    with pytest.raises(mm.ConfigError, match="bad block_spec"):
+        mm.ModelConfig.from_dict({**cfg.to_dict(), "block_spec": [1, 2]})
+    params = mm.float32.params.random_params(cfg, seed=1)
+    model = mm.Movinet(cfg, params)
+    clip = np.random.default_rng(0).random((1, 4, 32, 32, 3), dtype=np.float32)
+    whole = model(clip)
+    states = model.init_states(1, 32, 32)
+    for t in range(4):
+        logits, states = model(clip[:, t:t + 1], states)
+    np.testing.assert_allclose(logits, whole, rtol=1e-4, atol=1e-5)
+    assert model.input_spec.fps == 5 and whole.shape == (1, 7)
+

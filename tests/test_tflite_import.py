@@ -320,9 +320,20 @@ def test_architecture_mismatches(official_bytes):
     w = _walk(official_bytes)
     walk_graph(w)
     w.blocks[0]["expand"] = 25
+    # an architecture that is none of A0..A5 becomes a config of its own, grouped as the
+    # state names say (the walk checks the convs against it afterwards)
+    custom = infer_config(w)
+    assert custom.model_id == "custom" and custom.groups[0].expand_filters == (25,)
+    assert [g.out_filters for g in custom.groups] == [8, 32, 56, 56, 104]
+    assert [len(g.expand_filters) for g in custom.groups] == [1, 3, 3, 4, 4]
+
+    w = _walk(official_bytes)
+    walk_graph(w)
+    w.block_states[2] = (5, 0)
     with pytest.raises(GraphMismatch, match=re.escape(
-            "its 15 blocks (25x155/2->8; 80x333/2->32; 80x333/1->32; 80x333/1->32 ...) and "
-            "head match none of the MoViNet A0-A5 architectures")):
+            "block #2 reads the states of block5_layer0, which cannot follow the blocks "
+            "before it")):
+        w.blocks[0]["expand"] = 25
         infer_config(w)
 
     w = _walk(official_bytes)

@@ -1,9 +1,11 @@
 """Which MoViNet the walked graph is: the `ModelConfig` whose blocks it matched, and the
 final names of its blocks.
 
-The sequence of blocks (widths, kernels, strides), the stem and the head must equal one of
-the A0..A5 specs (config.BLOCK_SPECS): that gives the model id.  The activations and the SE
-give the variant settings.  Then the blocks get their (group, layer) names from
+The sequence of blocks (widths, kernels, strides), the stem and the head are compared with the
+A0..A5 specs (config.BLOCK_SPECS): an equal one gives the model id.  Any other sequence (a
+reduced or modified MoViNet) becomes a config of its own (model_id "custom", its
+`block_spec` read off the graph): blocks are grouped as the state names say, else by width.
+The activations and the SE give the variant settings.  Then the blocks get their (group, layer) names from
 `structure.plan`, and every conv its `ConvParams.layer` label.
 """
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Tuple
 
-from ...config import BLOCK_SPECS, ModelConfig
+from ...config import BLOCK_SPECS, CUSTOM, GroupSpec, HeadSpec, ModelConfig, StemSpec
 from ...structure import NetworkPlan, plan
 from .labels import block_label
 from .walk import GraphMismatch, Walk
@@ -66,9 +68,52 @@ def infer_config(w: Walk) -> ModelConfig:
             name_blocks(w, cfg)
             variant = VARIANT_SETTINGS.get((activation, se_type, classifier), "custom")
             return dataclasses.replace(cfg, variant=variant)
-    desc = "; ".join(f"{e}x{k[0]}{k[1]}{k[2]}/{s[1]}->{c}" for _, e, c, k, s in found[:4])
-    raise GraphMismatch(f"its {len(found)} blocks ({desc} ...) and head match none of the "
-                        f"MoViNet A0-A5 architectures")
+    cfg = ModelConfig(model_id=CUSTOM, variant="stream", causal=True, conv_type="2plus1d",
+                      se_type=se_type, activation=activation, gating_activation="hard_sigmoid",
+                      classifier_activation=classifier, use_positional_encoding=False,
+                      num_classes=w.num_classes, block_spec=_custom_spec(w, found))
+    assert _same_architecture(w, cfg, found)
+    name_blocks(w, cfg)
+    variant = VARIANT_SETTINGS.get((activation, se_type, classifier), "custom")
+    return dataclasses.replace(cfg, variant=variant)
+
+
+def _block_positions(w: Walk, found):
+    """(group, layer) of every block: from the states it reads when it has any, else the
+    previous block's group when the width stays, the next group when it changes."""
+    positions = []
+    for index, (_, _, cout, _, _) in enumerate(found):
+        if index == 0:
+            guess = (0, 0)
+        else:
+            g, l = positions[-1]
+            guess = (g, l + 1) if cout == found[index - 1][2] else (g + 1, 0)
+        known = w.block_states.get(index, guess)
+        allowed = {(0, 0)} if index == 0 else {(positions[-1][0], positions[-1][1] + 1),
+                                              (positions[-1][0] + 1, 0)}
+        if known not in allowed:
+            raise GraphMismatch(f"block #{index} reads the states of block{known[0]}_layer"
+                                f"{known[1]}, which cannot follow the blocks before it")
+        positions.append(known)
+    return positions
+
+
+def _custom_spec(w: Walk, found):
+    """(StemSpec, groups, HeadSpec) of an architecture that is none of A0..A5."""
+    groups = {}
+    for (g, _), (_, expand, cout, kernel, stride) in zip(_block_positions(w, found), found):
+        groups.setdefault(g, []).append((expand, cout, kernel, stride))
+    specs = []
+    for g, layers in sorted(groups.items()):
+        widths = {cout for _, cout, _, _ in layers}
+        if len(widths) != 1:
+            raise GraphMismatch(f"the blocks of group {g} project to different widths "
+                                f"{sorted(widths)}")
+        specs.append(GroupSpec(widths.pop(), tuple(e for e, _, _, _ in layers),
+                               tuple(k for _, _, k, _ in layers),
+                               tuple(s for _, _, _, s in layers)))
+    stem = StemSpec(w.stem["filters"], tuple(w.stem["kernel"]), tuple(w.stem["stride"]))
+    return stem, tuple(specs), HeadSpec(w.head["project"], w.head["hidden"])
 
 
 def name_blocks(w: Walk, cfg: ModelConfig) -> None:
