@@ -69,7 +69,10 @@ KINETICS600_CLASSES = 600
 def _load_file(path):
     from .formats.h5 import file_kind, read
     kind = file_kind(path)
-    if kind == "tflite":          # an int8 TFLite stream model, mapped onto MoViNet
+    if kind == "tflite":          # a TFLite stream model, mapped onto MoViNet
+        from .formats.float_tflite import load_float_tflite, tflite_form
+        if tflite_form(path) in ("float32", "float16", "dynamic-range"):
+            return load_float_tflite(path)        # a float32 `Movinet`
         from .formats.int8_tflite import load_tflite
         return load_tflite(path)
     if kind == "int8":            # an int8 h5 file (minimovinet convert model.tflite)

@@ -40,6 +40,14 @@ def _settings(w: Walk) -> Tuple[str, str, str]:
     return activation, se_type, w.classifier_act
 
 
+def _positional_encoding(w: Walk) -> bool:
+    """Whether the SE blocks add the positional encoding (all of them or none)."""
+    with_se = [b["index"] for b in w.blocks if b["se"]]
+    if w.pos_scales and sorted(w.pos_scales) != with_se:
+        raise GraphMismatch("a positional encoding in some SE blocks only")
+    return bool(w.pos_scales)
+
+
 def _block_shapes(w: Walk):
     """Per block (cin, expand, cout, kernel, stride), as `ModelConfig.layers` gives them."""
     return [(b["cin"], b["expand"], b["cout"], tuple(b["kernel"]), tuple(b["stride"]))
@@ -59,18 +67,19 @@ def infer_config(w: Walk) -> ModelConfig:
     """The config of the walked graph; names its blocks (`name_blocks`)."""
     found = _block_shapes(w)
     activation, se_type, classifier = _settings(w)
+    pos_encoding = _positional_encoding(w)
     for model_id in BLOCK_SPECS:
         cfg = ModelConfig(model_id=model_id, variant="stream", causal=True,
                           conv_type="2plus1d", se_type=se_type, activation=activation,
                           gating_activation="hard_sigmoid", classifier_activation=classifier,
-                          use_positional_encoding=False, num_classes=w.num_classes)
+                          use_positional_encoding=pos_encoding, num_classes=w.num_classes)
         if _same_architecture(w, cfg, found):
             name_blocks(w, cfg)
             variant = VARIANT_SETTINGS.get((activation, se_type, classifier), "custom")
             return dataclasses.replace(cfg, variant=variant)
     cfg = ModelConfig(model_id=CUSTOM, variant="stream", causal=True, conv_type="2plus1d",
                       se_type=se_type, activation=activation, gating_activation="hard_sigmoid",
-                      classifier_activation=classifier, use_positional_encoding=False,
+                      classifier_activation=classifier, use_positional_encoding=pos_encoding,
                       num_classes=w.num_classes, block_spec=_custom_spec(w, found))
     assert _same_architecture(w, cfg, found)
     name_blocks(w, cfg)

@@ -11,6 +11,7 @@ from .activations import activation
 from .block import match_block, next_is_block
 from .build import SUPPORTED_OPS
 from .convs import check_conv_quant
+from .float_graph import FLOAT_OPS
 from .head import match_head
 from .labels import INPUT_QUANTIZE, STEM_CONV
 from .signature import check_unused_states, read_signature
@@ -20,10 +21,13 @@ from .walk import GraphMismatch, Walk
 def check_operators(w: Walk) -> None:
     """Only MoViNet ops, and int8 conv weights (a float or dynamic-range model is refused
     up front, with what to do instead)."""
-    foreign = [name for name in w.model.op_counts() if name not in SUPPORTED_OPS]
+    known = SUPPORTED_OPS + (FLOAT_OPS if w.float_graph else ())
+    foreign = [name for name in w.model.op_counts() if name not in known]
     if foreign:
         raise GraphMismatch(f"it uses operators {foreign} (a MoViNet stream graph uses only "
-                            f"{', '.join(SUPPORTED_OPS)})")
+                            f"{', '.join(known)})")
+    if w.float_graph:                         # float_graph.check_float_conv checks each conv
+        return
     weights = {w.type_of(op.inputs[1]) for op in w.ops
                if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(op.inputs) > 1}
     if weights and weights != {"INT8"}:
@@ -34,9 +38,13 @@ def check_operators(w: Walk) -> None:
 
 
 def match_input(w: Walk) -> int:
-    """The int8 image: the `image` input itself or its QUANTIZE.  Sets w.height, w.width."""
+    """The int8 image: the `image` input itself or its QUANTIZE (a float graph: the float
+    image).  Sets w.height, w.width."""
     x = w.image
-    if w.type_of(x) == "FLOAT32":
+    if w.float_graph:
+        if w.type_of(x) != "FLOAT32":
+            raise GraphMismatch(f"image input has type {w.type_of(x)} in a float graph")
+    elif w.type_of(x) == "FLOAT32":
         q = w.one(w.uses(x), ("QUANTIZE",), "image input")
         w.claim(q, INPUT_QUANTIZE)
         x = q.outputs[0]
