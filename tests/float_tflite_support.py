@@ -4,10 +4,10 @@ TensorFlow in the venv from seeded random official models, and LiteRT runs of th
 * `reduced_config(positional_encoding)`: a small A0-like stream architecture (SE, hard swish;
   one block per group) as a `ModelConfig` with its own `block_spec`; with positional encoding
   it stands for A3..A5 (the official stream models with `use_positional_encoding`).
-* `export_stream_tflite(cfg, form, path)`: the official model of `cfg` with seeded random
+* `export_stream_tflites(cfg, {form: path})`: the official model of `cfg` with seeded random
   weights (as `oracle.build_official`, batch 1, HEIGHT x WIDTH: not square), traced with the
   stream signature (`image` [1, 1, H, W, 3] plus every state in; `logits` plus every state
-  out) and converted to `form`: 'float32' (no optimization), 'float16' (float16 weights:
+  out) and converted to each `form`: 'float32' (no optimization), 'float16' (float16 weights:
   `supported_types=[tf.float16]`) or 'dynamic-range' (`optimizations=[DEFAULT]`, no
   representative dataset: int8 weights, float activations).
 * `stream_litert(path, frames)`: LiteRT's signature runner on `frames`, one per call, its
@@ -55,10 +55,10 @@ def _register_official_spec(cfg) -> None:
     movinet.BLOCK_SPECS[cfg.model_id] = tuple(specs)
 
 
-def export_stream_tflite(cfg, form: str, path, height: int = HEIGHT, width: int = WIDTH,
-                         seed: int = SEED) -> None:
-    """Write the stream TFLite file of the seeded random official model of `cfg` to `path`
-    (written to a temporary name, then renamed)."""
+def export_stream_tflites(cfg, paths, height: int = HEIGHT, width: int = WIDTH,
+                          seed: int = SEED) -> None:
+    """Write the stream TFLite files {form: path} of the seeded random official model of
+    `cfg` (built and traced once; each file written to a temporary name, then renamed)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import oracle
     from conftest import need_tensorflow
@@ -78,20 +78,26 @@ def export_stream_tflite(cfg, form: str, path, height: int = HEIGHT, width: int 
         logits, new_states = model(inputs, training=False)
         return {"logits": logits, **new_states}
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [serve.get_concrete_function()], model)
-    if form == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif form == "dynamic-range":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif form != "float32":
-        raise ValueError(form)
-    data = converter.convert()
-    tmp = f"{path}.{os.getpid()}.part"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    concrete = serve.get_concrete_function()
+    # The converter saves its trackable object as a SavedModel (that gives the file its
+    # signature): a plain module holding the variables saves in seconds, the Keras model in
+    # tens of seconds.
+    holder = tf.Module()
+    holder.weights = list(model.variables)
+    for form, path in paths.items():
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+        if form == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif form == "dynamic-range":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif form != "float32":
+            raise ValueError(form)
+        data = converter.convert()
+        tmp = f"{path}.{os.getpid()}.part"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
 
 
 def test_frames(steps: int, height: int = HEIGHT, width: int = WIDTH, seed: int = 17):

@@ -14,9 +14,11 @@ from typing import Optional, Sequence
 
 from ..float32.model import Movinet
 
-FORM_NAMES = {"float32": "float32 TFLite", "float16": "float16 TFLite (weights widened to float32)",
-              "dynamic-range": "dynamic-range TFLite (int8 weights dequantized to float32, run "
-                               "as float)"}
+# What minimovinet made of each form's weights (describe() says it).
+FORM_NOTES = {"float32": "float32 weights",
+              "float16": "float16 weights and constants widened to float32",
+              "dynamic-range": "int8 weights dequantized to float32, run as float (LiteRT's "
+                               "hybrid kernels also quantize the activations)"}
 
 
 def tflite_form(source) -> str:
@@ -30,7 +32,7 @@ def load_float_tflite(path, class_names: Optional[Sequence[str]] = None) -> Movi
     """The float32 `Movinet` of a float TFLite MoViNet stream model file."""
     from .tflite_import import import_float_tflite
     imported = import_float_tflite(path)
-    source = f"{FORM_NAMES[imported.form]} file {imported.source}, converted for " \
-             f"{imported.height}x{imported.width} frames"
+    source = (f"{imported.form} TFLite file {imported.source}, converted for "
+              f"{imported.height}x{imported.width} frames: {FORM_NOTES[imported.form]}")
     return Movinet(imported.config, imported.params, class_names, source=source,
                    constants=imported.constants)

@@ -2,7 +2,8 @@
 
 The SE pools and the head's global pool are causal: they keep the running sum of the frame
 means and a frame count as states.  The converter computes the mean either as an int8 DIV by
-the quantized count, or as a float DIV of the dequantized sum by the count.
+the quantized count, or as a float DIV of the dequantized sum by the count (in a float graph:
+of the sum itself).
 """
 from __future__ import annotations
 

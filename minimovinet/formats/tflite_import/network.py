@@ -3,7 +3,8 @@
     [QUANTIZE] -> stem conv (+ act) -> blocks -> head project conv (+ act) -> head pool
                -> classifier hidden conv (+ act) -> classifier logits conv -> [DEQUANTIZE]
 
-Every operator must find its place in this structure (`check_all_claimed`).
+Every operator must find its place in this structure (`check_all_claimed`).  A float graph
+(`Walk.float_graph`) has no QUANTIZE / DEQUANTIZE at its edges and float convs.
 """
 from __future__ import annotations
 

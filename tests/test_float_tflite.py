@@ -1,0 +1,171 @@
+"""Float TFLite MoViNet stream files (float32, float16, dynamic-range) load as float32 `Movinet`
+models and compute what LiteRT computes, every step, logits and every state.
+
+The files are exported here with the venv's TensorFlow from seeded random official models
+(tests/float_tflite_support.py: a reduced A0-like stream architecture, and the same with the
+A3..A5 positional encoding; 64x80 frames, batch 1), once per test run even across xdist
+workers, and kept in pytest's cache keyed by everything that makes them.
+
+Tolerance: max |minimovinet - LiteRT| <= REL x max |LiteRT| per tensor (logits and each
+state), REL = 1e-4, for float32 and float16 files.  A dynamic-range file runs in minimovinet
+as float with its int8 weights dequantized, while LiteRT's hybrid kernels also quantize the
+activations on the fly: their distance is measured and printed, bounded by DYNAMIC_REL.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import need, need_tensorflow
+
+import float_tflite_support as S
+
+REL = 1e-4
+DYNAMIC_REL = 0.05          # measured 1-2.5 % (worst tensor, 4 steps); 5 % leaves headroom
+STEPS = 4
+MODELS = {"a0like": False, "a3like": True}      # name -> positional encoding
+EXPORT_VERSION = 2          # bump when float_tflite_support changes what it exports
+
+
+def _export_all(cache: Path) -> dict:
+    """{(model, form): path}: exported once, reused while the key is the same."""
+    tf = need_tensorflow("the float TFLite test files are exported with TensorFlow")
+    out = {}
+    for name, pos in MODELS.items():
+        cfg = S.reduced_config(pos)
+        key = dict(config=cfg.to_dict(), seed=S.SEED, size=[S.HEIGHT, S.WIDTH],
+                   tf=tf.__version__, version=EXPORT_VERSION)
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+        paths = {form: cache / f"{name}_{form}_{digest}.tflite" for form in S.FORMS}
+        todo = {form: p for form, p in paths.items() if not p.exists()}
+        if todo:
+            S.export_stream_tflites(cfg, todo)
+        out.update({(name, form): p for form, p in paths.items()})
+    return out
+
+
+@pytest.fixture(scope="session")
+def float_files(request):
+    need("ai_edge_litert", "LiteRT is the reference")
+    from int8_support import file_lock
+    cache = Path(request.config.cache.mkdir("minimovinet-float-tflite"))
+    with file_lock(cache / "export.lock"):             # one exporter across xdist workers
+        return _export_all(cache)
+
+
+def _relative_distances(model, path, frames):
+    """Per step: {tensor: max |minimovinet - LiteRT| / max |LiteRT|} for the logits and
+    every state, each side carrying its own states."""
+    reference = S.stream_litert(path, frames)
+    states = model.init_states(1, S.HEIGHT, S.WIDTH)
+    assert set(states) == set(reference[0][1])
+    steps = []
+    for t, (ref_logits, ref_states) in enumerate(reference):
+        logits, states = model(frames[:, t:t + 1], states)
+        dist = {"logits": _rel(logits, ref_logits)}
+        for name, value in ref_states.items():
+            assert states[name].dtype == value.dtype and states[name].shape == value.shape
+            dist[name] = _rel(states[name], value)
+        steps.append(dist)
+    return steps
+
+
+def _rel(mine, theirs) -> float:
+    theirs = np.asarray(theirs, np.float64)
+    diff = np.abs(np.asarray(mine, np.float64).reshape(theirs.shape) - theirs).max()
+    scale = np.abs(theirs).max()
+    return float(diff / scale) if scale > 0 else float(diff)
+
+
+@pytest.mark.parametrize("form", ["float32", "float16"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_float_file_equals_litert(float_files, name, form):
+    import minimovinet as mm
+    from minimovinet.float32.model import Movinet
+    path = float_files[(name, form)]
+    model = mm.load(path)
+    assert isinstance(model, Movinet)
+    expected = S.reduced_config(MODELS[name])
+    assert model.config.spec == expected.spec and model.config.model_id == "custom"
+    assert model.config.uses_positional_encoding == MODELS[name]
+    assert (model.config.activation, model.config.se_type, model.config.num_classes) == \
+        ("hard_swish", "2plus3d", S.NUM_CLASSES)
+    assert f"{form} TFLite file {path}" in model.describe()
+    steps = _relative_distances(model, path, S.test_frames(STEPS))
+    for t, dist in enumerate(steps):
+        worst = max(dist, key=dist.get)
+        print(f"{name} {form} step {t}: maxdiff logits {dist['logits']:.2e} relative, "
+              f"worst {worst} {dist[worst]:.2e}")
+        assert dist[worst] <= REL, (t, worst, dist[worst])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_dynamic_range_file_distance_to_litert(float_files, name):
+    """Run as float with the dequantized int8 weights; LiteRT's hybrid convs quantize their
+    input too.  The distance is printed and bounded; the file has hybrid convs."""
+    import minimovinet as mm
+    from minimovinet.formats.tflite import read_tflite
+    path = float_files[(name, "dynamic-range")]
+    graph = read_tflite(path).subgraphs[0]
+    hybrid = [op for op in graph.operators if op.name == "CONV_2D"
+              and graph.tensors[op.inputs[1]].type_name == "INT8"]
+    assert hybrid, "the dynamic-range file has no int8-weight conv"
+    model = mm.load(path)
+    assert "dynamic-range TFLite" in model.describe() and "dequantized" in model.describe()
+    assert model.config.uses_positional_encoding == MODELS[name]
+    steps = _relative_distances(model, path, S.test_frames(STEPS))
+    for t, dist in enumerate(steps):
+        worst = max(dist, key=dist.get)
+        print(f"{name} dynamic-range ({len(hybrid)} hybrid convs) step {t}: maxdiff logits "
+              f"{dist['logits']:.2e} relative, worst {worst} {dist[worst]:.2e} "
+              f"(bound {DYNAMIC_REL})")
+        assert dist[worst] <= DYNAMIC_REL, (t, worst, dist[worst])
+
+
+def test_dynamic_range_weights_are_the_float_models(float_files):
+    """The dequantized int8 weights are the float32 file's to within one quantization step
+    (per-channel scale = max |w| / 127): the same model, quantized."""
+    import minimovinet as mm
+    exact = mm.load(float_files[("a0like", "float32")]).raw_params
+    dynamic = mm.load(float_files[("a0like", "dynamic-range")]).raw_params
+    assert exact.keys() == dynamic.keys()
+    differ = [n for n in exact if not np.array_equal(exact[n], dynamic[n])]
+    assert differ, "no weight was quantized"
+    for n in differ:
+        step = np.abs(exact[n]).max() / 127
+        diff = np.abs(exact[n] - dynamic[n]).max()
+        print(f"{n}: maxdiff {diff:.2e} (quantization step {step:.2e})")
+        assert diff <= 0.51 * step + 1e-7
+
+
+def test_not_a_movinet_float_tflite(tmp_path):
+    import minimovinet as mm
+    tf = need_tensorflow("building a small TFLite graph needs TF")
+    inp = tf.keras.Input((12, 16, 3), batch_size=1)
+    x = tf.keras.layers.Conv2D(4, 3, activation="relu")(inp)
+    out = tf.keras.layers.Dense(5)(tf.keras.layers.GlobalAveragePooling2D()(x))
+    path = tmp_path / "small_float.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, out)).convert())
+    with pytest.raises(mm.UnsupportedModelError) as info:
+        mm.load(path)
+    message = str(info.value)
+    print(message)
+    assert str(path) in message and "not a MoViNet stream model" in message
+    assert "float32 TFLite" in message and "\n" not in message
+
+
+def test_truncated_float_tflite(float_files, tmp_path):
+    import minimovinet as mm
+    data = float_files[("a0like", "float32")].read_bytes()
+    for fraction in (0.3, 0.9):
+        path = tmp_path / f"truncated_{fraction}.tflite"
+        path.write_bytes(data[:int(len(data) * fraction)])
+        with pytest.raises(mm.MinimovinetError) as info:
+            mm.load(path)
+        message = str(info.value)
+        print(message)
+        assert str(path) in message and "truncated" in message and "\n" not in message
