@@ -39,8 +39,9 @@ __all__ = ["BLOCK_SPECS", "VARIANTS", "ModelConfig", "InputSpec", "StreamModel",
 
 
 def load(path, class_names=None):
-    """Load a model: a minimovinet .h5 file (float or int8), an int8 TFLite MoViNet stream model
-    (.tflite, read and mapped onto the MoViNet structure without TFLite; an `Int8Movinet`), or
+    """Load a model: a minimovinet .h5 file (float or int8), a TFLite MoViNet stream model
+    (.tflite, read and mapped onto the MoViNet structure without TFLite: an int8 file as an
+    `Int8Movinet`, a float32 / float16 / dynamic-range file as a float32 `Movinet`), or
     a registry name (`minimovinet models`, e.g. "a0-stream") that is not an existing path: that
     model from the cache (`minimovinet fetch NAME` puts it there; load never downloads and says
     what to download where when it is missing; "a0-stream-int8" is embedded in the package).

@@ -3,8 +3,9 @@ models and compute what LiteRT computes, every step, logits and every state.
 
 The files are exported here with the venv's TensorFlow from seeded random official models
 (tests/float_tflite_support.py: a reduced A0-like stream architecture, and the same with the
-A3..A5 positional encoding; 64x80 frames, batch 1), once per test run even across xdist
-workers, and kept in pytest's cache keyed by everything that makes them.
+A3..A5 positional encoding, in every form; the full A0 stream model as float16; 64x80 frames,
+batch 1), once across xdist workers (a file lock), and kept in pytest's cache keyed by
+everything that makes them.
 
 Tolerance: max |minimovinet - LiteRT| <= REL x max |LiteRT| per tensor (logits and each
 state), REL = 1e-4, for float32 and float16 files.  A dynamic-range file runs in minimovinet
@@ -32,15 +33,19 @@ EXPORT_VERSION = 2          # bump when float_tflite_support changes what it exp
 
 
 def _export_all(cache: Path) -> dict:
-    """{(model, form): path}: exported once, reused while the key is the same."""
+    """{(model, form): path}: exported once, reused while the key is the same.  The reduced
+    models in every form; the full A0 stream model as float16 (the registry's form)."""
+    import minimovinet as mm
     tf = need_tensorflow("the float TFLite test files are exported with TensorFlow")
     out = {}
-    for name, pos in MODELS.items():
-        cfg = S.reduced_config(pos)
+    jobs = [(name, S.reduced_config(pos), S.FORMS) for name, pos in MODELS.items()]
+    jobs.append(("a0", mm.ModelConfig.from_variant("a0", "stream", num_classes=S.NUM_CLASSES),
+                 ("float16",)))
+    for name, cfg, forms in jobs:
         key = dict(config=cfg.to_dict(), seed=S.SEED, size=[S.HEIGHT, S.WIDTH],
                    tf=tf.__version__, version=EXPORT_VERSION)
         digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
-        paths = {form: cache / f"{name}_{form}_{digest}.tflite" for form in S.FORMS}
+        paths = {form: cache / f"{name}_{form}_{digest}.tflite" for form in forms}
         todo = {form: p for form, p in paths.items() if not p.exists()}
         if todo:
             S.export_stream_tflites(cfg, todo)
@@ -103,6 +108,20 @@ def test_float_file_equals_litert(float_files, name, form):
         assert dist[worst] <= REL, (t, worst, dist[worst])
 
 
+def test_a0_stream_float16_file_equals_litert(float_files):
+    """The full A0 stream architecture (SE, hard swish) as float16: recognised as a0."""
+    import minimovinet as mm
+    path = float_files[("a0", "float16")]
+    model = mm.load(path)
+    assert (model.config.model_id, model.config.variant) == ("a0", "stream")
+    assert model.config.block_spec is None and not model.config.uses_positional_encoding
+    for t, dist in enumerate(_relative_distances(model, path, S.test_frames(STEPS))):
+        worst = max(dist, key=dist.get)
+        print(f"a0 stream float16 step {t}: maxdiff logits {dist['logits']:.2e} relative, "
+              f"worst {worst} {dist[worst]:.2e}")
+        assert dist[worst] <= REL, (t, worst, dist[worst])
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_dynamic_range_file_distance_to_litert(float_files, name):
     """Run as float with the dequantized int8 weights; LiteRT's hybrid convs quantize their
@@ -124,6 +143,30 @@ def test_dynamic_range_file_distance_to_litert(float_files, name):
               f"{dist['logits']:.2e} relative, worst {worst} {dist[worst]:.2e} "
               f"(bound {DYNAMIC_REL})")
         assert dist[worst] <= DYNAMIC_REL, (t, worst, dist[worst])
+
+
+def test_committed_a0_mobile_float32_file(request):
+    """The float32 conversion of the full A0 mobile stream model (relu6, no SE; committed
+    under tests/data/int8 as the "float model where int8 is expected" case) loads as the a0
+    architecture and equals LiteRT."""
+    need("ai_edge_litert", "LiteRT is the reference")
+    import int8_support
+    import minimovinet as mm
+    path = int8_support.converted_models(None)[("mobile", "float32")]
+    model = mm.load(path)
+    assert (model.config.model_id, model.config.variant) == ("a0", "mobile")
+    size = int8_support.SIZE
+    frames = S.test_frames(STEPS, size, size)
+    reference = S.stream_litert(path, frames)
+    states = model.init_states(1, size, size)
+    for t, (ref_logits, ref_states) in enumerate(reference):
+        logits, states = model(frames[:, t:t + 1], states)
+        dist = {"logits": _rel(logits, ref_logits),
+                **{name: _rel(states[name], v) for name, v in ref_states.items()}}
+        worst = max(dist, key=dist.get)
+        print(f"a0 mobile float32 step {t}: maxdiff logits {dist['logits']:.2e} relative, "
+              f"worst {worst} {dist[worst]:.2e}")
+        assert dist[worst] <= REL, (t, worst, dist[worst])
 
 
 def test_dynamic_range_weights_are_the_float_models(float_files):
