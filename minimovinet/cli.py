@@ -2,6 +2,7 @@
 
     minimovinet convert CHECKPOINT_PREFIX_OR_DIR_OR_TAR [--model-id a0] [--variant stream] -o a0_stream.h5
     minimovinet convert MODEL_INT8.tflite [--labels labels.txt] -o model_int8.h5
+    minimovinet convert MODEL_FLOAT16.tflite -o model.h5      (float32 / float16 / dynamic-range)
     minimovinet describe MODEL.h5 [--height 172 --width 172]
     minimovinet models                  (the official models: name, input, fps, URL, cached?)
     minimovinet fetch NAME [NAME ...] [--force]   (download, verify, convert into the cache)
@@ -93,15 +94,22 @@ def cmd_convert(args) -> int:
 
 
 def convert_tflite(source, output, args) -> int:
-    """An int8 TFLite MoViNet stream model -> an int8 minimovinet h5 file."""
-    from . import load
+    """An int8 TFLite MoViNet stream model -> an int8 minimovinet h5 file; a float one
+    (float32 / float16 / dynamic-range) -> a float h5 file."""
+    from . import Int8Movinet, load, save
     from .formats.h5_int8 import save_int8
     if args.model_id or args.variant or args.num_classes:
         print("minimovinet convert: note: --model-id/--variant/--num-classes are read off the "
               ".tflite graph and ignored", file=sys.stderr)
     model = load(source, _read_labels(args.labels))     # 600 classes: Kinetics-600 names
-    save_int8(output, model, source=f"converted from {source}")
     cfg = model.config
+    if not isinstance(model, Int8Movinet):
+        save(model, output, source=f"converted from {source}")
+        print(f"float32 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}, "
+              f"positional encoding {cfg.uses_positional_encoding}) from {model.source} "
+              f"-> {output}")
+        return 0
+    save_int8(output, model, source=f"converted from {source}")
     print(f"int8 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}), "
           f"{model.height}x{model.width} frames, {len(model.program.states)} states: "
           f"{source} -> {output}")

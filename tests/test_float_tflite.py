@@ -185,6 +185,24 @@ def test_dynamic_range_weights_are_the_float_models(float_files):
         assert diff <= 0.51 * step + 1e-7
 
 
+def test_convert_float_tflite_to_h5(float_files, tmp_path, capsys):
+    """`minimovinet convert` writes a float h5 file computing what the loaded file does."""
+    import minimovinet as mm
+    from minimovinet.cli import main
+    path = float_files[("a3like", "float32")]
+    out = tmp_path / "a3like.h5"
+    assert main(["convert", str(path), "-o", str(out)]) == 0
+    print(capsys.readouterr().out)
+    direct, saved = mm.load(path), mm.load(out)
+    assert saved.config == direct.config
+    frames = S.test_frames(2)
+    a, b = direct.init_states(1, S.HEIGHT, S.WIDTH), saved.init_states(1, S.HEIGHT, S.WIDTH)
+    for t in range(2):
+        (la, a), (lb, b) = direct(frames[:, t:t + 1], a), saved(frames[:, t:t + 1], b)
+        print(f"step {t}: maxdiff {np.abs(la - lb).max():.2e}")
+        assert _rel(la, lb) <= REL          # the h5 computes the encoding's angles itself
+
+
 def test_not_a_movinet_float_tflite(tmp_path):
     import minimovinet as mm
     tf = need_tensorflow("building a small TFLite graph needs TF")

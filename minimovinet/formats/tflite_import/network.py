@@ -35,7 +35,8 @@ def check_operators(w: Walk) -> None:
         raise GraphMismatch(f"its convolutions have {'/'.join(sorted(weights))} weights: a "
                             f"float (or float16 / dynamic-range) TFLite model, expected int8 "
                             f"weights (a full-integer conversion: TFLITE_BUILTINS_INT8 with a "
-                            f"representative dataset); load a float model from its checkpoint")
+                            f"representative dataset); `minimovinet.load` reads it as a float "
+                            f"model")
 
 
 def match_input(w: Walk) -> int:
