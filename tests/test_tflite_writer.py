@@ -43,10 +43,19 @@ def _frames_for(details, clip):
     return [clip[:, t:t + 1] for t in range(clip.shape[1])]
 
 
+def _verified(path):
+    """LiteRT given the file's bytes runs the FlatBuffers verifier on them (from a path it
+    does not): it refuses a buffer that is not a valid TFLite flatbuffer."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    Interpreter(model_content=Path(path).read_bytes(), experimental_op_resolver_type=
+                OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES).allocate_tensors()
+
+
 def _assert_streams_equal(original, written, clip, model=None):
     """LiteRT on both files, and minimovinet's `model` when given, frame by frame: logits and
     every state bit-identical.  Returns the number of frames compared."""
     a, b = _litert(original), _litert(written)
+    _verified(written)
     assert sorted(a.input_details) == sorted(b.input_details)
     assert sorted(a.output_details) == sorted(b.output_details)
     for name, d in a.input_details.items():
@@ -144,6 +153,10 @@ def test_official_a0_reread_is_the_same_program(official):
     start = np.frombuffer(data, np.uint8).ctypes.data
     offsets = [buf.ctypes.data - start for buf in read_tflite(data).buffers if buf.size]
     assert offsets and all(o % 16 == 0 for o in offsets)
+    broken = Path(out).with_name("broken.tflite")                     # the verifier can fail
+    broken.write_bytes(data[:4] + b"TFL3" + data[8:len(data) // 2])
+    with pytest.raises(ValueError):
+        _verified(broken)
 
 
 def _int8_paths():
@@ -330,3 +343,34 @@ def test_dequantize_errors(tmp_path, capsys):
                  str(tmp_path / "x.tflite")]) == 1
     assert "(.h5)" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["float.h5"]
+
+
+def test_small_float_program_with_a_scalar_constant(tmp_path):
+    """A program that is no MoViNet (a float MUL by a 0-d constant, then a RESHAPE): LiteRT
+    runs the written file, and float32 multiplication is exact IEEE arithmetic, so its output
+    is NumPy's bit for bit."""
+    from collections import OrderedDict
+
+    from minimovinet.config import ModelConfig
+    from minimovinet.formats.tflite_writer import write_tflite
+    from minimovinet.int8.program import Int8Program, OpSpec, TensorSpec
+    tensors = [TensorSpec("image", (1, 6), "float32"),
+               TensorSpec("c", (), "float32", data=np.array(1.7, np.float32)),
+               TensorSpec("product", (1, 6), "float32"),
+               TensorSpec("logits", (2, 3), "float32")]
+    ops = [OpSpec("mul", "scale", (0, 1), (2,), dict(activation="NONE")),
+           OpSpec("reshape", "reshape", (2,), (3,))]
+    program = Int8Program(tensors, ops, image=0, logits=3, states=OrderedDict(),
+                          config=ModelConfig.from_variant("a0", "stream"), blocks=[])
+    out = tmp_path / "small.tflite"
+    write_tflite(program, out)
+    _verified(out)
+    need("ai_edge_litert", "LiteRT is the reference")
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    runner = Interpreter(model_path=str(out), experimental_op_resolver_type=
+                         OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES).get_signature_runner()
+    x = np.random.default_rng(0).standard_normal((1, 6)).astype(np.float32)
+    logits = runner(image=x)["logits"]
+    expected = (x * np.float32(1.7)).reshape(2, 3)
+    print("maxdiff", np.abs(logits - expected).max())
+    np.testing.assert_array_equal(logits, expected)

@@ -46,7 +46,7 @@ TFLITE_OPS = {
     "div": "DIV", "avg_pool": "AVERAGE_POOL_2D", "mean": "MEAN", "sum": "SUM",
     "hard_swish": "HARD_SWISH", "logistic": "LOGISTIC", "quantize": "QUANTIZE",
     "dequantize": "DEQUANTIZE", "cast": "CAST", "reshape": "RESHAPE",
-    "concat": "CONCATENATION", "slice": "STRIDED_SLICE",
+    "concat": "CONCATENATION", "slice": "STRIDED_SLICE", "sin": "SIN", "cos": "COS",
 }
 
 # The operator version TensorFlow's converter records for the int8 form of each op (as in the
@@ -125,8 +125,9 @@ def _conv(g: _Graph, op: OpSpec):
             4: ("i32", dilation[0]), 5: ("i32", dilation[1])})
     channels_in = g.shape(op.inputs[0])[-1]
     channels_out = g.shape(op.inputs[1])[-1]             # kernel [1, kh, kw, C * multiplier]
+    multiplier = op.attrs.get("depth_multiplier", channels_out // max(channels_in, 1))
     return op.inputs, _options("DepthwiseConv2DOptions", {
-        0: ("i8", _padding(op)), **strides, 3: ("i32", channels_out // max(channels_in, 1)),
+        0: ("i8", _padding(op)), **strides, 3: ("i32", int(multiplier)),
         4: ("i8", _activation(op)), 5: ("i32", dilation[0]), 6: ("i32", dilation[1])})
 
 
@@ -186,7 +187,8 @@ def _plain(g: _Graph, op: OpSpec):
 _WRITERS = {"conv": _conv, "depthwise": _conv, "add": _binary, "mul": _binary, "div": _binary,
             "avg_pool": _avg_pool, "mean": _reduce, "sum": _reduce, "hard_swish": _plain,
             "logistic": _plain, "quantize": _plain, "dequantize": _plain, "cast": _plain,
-            "reshape": _reshape, "concat": _concat, "slice": _strided_slice}
+            "reshape": _reshape, "concat": _concat, "slice": _strided_slice, "sin": _plain,
+            "cos": _plain}
 
 
 def _version(g: _Graph, name: str, op: OpSpec) -> int:
@@ -251,7 +253,8 @@ def _constant_bytes(t: TensorSpec, index: int) -> np.ndarray:
         raise UnsupportedModelError(f"tensor {index} {t.name!r}: constant of shape "
                                     f"{list(data.shape)} {data.dtype}, expected "
                                     f"{list(t.shape)} {t.dtype}")
-    return np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).view(np.uint8)
+    little = np.ascontiguousarray(data.reshape(-1), dtype=data.dtype.newbyteorder("<"))
+    return little.view(np.uint8)                          # (a 0-d scalar as 1 element)
 
 
 def _signature(program: Int8Program) -> Tuple[List[Tuple[str, int]], List[Tuple[str, int]]]:
@@ -281,6 +284,11 @@ def tflite_bytes(program: Int8Program, class_names: Optional[Sequence[str]] = No
                  description: str = "") -> bytes:
     """The TFLite flatbuffer of `program` (see the module docstring)."""
     program = _check_program(program)
+    n = len(program.tensors)
+    for name, t in _signature(program)[0] + _signature(program)[1]:
+        if not 0 <= t < n:
+            raise UnsupportedModelError(f"the program's {name!r} is tensor {t}, out of range "
+                                        f"({n} tensors)")
     g = _Graph(program)
     operators = [_operator(g, op) for op in program.ops]   # may add int32 constants
     buffers = [Table({})]                                   # buffer 0: the empty one
