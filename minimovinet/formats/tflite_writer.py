@@ -14,8 +14,9 @@ program's order, each op kind as its TFLite builtin operator and options; the si
 every state, under the program's state names (those of the official files).  The class
 names, when known, are kept in the metadata entry `minimovinet_class_names` (one per line).
 
-Reading the file back (`tflite_import.import_tflite`) gives the same program: the same
-tensors at the same indices, the same ops with the same attributes.  An op kind without a
+Reading a written file back (`tflite_import.import_tflite`, for the graphs it recognises)
+gives the same program: the same tensors at the same indices, the same ops with the same
+attributes.  An op kind without a
 TFLite form here, or a float model, is refused with an `UnsupportedModelError`.
 """
 from __future__ import annotations
