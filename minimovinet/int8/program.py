@@ -16,14 +16,14 @@ import numpy as np
 from ..config import ModelConfig
 
 # TensorSpec.dtype -> the NumPy type of the tensor's arrays
-NUMPY_DTYPES = {"int8": np.int8, "int32": np.int32, "float32": np.float32}
+NUMPY_DTYPES = {"int8": np.int8, "int32": np.int32, "int64": np.int64, "float32": np.float32}
 
 
 @dataclasses.dataclass
 class TensorSpec:
     name: str
     shape: Tuple[int, ...]
-    dtype: str                          # 'int8', 'int32', 'float32'
+    dtype: str                          # 'int8', 'int32', 'int64', 'float32'
     scale: Optional[float] = None       # per-tensor quantization (None: not quantized)
     zero_point: Optional[int] = None
     channel_scales: Optional[np.ndarray] = None   # per-channel (weights): float32 [C]

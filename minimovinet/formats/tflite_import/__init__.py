@@ -36,6 +36,7 @@ from .architecture import infer_config
 from .build import SUPPORTED_OPS, build_program
 from .labels import display
 from .network import walk_graph
+from .normalize import normalize
 from .walk import GraphMismatch, Walk
 
 __all__ = ["import_tflite", "SUPPORTED_OPS"]
@@ -50,7 +51,7 @@ def import_tflite(source) -> Int8Program:
         label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<bytes>"
         model = read_tflite(source)
     try:
-        w = Walk.of(model, label)
+        w = Walk.of(normalize(model), label)
         walk_graph(w)
         return build_program(w, infer_config(w))
     except GraphMismatch as e:
