@@ -37,6 +37,7 @@ from .build import SUPPORTED_OPS, build_program
 from .labels import display
 from .network import walk_graph
 from .normalize import normalize
+from .operators import NOT_MOVINET, check_implemented, check_signature
 from .walk import GraphMismatch, Walk
 
 __all__ = ["import_tflite", "SUPPORTED_OPS"]
@@ -50,11 +51,11 @@ def import_tflite(source) -> Int8Program:
     else:
         label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<bytes>"
         model = read_tflite(source)
+    check_signature(model, label)
+    check_implemented(model, label)
     try:
         w = Walk.of(normalize(model), label)
         walk_graph(w)
         return build_program(w, infer_config(w))
     except GraphMismatch as e:
-        raise UnsupportedModelError(f"{label}: not a MoViNet stream model (as exported by the "
-                                    f"Model Garden and converted to int8): "
-                                    f"{display(str(e))}") from None
+        raise UnsupportedModelError(f"{label}: {NOT_MOVINET}: {display(str(e))}") from None
