@@ -215,8 +215,8 @@ def test_unimplemented_operator_is_one_line_naming_op_tensor_and_file(tmp_path):
     model = read_tflite(path)
     g = model.subgraphs[0]
     mean = next(op for op in g.operators if op.name == "MEAN")
-    g.operators = [dataclasses.replace(op, name="REDUCE_PROD") if op.index == mean.index else op
-                   for op in g.operators]
+    g.operators = [dataclasses.replace(op, name="REDUCE_PROD") if op.index == mean.index
+                   else op for op in g.operators]
     with pytest.raises(UnsupportedModelError) as info:
         import_tflite(model)
     message = str(info.value)
@@ -224,8 +224,8 @@ def test_unimplemented_operator_is_one_line_naming_op_tensor_and_file(tmp_path):
     assert message == (f"<TFLiteModel>: operator #{mean.index} REDUCE_PROD (output tensor "
                        f"{out!r}) is not implemented")
     assert "\n" not in message
-    g.operators = [dataclasses.replace(op, name="CUSTOM", custom_code="MyOp") if op.index == mean.index
-                   else op for op in g.operators]
+    g.operators = [dataclasses.replace(op, name="CUSTOM", custom_code="MyOp")
+                   if op.index == mean.index else op for op in g.operators]
     with pytest.raises(UnsupportedModelError, match=r"operator #\d+ CUSTOM \(MyOp\)"):
         import_tflite(model)
 

@@ -1,6 +1,8 @@
 """Import an int8 TFLite MoViNet stream model: map its graph onto the MoViNet structure.
 
-`import_tflite(path)` reads the flatbuffer (`formats.tflite.read_tflite`, no TensorFlow), walks
+`import_tflite(path)` reads the flatbuffer (`formats.tflite.read_tflite`, no TensorFlow),
+checks its signature and that every operator has a minimovinet op kind (operators.py),
+rewrites the converter's value-preserving variations into one form (normalize.py), walks
 the graph from the `image` input along the MoViNet stream architecture, infers the
 `ModelConfig` of the equivalent float architecture (one of A0..A5) and builds the
 `int8.program.Int8Program`: the operators in execution order, each labelled with its MoViNet
@@ -8,6 +10,10 @@ layer (`structure.ConvParams.layer` for the convs), the tensors with their quant
 constants, the signature (image, logits, states).  Anything that does not fit the structure is
 refused with an `UnsupportedModelError` saying what did not match.
 
+    operators.py     the file-level refusals: not a MoViNet signature; an operator that is
+                     not implemented (one line: file, operator, output tensor)
+    normalize.py     value-preserving graph rewrites before the walk (QUANTIZE moved in front
+                     of a float CONCATENATION, cancelling DEQUANTIZE -> QUANTIZE pairs)
     walk.py          the walk state (`Walk`) and its graph helpers; `GraphMismatch`
     labels.py        op labels, conv labels from `structure`, provisional block names ('@3')
     signature.py     the signature; state inputs (sources) and next states (sinks)
@@ -17,6 +23,8 @@ refused with an `UnsupportedModelError` saying what did not match.
     block.py         one block: expansion, spatial conv, stream buffer, temporal conv,
                      projection + ReZero + residual, skip branch
     se.py            squeeze-excitation
+    pos_encoding.py  the A3-A5 positional encoding inside SE: the ops computing it from the
+                     block's `pos_enc_frame_count` state, whatever they are
     frame_count.py   the running mean: divide by the frame count
     head.py          the head pool and the classifier
     architecture.py  the ModelConfig the blocks match; the blocks' final names

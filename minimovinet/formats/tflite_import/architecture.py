@@ -5,8 +5,9 @@ The sequence of blocks (widths, kernels, strides), the stem and the head are com
 A0..A5 specs (config.BLOCK_SPECS): an equal one gives the model id.  Any other sequence (a
 reduced or modified MoViNet) becomes a config of its own (model_id "custom", its
 `block_spec` read off the graph): blocks are grouped as the state names say, else by width.
-The activations and the SE give the variant settings.  Then the blocks get their (group, layer) names from
-`structure.plan`, and every conv its `ConvParams.layer` label.
+The activations, the SE and its positional encoding give the variant settings.  Then the
+blocks get their (group, layer) names from `structure.plan`, and every conv its
+`ConvParams.layer` label.
 """
 from __future__ import annotations
 
