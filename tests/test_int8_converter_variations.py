@@ -205,6 +205,57 @@ def test_normalization_keeps_a_requantizing_pair():
         import_tflite(model)
 
 
+def _with_pair_after_first_hard_swish(path, scale_factor):
+    """The parsed file with DEQUANTIZE -> QUANTIZE inserted after the first HARD_SWISH (the
+    QUANTIZE's scale times `scale_factor`), its readers reading the QUANTIZE's output."""
+    from minimovinet.formats.tflite import Quantization
+    model = read_tflite(path)
+    g = model.subgraphs[0]
+    g.tensors = list(g.tensors)
+    hs = next(op for op in g.operators if op.name == "HARD_SWISH")
+    x = g.tensors[hs.outputs[0]]
+    f = dataclasses.replace(x, index=len(g.tensors), name="test/dequantized", type_name="FLOAT32",
+                            dtype=np.dtype(np.float32), quantization=Quantization(
+                                np.empty(0, np.float32), np.empty(0, np.int64)))
+    g.tensors.append(f)
+    q = dataclasses.replace(x, index=len(g.tensors), name="test/quantized", quantization=(
+        dataclasses.replace(x.quantization, scale=x.quantization.scale * scale_factor)))
+    g.tensors.append(q)
+    dq_op = dataclasses.replace(hs, name="DEQUANTIZE", inputs=(x.index,), outputs=(f.index,))
+    q_op = dataclasses.replace(hs, name="QUANTIZE", inputs=(f.index,), outputs=(q.index,))
+    ops = []
+    for op in g.operators:
+        ops.append(dataclasses.replace(op, inputs=tuple(q.index if t == x.index else t
+                                                        for t in op.inputs)))
+        if op is hs:
+            ops += [dq_op, q_op]
+    g.operators = [dataclasses.replace(op, index=i) for i, op in enumerate(ops)]
+    return model
+
+
+def test_normalization_cancels_an_identity_pair_anywhere():
+    """DEQUANTIZE -> QUANTIZE of the same quantization inserted into a graph: dropped, the
+    structure recognised, the results LiteRT's on the file without the pair; with another
+    scale it requantizes: kept, and the walk names where the structure broke (the block
+    after the stem)."""
+    need("ai_edge_litert", "LiteRT is the reference")
+    from int8_support import LiteRTStream
+    from minimovinet.int8.model import Int8Movinet
+    path = DATA / "tf2.21-stream-floatio-perchannel.tflite"
+    model = Int8Movinet(import_tflite(_with_pair_after_first_hard_swish(path, 1.0)))
+    assert len(model.program.ops) == len(read_tflite(path).subgraphs[0].operators)
+    reference = LiteRTStream(path, "builtin")
+    reference.reset(model.init_states())
+    states = model.init_states()
+    for t, frame in enumerate(_frames(reference.input_details["image"],
+                                      np.random.default_rng(8))):
+        expected, _ = reference.step(frame)
+        logits, states = model(frame, states)
+        np.testing.assert_array_equal(logits, expected, err_msg=f"frame {t}")
+    with pytest.raises(UnsupportedModelError, match=r"after block 0: .* found #\d+ DEQUANTIZE"):
+        import_tflite(_with_pair_after_first_hard_swish(path, 1.5))
+
+
 # ---- refusals ----------------------------------------------------------------------------------
 
 def test_unimplemented_operator_is_one_line_naming_op_tensor_and_file(tmp_path):

@@ -15,8 +15,10 @@ where TF 2.21 writes `CONCATENATION(QUANTIZE(DIV(...)), frame mean)` in int8.  T
   (x - zp) * s (float32) divided by s (or times float32(1 / s)) is within 255 * 3 ulp of the
   integer x - zp, far from a rounding half, so it rounds back to x.
 
-A DEQUANTIZE -> QUANTIZE pair with different quantization is NOT the identity (it requantizes)
-and is left as it is, and so is anything else.  Ops whose outputs nobody reads any more are
+For the same reason a QUANTIZE(DEQUANTIZE(x)) of x's own quantization anywhere is dropped
+(`_cancel_dequantize_quantize`).  A DEQUANTIZE -> QUANTIZE pair with different quantization is
+NOT the identity (it requantizes) and is left as it is (the program runs both ops), and so is
+anything else.  Ops whose outputs nobody reads any more are
 dropped.  The result is a new `TFLiteModel` (new tensors have no buffer) with the operators
 renumbered in order; the original file's model is not changed.
 """
@@ -124,7 +126,26 @@ def _push_quantize_into_concat(g: _Graph) -> bool:
     return False
 
 
-REWRITES = (_push_quantize_into_concat,)
+def _cancel_dequantize_quantize(g: _Graph) -> bool:
+    """One QUANTIZE(DEQUANTIZE(x)) of x's own quantization removed: its readers read x.
+    True when something changed."""
+    producer = g.producers()
+    T = g.tensors
+    for q in g.ops:
+        if q.name != "QUANTIZE" or q.outputs[0] in g.graph_outputs:
+            continue
+        dq = producer.get(q.inputs[0])
+        if (dq is None or dq.name != "DEQUANTIZE"
+                or not _same_quantization(T[dq.inputs[0]], T[q.outputs[0]])):
+            continue
+        x, y = dq.inputs[0], q.outputs[0]
+        g.ops = [dataclasses.replace(op, inputs=tuple(x if t == y else t for t in op.inputs))
+                 if y in op.inputs else op for op in g.ops if op is not q]
+        return True
+    return False
+
+
+REWRITES = (_push_quantize_into_concat, _cancel_dequantize_quantize)
 
 
 def normalize(model: TFLiteModel) -> TFLiteModel:
