@@ -319,3 +319,28 @@ def test_official_a0_still_maps_onto_the_structure(shared_dir):
     # the ReZero MUL of every block fused with its residual ADD (its own runner a no-op)
     fused = sum(run.__name__ == "_noop" for run in model.runner.runners)
     assert fused == len(prog.blocks), (fused, len(prog.blocks))
+
+
+def test_dequantized_view_keeps_the_positional_encoding_scale():
+    """The float view of a file with positional encoding carries each block's encoding scale
+    (the MUL constant): its logits stay near LiteRT's int8 logits, and far from them with the
+    scales zeroed (so the scale is really used, with its sign)."""
+    need("ai_edge_litert", "LiteRT is the reference")
+    from int8_support import LiteRTStream
+    from minimovinet.float32.model import Movinet
+    path = DATA / "tf2.21-stream-pe-floatio-perchannel.tflite"
+    model = mm.load(path)
+    view = model.dequantize()
+    scales = [k for k in view._params if k.endswith("pos_encoding/scale")]
+    assert len(scales) == len(model.program.blocks)
+    no_encoding = Movinet(view.config, {k: (np.zeros_like(v) if k in scales else v)
+                                        for k, v in view._params.items()})
+    reference = LiteRTStream(path, "builtin")
+    reference.reset(model.init_states())
+    clip = np.random.default_rng(0).random((1, 6, 64, 64, 3), dtype=np.float32)
+    for t in range(clip.shape[1]):
+        expected, _ = reference.step(clip[:, t:t + 1])
+    near = float(np.abs(view(clip) - expected).max())
+    far = float(np.abs(no_encoding(clip) - expected).max())
+    print(f"maxdiff float view {near:.4f}, without the encoding {far:.4f}")
+    assert near < 0.15 and far > 3 * near
