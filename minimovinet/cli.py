@@ -102,7 +102,9 @@ def convert_tflite(source, output, args) -> int:
     model = load(source, _read_labels(args.labels))     # 600 classes: Kinetics-600 names
     save_int8(output, model, source=f"converted from {source}")
     cfg = model.config
-    print(f"int8 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}), "
+    what = ("structure not recognised, runs op by op" if model.program.unrecognised
+            else f"{cfg.activation}, SE {cfg.se_type}")
+    print(f"int8 {cfg.model_id} {cfg.variant} ({what}), "
           f"{model.height}x{model.width} frames, {len(model.program.states)} states: "
           f"{source} -> {output}")
     return 0

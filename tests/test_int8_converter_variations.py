@@ -344,3 +344,82 @@ def test_dequantized_view_keeps_the_positional_encoding_scale():
     far = float(np.abs(no_encoding(clip) - expected).max())
     print(f"maxdiff float view {near:.4f}, without the encoding {far:.4f}")
     assert near < 0.15 and far > 3 * near
+
+
+# ---- the op-by-op fallback ------------------------------------------------------------------------
+
+def _with_duplicated_first_hard_swish(path):
+    """The parsed file with its first HARD_SWISH computed twice (two identical ops, the
+    readers split between them): the same values, a structure the walk refuses."""
+    model = read_tflite(path)
+    g = model.subgraphs[0]
+    g.tensors = list(g.tensors)
+    hs = next(op for op in g.operators if op.name == "HARD_SWISH")
+    x = g.tensors[hs.outputs[0]]
+    twin = dataclasses.replace(x, index=len(g.tensors), name="test/twin")
+    g.tensors.append(twin)
+    readers = [op for op in g.operators if x.index in op.inputs]
+    moved = readers[-1]                                    # one reader reads the twin
+    ops = []
+    for op in g.operators:
+        if op is moved:
+            op = dataclasses.replace(op, inputs=tuple(twin.index if t == x.index else t
+                                                      for t in op.inputs))
+        ops.append(op)
+        if op is hs:
+            ops.append(dataclasses.replace(hs, outputs=(twin.index,)))
+    g.operators = [dataclasses.replace(op, index=i) for i, op in enumerate(ops)]
+    return model, len(readers)
+
+
+def test_unrecognised_structure_runs_op_by_op(tmp_path):
+    """A graph the walk does not recognise loads (mm.load's path) and runs op by op: LiteRT's
+    results on the file it was made from (the edit changes no value), every frame and state;
+    describe() says why; no float view, no features; the int8 h5 file keeps it."""
+    need("ai_edge_litert", "LiteRT is the reference")
+    from int8_support import LiteRTStream
+    from minimovinet.formats.int8_tflite import load_tflite
+    path = DATA / "tf2.19-stream-floatio-perchannel.tflite"
+    patched, readers = _with_duplicated_first_hard_swish(path)
+    assert readers == 2
+    with pytest.raises(UnsupportedModelError, match="not a MoViNet stream model"):
+        import_tflite(patched)                             # the walk alone refuses it
+    model = load_tflite(patched)
+    assert model.config.model_id == "unrecognised"
+    text = model.describe()
+    print(text.splitlines()[0])
+    assert "MoViNet structure not recognised, run op by op: " in text
+    assert "found #13 HARD_SWISH, #14 HARD_SWISH" in model.program.unrecognised
+    reference = LiteRTStream(path, "builtin")
+    states = model.init_states()
+    for t, frame in enumerate(_frames(reference.input_details["image"],
+                                      np.random.default_rng(9))):
+        expected, _ = reference.step(frame)
+        logits, states = model(frame, states)
+        np.testing.assert_array_equal(logits, expected, err_msg=f"frame {t}")
+        for name, value in reference.states.items():
+            np.testing.assert_array_equal(states[name], value, err_msg=f"frame {t} {name}")
+    with pytest.raises(UnsupportedModelError, match="no float view: the MoViNet structure"):
+        model.dequantize()
+    with pytest.raises(UnsupportedModelError, match="no features"):
+        model.features(np.zeros((1, 1, 64, 64, 3), np.float32))
+    saved = tmp_path / "unrecognised.h5"
+    mm.save(model, saved)
+    again = mm.load(saved)
+    assert again.program.unrecognised == model.program.unrecognised
+    frame = np.random.default_rng(1).random((1, 2, 64, 64, 3), dtype=np.float32)
+    np.testing.assert_array_equal(again(frame), model(frame))
+
+
+def test_op_by_op_refuses_a_graph_it_cannot_run():
+    """An operator reading a tensor nothing computes: one line naming op, tensor, file."""
+    from minimovinet.formats.int8_tflite import load_tflite
+    model = read_tflite(DATA / "tf2.21-mobile-floatio-perchannel.tflite")
+    g = model.subgraphs[0]
+    first_conv = next(op for op in g.operators if op.name == "CONV_2D")
+    g.operators = [op for op in g.operators if op.index != first_conv.index - 1]  # its QUANTIZE
+    g.operators = [dataclasses.replace(op, index=i) for i, op in enumerate(g.operators)]
+    with pytest.raises(UnsupportedModelError, match=r"^<TFLiteModel>: operator #\d+ CONV_2D "
+                                                    r"reads tensor '.*', which no earlier "
+                                                    r"operator computes$"):
+        load_tflite(model)

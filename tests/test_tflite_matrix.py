@@ -165,3 +165,26 @@ def test_minimovinet_loads_and_equals_litert(entry, tmp_path):
     frame = _frames(entry, image, np.random.default_rng(6))[0]
     np.testing.assert_array_equal(again(frame), model(frame))
     assert model.dequantize().config.spec == model.config.spec      # the float view too
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids(ENTRIES))
+def test_op_by_op_equals_litert(entry):
+    """The same files with the structure walk skipped (every op as it is in the file, the
+    fallback for graphs the walk does not recognise): LiteRT's logits and states, every
+    frame."""
+    need("ai_edge_litert", "LiteRT is the reference")
+    from int8_support import LiteRTStream
+    from minimovinet.formats.tflite_import import import_tflite
+    from minimovinet.int8.model import Int8Movinet
+    path = DATA / entry["file"]
+    model = Int8Movinet(import_tflite(path, recognise=False))
+    assert model.config.model_id == "unrecognised" and model.program.blocks == []
+    reference = LiteRTStream(path, "builtin")
+    states = model.init_states()
+    for t, frame in enumerate(_frames(entry, reference.input_details["image"],
+                                      np.random.default_rng(5))):
+        expected_logits, _ = reference.step(frame)
+        logits, states = model(frame, states)
+        np.testing.assert_array_equal(logits, expected_logits, err_msg=f"frame {t} logits")
+        for name, value in reference.states.items():
+            np.testing.assert_array_equal(states[name], value, err_msg=f"frame {t} {name}")

@@ -8,6 +8,7 @@ from ..int8.model import Int8Movinet
 
 
 def load_tflite(path, class_names: Optional[Sequence[str]] = None) -> Int8Movinet:
-    """Read `path` without TFLite and map its graph onto the MoViNet structure."""
+    """Read `path` without TFLite and map its graph onto the MoViNet structure (a graph
+    whose structure is not recognised runs op by op, `describe()` says why)."""
     from .tflite_import import import_tflite          # the importer is large: when used
-    return Int8Movinet(import_tflite(path), class_names)
+    return Int8Movinet(import_tflite(path, op_by_op_fallback=True), class_names)

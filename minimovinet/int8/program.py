@@ -68,11 +68,17 @@ class Int8Program:
     config: ModelConfig
     blocks: List[dict]                           # per block: g, l, cin, expand, cout, kernel, ...
     source: str = ""
+    # why the MoViNet structure was not recognised ("" when it was): the graph then runs op
+    # by op, its ops labelled by their place in the file, config.model_id "unrecognised"
+    unrecognised: str = ""
 
     def structure_json(self):
-        return {"image": self.image, "logits": self.logits,
-                "states": [[n, i, o] for n, (i, o) in self.states.items()],
-                "blocks": self.blocks}
+        out = {"image": self.image, "logits": self.logits,
+               "states": [[n, i, o] for n, (i, o) in self.states.items()],
+               "blocks": self.blocks}
+        if self.unrecognised:
+            out["unrecognised"] = self.unrecognised
+        return out
 
     @property
     def image_spec(self) -> TensorSpec:
