@@ -3,8 +3,9 @@ several TensorFlow releases (tools/make_tflite_matrix.py).  Each file is the one
 names (sha256, signature) and runs in LiteRT's built-in kernels for a few frames from the
 zero states, its output states fed back.
 
-The files minimovinet loads are checked against LiteRT frame by frame (logits and every
-state).  All of them load.
+Every file loads with its MoViNet structure recognised and equals LiteRT frame by frame
+(logits and every state); run op by op (the structure walk skipped: the fallback for graphs
+it does not recognise) it equals LiteRT too.
 `python tools/tflite_matrix_report.py` prints the whole picture.
 """
 import hashlib
