@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 from ...errors import UnsupportedModelError
@@ -44,10 +43,3 @@ def compile_trig(op: OpSpec, ctx: CompileContext) -> Runner:
         function(ws[x].reshape(-1), ws[o].reshape(-1))
     return run
 
-
-def reference(kind: str, x: np.ndarray) -> np.ndarray:
-    """The op on a float32 array (for tests and tools)."""
-    x = np.ascontiguousarray(x, np.float32)
-    out = np.empty_like(x)
-    FUNCTIONS[kind](x.reshape(-1), out.reshape(-1))
-    return out
