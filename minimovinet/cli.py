@@ -106,7 +106,9 @@ def _note_ignored_options(args) -> None:
 
 def _describe_int8(model) -> str:
     cfg = model.config
-    return (f"int8 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}), "
+    what = ("structure not recognised, runs op by op" if model.program.unrecognised
+            else f"{cfg.activation}, SE {cfg.se_type}")
+    return (f"int8 {cfg.model_id} {cfg.variant} ({what}), "
             f"{model.height}x{model.width} frames, {len(model.program.states)} states")
 
 

@@ -13,9 +13,10 @@ CLASS_NAMES_METADATA = "minimovinet_class_names"
 
 
 def load_tflite(path, class_names: Optional[Sequence[str]] = None) -> Int8Movinet:
-    """Read `path` without TFLite and map its graph onto the MoViNet structure."""
+    """Read `path` without TFLite and map its graph onto the MoViNet structure (a graph
+    whose structure is not recognised runs op by op, `describe()` says why)."""
     from .tflite_import import import_tflite          # the importer is large: when used
-    program = import_tflite(path)
+    program = import_tflite(path, op_by_op_fallback=True)
     if class_names is None:
         class_names = stored_class_names(path)
     return Int8Movinet(program, class_names)

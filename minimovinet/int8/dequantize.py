@@ -68,6 +68,10 @@ def dequantized_params(program: Int8Program) -> Dict[str, np.ndarray]:
     for block in net.blocks:
         if (block.g, block.l) in rezero:
             params[block.rezero] = np.array(rezero[(block.g, block.l)], np.float32)
+    pos_scale = {(b["g"], b["l"]): b["pos_scale"] for b in program.blocks if "pos_scale" in b}
+    for block in net.blocks:
+        if block.pos_scale is not None and (block.g, block.l) in pos_scale:
+            params[block.pos_scale] = np.array(pos_scale[(block.g, block.l)], np.float32)
     specs = param_specs(cfg)
     missing = [n for n in specs if n not in params]
     if missing:
