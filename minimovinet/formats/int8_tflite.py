@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from ..int8.model import Int8Movinet
-from .tflite import read_tflite
+from .tflite import TFLiteModel, read_tflite
 
 # the metadata entry `tflite_writer` keeps the class names in (one per line)
 CLASS_NAMES_METADATA = "minimovinet_class_names"
@@ -23,8 +23,9 @@ def load_tflite(path, class_names: Optional[Sequence[str]] = None) -> Int8Movine
 
 
 def stored_class_names(path) -> Optional[List[str]]:
-    """The class names in the file's `minimovinet_class_names` metadata, None without it."""
-    raw = read_tflite(path).metadata_bytes(CLASS_NAMES_METADATA)
+    """(`path`: a file, bytes or a parsed `TFLiteModel`.)  The class names in the file's `minimovinet_class_names` metadata, None without it."""
+    model = path if isinstance(path, TFLiteModel) else read_tflite(path)
+    raw = model.metadata_bytes(CLASS_NAMES_METADATA)
     if raw is None:
         return None
     return raw.decode("utf-8", errors="replace").split("\n")
