@@ -2,9 +2,10 @@
 
     common.py     the compile context (tensors, scratch arrays, 1x1-conv form), quantization
     conv.py       CONV_2D, DEPTHWISE_CONV_2D; the 1x1-conv forms and MINIMOVINET_INT8_FORM
-    binary.py     ADD, MUL, DIV, the fused ReZero MUL + ADD; LiteRT's SIMD blocks, the tables
+    binary.py     ADD, MUL, DIV (int8, and float32), the fused ReZero MUL + ADD; LiteRT's SIMD
+                  blocks, the tables
     pooling.py    AVERAGE_POOL_2D, MEAN, SUM
-    unary.py      HARD_SWISH, LOGISTIC (tables), QUANTIZE, DEQUANTIZE, CAST
+    unary.py      HARD_SWISH, LOGISTIC (tables), QUANTIZE, DEQUANTIZE, CAST, SIN, COS
     layout.py     RESHAPE (a view), CONCATENATION, SLICE
 
 A compiler takes (op, CompileContext) and returns a runner `run(ws, ki)` (see common.py).
@@ -18,7 +19,8 @@ from .common import CompileContext, Runner
 from .conv import compile_conv, compile_depthwise
 from .layout import compile_concat, compile_reshape, compile_slice
 from .pooling import compile_avg_pool, compile_mean, compile_sum
-from .unary import compile_cast, compile_dequantize, compile_lookup, compile_quantize
+from .unary import (compile_cast, compile_dequantize, compile_lookup, compile_quantize,
+                    compile_trig)
 
 COMPILERS = {
     "conv": compile_conv,
@@ -34,6 +36,8 @@ COMPILERS = {
     "quantize": compile_quantize,
     "dequantize": compile_dequantize,
     "cast": compile_cast,
+    "sin": compile_trig,
+    "cos": compile_trig,
     "reshape": compile_reshape,
     "concat": compile_concat,
     "slice": compile_slice,

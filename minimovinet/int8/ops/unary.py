@@ -1,5 +1,5 @@
 """Compilers of the one-input elementwise ops: HARD_SWISH and LOGISTIC (256-entry tables),
-QUANTIZE, DEQUANTIZE and CAST."""
+QUANTIZE, DEQUANTIZE, CAST, and the float SIN / COS of the positional encoding."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,4 +56,17 @@ def compile_cast(op: OpSpec, ctx: CompileContext) -> Runner:
 
     def run(ws, ki):
         ws[o][...] = ws[x].astype(dtype).reshape(ws[o].shape)
+    return run
+
+
+def compile_trig(op: OpSpec, ctx: CompileContext) -> Runner:
+    """float32 SIN / COS (the positional encoding of quantized a3-a5 models: LiteRT runs
+    std::sin / std::cos on float32, which may differ from NumPy's in the last bit)."""
+    x, o = op.inputs[0], op.outputs[0]
+    if ctx.tensors[o].dtype != "float32":
+        raise UnsupportedModelError(f"{op.layer}: {op.kind} on {ctx.tensors[o].dtype}")
+    ufunc = np.sin if op.kind == "sin" else np.cos
+
+    def run(ws, ki):
+        ufunc(ws[x], out=ws[o])
     return run
