@@ -114,7 +114,7 @@ def _hold_back(clips: List[np.ndarray]):
 
 
 def quantize(model, calibration, *, input: str = "float", states: str = "float",
-             output: str = "float", ranges: str = "minmax", pools: str = "int8",
+             output: str = "float", ranges: str = "minmax", pools: str = "float",
              percentile: float = 0.01, size: Optional[int] = None, fps=None,
              max_frames: Optional[int] = None, report: bool = False, seed: int = 0):
     """The int8 model of the float stream `model` (a Movinet, a file or a registry name),
@@ -122,9 +122,10 @@ def quantize(model, calibration, *, input: str = "float", states: str = "float",
 
     input / states / output: 'float' or 'int8' image, states and logits.  ranges: 'minmax'
     (the converter's), 'percentile' (the `percentile` per cent clipped at each end) or 'mse'
-    (the clipping with the least squared error).  pools: 'int8' (the cumulative pools' running
-    sums in int8, like the converter) or 'float' (kept in float32: the accuracy-keeping
-    choice for long streams).  Returns the `Int8Movinet`, or (it, the QuantizationReport)
+    (the clipping with the least squared error).  pools: 'float' (default: the cumulative
+    pools' running sums, frame counts and division in float32, between a DEQUANTIZE and a
+    QUANTIZE) or 'int8' (like the TFLite converter: the sums as int8 at a scale calibrated on
+    the calibration clips, which saturates on longer streams).  Returns the `Int8Movinet`, or (it, the QuantizationReport)
     with report=True."""
     from ..int8.accuracy import measure
     from ..int8.quantize_model import quantize_float_model
@@ -163,9 +164,10 @@ def add_parser(sub):
     p.add_argument("--ranges", choices=("minmax", "percentile", "mse"), default="minmax")
     p.add_argument("--percentile", type=float, default=0.01,
                    help="per cent clipped at each end with --ranges percentile")
-    p.add_argument("--pools", choices=("int8", "float"), default="int8",
-                   help="the cumulative pools' running sums: int8 (as the TFLite converter) "
-                        "or float32")
+    p.add_argument("--pools", choices=("float", "int8"), default="float",
+                   help="the cumulative pools' running sums and their division: float32 "
+                        "(default) or int8 (as the TFLite converter: saturates on streams "
+                        "longer than the calibration clips)")
     p.add_argument("--size", type=int, help="frame size (default: the model's, 172 for A0)")
     p.add_argument("--fps", type=float, help="decode the videos at this rate (default: the "
                                              "model's)")

@@ -20,7 +20,8 @@
     accuracy.py    per-tensor SNR of the int8 program against the float graph (the report)
 
 May import: the shared modules (config, structure, contract, errors, threads) and, for
-`Int8Movinet.dequantize()`, the public `minimovinet.float32.Movinet`.  Never imports private
+`Int8Movinet.dequantize()`, the public `minimovinet.float32.Movinet`; `float_graph.py` runs the
+public float32 kernels (`minimovinet.float32.kernels`) for calibration.  Never imports private
 names of `float32`; reads files only through `minimovinet.formats` (`formats.h5_int8` and
 `formats.int8_tflite` read and write int8 models).
 """

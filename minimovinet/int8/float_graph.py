@@ -3,7 +3,8 @@ carried, every tensor kept.
 
 What calibration records (the range of every tensor, states included, as the converter's
 representative dataset sees them when frames are streamed with the states carried forward)
-and what the int8 program's tensors are compared with (`accuracy.py`).  QUANTIZE and
+and what the int8 program's tensors are compared with (`accuracy.py`).  The convs and the
+average pool run the float model's Numba kernels (`minimovinet.float32.kernels`, public names).  QUANTIZE and
 DEQUANTIZE are the identity here: every tensor holds the real value the int8 one stands for.
 """
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from ..float32 import kernels as K
+from ..float32.kernels import ACT_CODES, EMPTY_SCALE
 from ..structure import same_padding
 from .graph import Graph
 
@@ -26,57 +29,76 @@ def _fused(y, activation):
     return y
 
 
-def _padded(x, kh, kw, sh, sw, padding):
-    """x [H, W, C] padded with zeros as TF SAME pads (VALID: as it is), and (Ho, Wo)."""
-    H, W, _ = x.shape
+# the convs run minimovinet's float32 kernels (Numba; BLAS threads on a busy machine are
+# slower than these by 10x): fused activation -> their activation code
+_ACT = {"NONE": ACT_CODES["linear"], "RELU": ACT_CODES["relu"], "RELU6": ACT_CODES["relu6"]}
+
+
+def _pads(H, W, kh, kw, sh, sw, padding):
+    """(Ho, Wo, pad_top, pad_left) of TF SAME / VALID."""
     if padding == "VALID":
-        return x, (H - kh) // sh + 1, (W - kw) // sw + 1
+        return (H - kh) // sh + 1, (W - kw) // sw + 1, 0, 0
     Ho, top = same_padding(H, kh, sh)
     Wo, left = same_padding(W, kw, sw)
-    bottom = max((Ho - 1) * sh + kh - H - top, 0)
-    right = max((Wo - 1) * sw + kw - W - left, 0)
-    return np.pad(x, ((top, bottom), (left, right), (0, 0))), Ho, Wo
+    return Ho, Wo, top, left
+
+
+def prepare(op, values):
+    """An op's weights in the float kernels' layouts (computed once per graph)."""
+    w = values[op.inputs[1]]
+    if op.kind == "depthwise":                                   # [1, kh, kw, C]
+        if op.attrs["padding"] == "VALID" and w.shape[2] == 1:   # temporal: kt along time
+            return np.ascontiguousarray(w.reshape(w.shape[1], 1, 1, w.shape[3]))
+        return np.ascontiguousarray(w)
+    cout, kh, kw, cin = w.shape
+    if (kh, kw) == (1, 1) and op.attrs["stride_h"] == 1:
+        return np.ascontiguousarray(w.reshape(cout, cin))          # [Cout, Cin]
+    return np.ascontiguousarray(w.transpose(1, 2, 3, 0)[None])     # [1, kh, kw, Cin, Cout]
 
 
 def conv(x, w, bias, a):
-    """CONV_2D: x [1, H, W, Cin], w [Cout, kh, kw, Cin] -> [1, Ho, Wo, Cout]."""
-    cout, kh, kw, cin = w.shape
-    if (kh, kw) == (1, 1) and a["stride_h"] == 1:
-        y = x.reshape(-1, cin) @ w.reshape(cout, cin).T + bias
-        return _fused(y.reshape(x.shape[:-1] + (cout,)), a["activation"])
-    xp, Ho, Wo = _padded(x[0], kh, kw, a["stride_h"], a["stride_w"], a["padding"])
-    s, t = a["stride_h"], a["stride_w"]
-    cols = [xp[i:i + s * (Ho - 1) + 1:s, j:j + t * (Wo - 1) + 1:t] for i in range(kh)
-            for j in range(kw)]                                   # kh*kw x [Ho, Wo, Cin]
-    patches = np.stack(cols, axis=2).reshape(Ho * Wo, kh * kw * cin)
-    y = patches @ w.reshape(cout, -1).T + bias
-    return _fused(y.reshape(1, Ho, Wo, cout), a["activation"])
+    """CONV_2D: x [1, H, W, Cin] -> [1, Ho, Wo, Cout]; w prepared (`prepare`)."""
+    act = _ACT[a["activation"]]
+    _, H, W, cin = x.shape
+    if w.ndim == 2:
+        rows = np.ascontiguousarray(x, F32).reshape(-1, cin)
+        out = np.empty((rows.shape[0], w.shape[0]), F32)
+        K.impl(out.size * cin).pointwise(rows, w, bias, act, EMPTY_SCALE, out)
+        return out.reshape(1, H, W, -1)
+    _, kh, kw, _, cout = w.shape
+    Ho, Wo, top, left = _pads(H, W, kh, kw, a["stride_h"], a["stride_w"], a["padding"])
+    out = np.empty((1, 1, Ho, Wo, cout), F32)
+    K.impl(out.size * kh * kw * cin).conv3d(np.ascontiguousarray(x, F32)[None], w, bias,
+                                            a["stride_h"], a["stride_w"], top, left, act, out)
+    return out[0]
 
 
 def depthwise(x, w, bias, a):
-    """DEPTHWISE_CONV_2D (multiplier 1): x [1, H, W, C], w [1, kh, kw, C]."""
-    _, kh, kw, C = w.shape
-    s, t = a["stride_h"], a["stride_w"]
-    xp, Ho, Wo = _padded(x[0], kh, kw, s, t, a["padding"])
-    y = np.zeros((Ho, Wo, C), F32)
-    for i in range(kh):
-        for j in range(kw):
-            y += xp[i:i + s * (Ho - 1) + 1:s, j:j + t * (Wo - 1) + 1:t] * w[0, i, j]
-    return _fused((y + bias)[None], a["activation"])
+    """DEPTHWISE_CONV_2D (multiplier 1): x [1, H, W, C]; w prepared."""
+    act = _ACT[a["activation"]]
+    _, H, W, C = x.shape
+    x = np.ascontiguousarray(x, F32)
+    if w.shape[0] > 1:                                           # temporal: x [1, kt, P, C]
+        out = np.empty((1, 1, 1, W, C), F32)
+        K.impl(out.size * w.shape[0]).depthwise3d(x.reshape(1, H, 1, W, C), w, bias, 1, 1,
+                                                  0, 0, act, out)
+        return out.reshape(1, 1, W, C)
+    kh, kw = w.shape[1:3]
+    Ho, Wo, top, left = _pads(H, W, kh, kw, a["stride_h"], a["stride_w"], a["padding"])
+    out = np.empty((1, 1, Ho, Wo, C), F32)
+    K.impl(out.size * kh * kw).depthwise3d(x[None], w, bias, a["stride_h"], a["stride_w"],
+                                           top, left, act, out)
+    return out[0]
 
 
 def avg_pool(x, a):
     """AVERAGE_POOL_2D, SAME: padded cells are not counted."""
     k, s = a["filter_h"], a["stride_h"]
-    xp, Ho, Wo = _padded(x[0], k, k, s, s, a["padding"])
-    ones, _, _ = _padded(np.ones(x.shape[1:3] + (1,), F32), k, k, s, s, a["padding"])
-    total = np.zeros((Ho, Wo, x.shape[-1]), F32)
-    count = np.zeros((Ho, Wo, 1), F32)
-    for i in range(k):
-        for j in range(k):
-            total += xp[i:i + s * (Ho - 1) + 1:s, j:j + s * (Wo - 1) + 1:s]
-            count += ones[i:i + s * (Ho - 1) + 1:s, j:j + s * (Wo - 1) + 1:s]
-    return (total / count)[None]
+    _, H, W, C = x.shape
+    Ho, Wo, top, left = _pads(H, W, k, k, s, s, a["padding"])
+    out = np.empty((1, Ho, Wo, C), F32)
+    K.impl(out.size * k * k).avg_pool(np.ascontiguousarray(x, F32), k, s, top, left, out)
+    return out
 
 
 def hard_swish(x):
@@ -93,14 +115,14 @@ def _binary(kind, a, b, attrs):
     return _fused(y, attrs.get("activation", "NONE"))
 
 
-def run_op(op, values):
-    """The float output of `op` given its inputs' values."""
+def run_op(op, values, weights=None):
+    """The float output of `op` given its inputs' values (`weights`: the conv's prepared
+    weights)."""
     k, a = op.kind, op.attrs
     x = values[op.inputs[0]]
-    if k == "conv":
-        return conv(x, values[op.inputs[1]], values[op.inputs[2]], a)
-    if k == "depthwise":
-        return depthwise(x, values[op.inputs[1]], values[op.inputs[2]], a)
+    if k in ("conv", "depthwise"):
+        w = prepare(op, values) if weights is None else weights
+        return (conv if k == "conv" else depthwise)(x, w, values[op.inputs[2]], a)
     if k in ("add", "mul", "div"):
         y = values[op.inputs[1]]
         if x.dtype == np.int32:
@@ -138,6 +160,9 @@ class FloatGraphRunner:
     def __init__(self, graph: Graph):
         self.graph = graph
         self.constants = {i: t.data for i, t in enumerate(graph.tensors) if t.data is not None}
+        values = [t.data for t in graph.tensors]
+        self.weights = {j: prepare(op, values) for j, op in enumerate(graph.ops)
+                        if op.kind in ("conv", "depthwise")}
 
     def init_states(self) -> Dict[str, np.ndarray]:
         g = self.graph
@@ -153,8 +178,8 @@ class FloatGraphRunner:
         values[g.image] = np.asarray(frame, F32)
         for name, (i, _) in g.states.items():
             values[i] = states[name]
-        for op in g.ops:
-            out = run_op(op, values)
+        for j, op in enumerate(g.ops):
+            out = run_op(op, values, self.weights.get(j))
             values[op.outputs[0]] = np.asarray(out).reshape(g.tensors[op.outputs[0]].shape)
         next_states = {name: values[o] for name, (_, o) in g.states.items()}
         return values[g.logits], next_states, values

@@ -19,10 +19,11 @@ The program then runs on minimovinet's int8 path with TFLite's fixed-point requa
 kernels of `ops/`), and is what the TFLite writer writes.
 
 Options: `image`, `states`, `logits` ('float' or 'int8' interfaces), `ranges` ('minmax',
-'percentile', 'mse'), `pools` ('int8': the running sums of the cumulative pools as int8 and an
-int8 DIV, like the converter; 'float': the running sums, counts and the division in float32
-between a DEQUANTIZE and a QUANTIZE -- the sums grow with every frame, which no int8 scale
-calibrated on short clips holds).
+'percentile', 'mse'), `pools` ('float', the default: the running sums, counts and the division
+of the cumulative pools in float32 between a DEQUANTIZE and a QUANTIZE -- the sums grow with
+every frame, which no int8 scale calibrated on short clips holds; 'int8': the running sums as
+int8 and an int8 DIV, like the converter).  With pools='float' the pool_buffer states are
+float32 whatever `states` says.
 """
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def _check_option(name, value, allowed):
 
 def quantize_float_model(model, clips: Sequence[np.ndarray], *, image: str = "float",
                          states: str = "float", logits: str = "float", ranges: str = "minmax",
-                         pools: str = "int8", percentile: float = DEFAULT_PERCENTILE,
+                         pools: str = "float", percentile: float = DEFAULT_PERCENTILE,
                          seed: int = 0, progress=None, source: str = ""):
     """An `Int8Movinet` from the float stream `model` calibrated on `clips` (float32
     [T, H, W, 3] in [0, 1], all of one frame size: the int8 model's fixed input size)."""
