@@ -224,6 +224,8 @@ def build_block(b: GraphBuilder, bp: BlockPlan, params, x, specs, opts):
     spec = dict(cin=bp.cin, expand=bp.expand, cout=bp.cout, kernel=list(bp.kernel),
                 stride=list(bp.stride), se=bp.se_reduce is not None, skip=kind, rezero=rezero,
                 g=bp.g, l=bp.l)
+    if bp.pos_scale is not None:
+        spec["pos_scale"] = float(params[bp.pos_scale])
     return out, spec
 
 
