@@ -7,9 +7,10 @@
 * Against TensorFlow's TFLite converter (TF 2.20, run in LiteRT's built-in kernels) on the same
   seeded random official model (a reduced A0-like spec with SE and hard-swish, 64x64) and the
   same calibration frames (two real clips streamed with the states carried, as the official
-  quantize_movinet.py does), over held-back real clips: minimovinet's default agrees with
-  the float model at least as well as the converter's file, and the accuracy option (MSE
-  ranges) does measurably better (top-1 agreement per frame, logit SNR; the table is printed).
+  quantize_movinet.py does), over held-back real clips longer than the calibration clips
+  (top-1 agreement per frame, logit SNR; the table is printed): minimovinet with the
+  converter's scheme (int8 running sums, pools='int8') agrees as well as the converter's file,
+  and the default (float running sums) does measurably better, with any range method.
 * Requantizing the dequantized official A0 int8 model reproduces the official file's top-1 on
   every clip of ../shared/media (every frame fed, as the published checks do).
 * Bad input: too few calibration frames, NaN, an int8 model, a bad array: one clear line.
@@ -213,9 +214,14 @@ def test_against_the_tflite_converter(comparison):
         print(f"{label:<58} {100 * agree:8.1f} %   {snr:8.2f} dB")
     conv = table["TFLite converter (LiteRT)"]
     default = table["minimovinet default (minmax, float pools)"]
-    best = table["minimovinet ranges=mse"]
-    assert default[0] >= conv[0] and default[1] >= conv[1] - 0.1
-    assert best[1] >= conv[1] + 1.0 and best[1] > default[1] and best[0] >= conv[0]
+    as_converter = table["minimovinet pools=int8 (as the converter)"]
+    # the converter's scheme (int8 running sums) is what the converter's file does
+    assert as_converter[0] >= conv[0] - 0.05 and abs(as_converter[1] - conv[1]) < 1.0
+    # float running sums (the default) keep what the int8 sums lose on streams longer than
+    # the calibration clips
+    assert default[0] >= conv[0] + 0.2 and default[1] >= conv[1] + 6.0
+    for label in ("minimovinet ranges=mse", "minimovinet ranges=percentile"):
+        assert table[label][0] >= conv[0] and table[label][1] >= conv[1] + 6.0, label
 
 
 def _float_step(model, frame, holder):

@@ -51,7 +51,7 @@ class QuantizationReport:
         lines = [f"quantization error on {self.frames} held-back frame(s) ({opts}):",
                  f"  logits: SNR {self.logits_snr_db:.1f} dB, top-1 agreement with the float "
                  f"model {100 * self.top1_agreement:.1f} %",
-                 f"  per layer, worst first (SNR of the int8 tensor against the float one):"]
+                 "  per layer, worst first (SNR of the int8 tensor against the float one):"]
         for e in self.worst(worst):
             lines.append(f"  {e.snr_db:7.1f} dB  {e.layer} ({e.kind})")
         return "\n".join(lines)

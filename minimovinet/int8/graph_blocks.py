@@ -16,9 +16,6 @@ from .graph import (GraphBuilder, folded, fused_and_after, pointwise_kernel, spa
                     stem_kernel, temporal_kernel)
 
 IMAGE_QUANTIZATION = (1.0 / 255.0, -128)      # frames in [0, 1]
-# frame counts as int8 with scale 1: exact up to 255 frames (the converter's range of the
-# calibration's counts makes 1..N inexact and clips every count beyond N)
-COUNT_QUANTIZATION = (1.0, -128)
 HARD_SIGMOID_OFFSET = 3.0
 
 
@@ -86,8 +83,9 @@ def cumulative_mean(b: GraphBuilder, layer, frame_mean, sum_name, count_name, op
     total = b.add(layer, frame_mean, sum_q)
     b.same.append([sum_q, total])             # the state keeps the sum's quantization
     state_output(b, sum_name, total, layer, opts["states"])
+    # the count at its calibrated range, as the converter does: beyond the calibration's
+    # length both the sum and the count saturate, and their quotient stays near the mean
     count_q = b.op("quantize", layer, (count_f,), (1,), "QUANTIZE")
-    b.fixed[count_q] = COUNT_QUANTIZATION
     return b.op("div", layer, (total, count_q), shape, "DIV", dict(activation="NONE"))
 
 
