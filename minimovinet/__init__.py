@@ -10,6 +10,9 @@
     live = mm.LiveClassifier(clf, source=0)     # camera 0, or a file played as one
     live.run(on_update=print)                   # the rolling top-k (minimovinet.apps.live)
 
+    mm.save(int8_model, "mine_int8.tflite")     # an int8 model as a TFLite file LiteRT runs
+    float_model = mm.dequantize(int8_model)     # its float32 view (save it as .h5)
+
     mm.train_classifier("clips/", "a0-stream-int8", "mine.h5")   # your classes (apps/train.py)
     model8 = mm.quantize("mine.h5", "clips/")                    # int8, no TensorFlow
     print(mm.evaluate("test_clips/", "mine.h5").text())          # accuracy, confusion matrix
@@ -32,7 +35,8 @@ __version__ = "0.1.0"
 
 __all__ = ["BLOCK_SPECS", "VARIANTS", "ModelConfig", "InputSpec", "StreamModel", "Movinet",
            "Int8Movinet", "VideoClassifier", "LiveClassifier", "read_video", "load", "save",
-           "random_model", "get_num_threads", "set_num_threads", "CacheError", "CheckpointError",
+           "random_model", "dequantize", "get_num_threads", "set_num_threads", "CacheError",
+           "CheckpointError",
            "ConfigError", "DownloadError", "FileError", "InputError", "MinimovinetError",
            "MissingDependencyError", "ModelNotAvailableError", "PlotError", "SettingError",
            "StateError", "TFLiteError", "UnknownModelError", "UnsupportedModelError",
@@ -90,13 +94,31 @@ def random_model(model_id: str = "a0", variant: str = "stream", num_classes: int
 
 
 def save(model: Movinet, path, source: str = "") -> None:
-    """Write `model` (float32 or int8) to `path` in the minimovinet h5 format (atomically)."""
+    """Write `model` (float32 or int8) to `path` in the minimovinet h5 format, or an int8
+    model as a TFLite file when `path` ends in .tflite (LiteRT runs it; the class names are
+    kept in its metadata); atomically."""
+    if str(path).lower().endswith(".tflite"):
+        from .formats.tflite_writer import write_tflite
+        write_tflite(model, path, description=source)
+        return
     from .formats.h5_int8 import save_int8
     if isinstance(model, Int8Movinet):
         save_int8(path, model, source=source)
         return
     from .formats.h5 import save as _save
     _save(path, model.config, model._params, model.class_names, source=source)
+
+
+def dequantize(model) -> Movinet:
+    """The float32 view of an int8 model (an `Int8Movinet`, or a file / registry name that
+    loads as one): the same architecture with the dequantized weights and the same class
+    names (`Int8Movinet.dequantize`); `save` it as .h5 to keep it."""
+    if not isinstance(model, (Int8Movinet, Movinet)):
+        model = load(model)
+    if not isinstance(model, Int8Movinet):
+        raise InputError(f"dequantize takes an int8 model; this is a float32 model "
+                         f"({model.config.model_id} {model.config.variant})")
+    return model.dequantize()
 
 
 def train_classifier(data, backbone=None, output=None, **options):

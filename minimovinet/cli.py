@@ -2,6 +2,8 @@
 
     minimovinet convert CHECKPOINT_PREFIX_OR_DIR_OR_TAR [--model-id a0] [--variant stream] -o a0_stream.h5
     minimovinet convert MODEL_INT8.tflite [--labels labels.txt] -o model_int8.h5
+    minimovinet convert MODEL_INT8.h5 -o model_int8.tflite      (a TFLite file LiteRT runs)
+    minimovinet convert MODEL_INT8.tflite --dequantize -o model_float.h5   (the float32 view)
     minimovinet describe MODEL.h5 [--height 172 --width 172]
     minimovinet models                  (the official models: name, input, fps, URL, cached?)
     minimovinet fetch NAME [NAME ...] [--force]   (download, verify, convert into the cache)
@@ -81,7 +83,11 @@ def cmd_convert(args) -> int:
     from .formats.tf_checkpoint import CheckpointReader
     source = Path(args.source)
     output = Path(args.output) if args.output else Path(
-        f"{source.name.split('.')[0] or 'model'}.h5")
+        f"{source.name.split('.')[0] or 'model'}{'_float' if args.dequantize else ''}.h5")
+    if args.dequantize:
+        return convert_dequantize(source, output, args)
+    if output.suffix.lower() == ".tflite":
+        return convert_to_tflite(source, output, args)
     if source.suffix.lower() == ".tflite":
         return convert_tflite(source, output, args)
     with CheckpointReader(str(source)) as reader:
@@ -93,19 +99,64 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def _note_ignored_options(args) -> None:
+    if args.model_id or args.variant or args.num_classes:
+        print("minimovinet convert: note: --model-id/--variant/--num-classes are read off the "
+              "model file and ignored", file=sys.stderr)
+
+
+def _describe_int8(model) -> str:
+    cfg = model.config
+    return (f"int8 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}), "
+            f"{model.height}x{model.width} frames, {len(model.program.states)} states")
+
+
+def _load_int8(source, args, what: str):
+    """The int8 model in `source` (an int8 .tflite or int8 .h5 file) for `what`."""
+    from . import Int8Movinet, load
+    if source.suffix.lower() not in (".tflite", ".h5"):
+        raise InputError(f"{what} needs an int8 model file (.tflite or an int8 .h5), not "
+                         f"{source}")
+    model = load(source, _read_labels(args.labels))     # 600 classes: Kinetics-600 names
+    if not isinstance(model, Int8Movinet):
+        raise InputError(f"{source}: {what} needs an int8 model; this is a float32 model "
+                         f"({model.config.model_id} {model.config.variant})")
+    return model
+
+
 def convert_tflite(source, output, args) -> int:
     """An int8 TFLite MoViNet stream model -> an int8 minimovinet h5 file."""
     from . import load
     from .formats.h5_int8 import save_int8
-    if args.model_id or args.variant or args.num_classes:
-        print("minimovinet convert: note: --model-id/--variant/--num-classes are read off the "
-              ".tflite graph and ignored", file=sys.stderr)
+    _note_ignored_options(args)
     model = load(source, _read_labels(args.labels))     # 600 classes: Kinetics-600 names
     save_int8(output, model, source=f"converted from {source}")
-    cfg = model.config
-    print(f"int8 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}), "
-          f"{model.height}x{model.width} frames, {len(model.program.states)} states: "
-          f"{source} -> {output}")
+    print(f"{_describe_int8(model)}: {source} -> {output}")
+    return 0
+
+
+def convert_to_tflite(source, output, args) -> int:
+    """An int8 model (int8 h5 or .tflite) -> a TFLite file LiteRT runs."""
+    from .formats.tflite_writer import write_tflite
+    _note_ignored_options(args)
+    model = _load_int8(source, args, "writing a .tflite file")
+    write_tflite(model, output, description=f"minimovinet: converted from {source.name}")
+    print(f"{_describe_int8(model)}: {source} -> {output}")
+    return 0
+
+
+def convert_dequantize(source, output, args) -> int:
+    """--dequantize: an int8 model -> its float32 view as a float model file."""
+    from . import save
+    _note_ignored_options(args)
+    if output.suffix.lower() != ".h5":
+        raise InputError(f"--dequantize writes a float model file (.h5), not {output}")
+    model = _load_int8(source, args, "--dequantize")
+    float_model = model.dequantize()
+    save(float_model, output, source=f"dequantized from {source}")
+    cfg = float_model.config
+    print(f"float32 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}), "
+          f"dequantized from the {_describe_int8(model)}: {source} -> {output}")
     return 0
 
 
@@ -393,16 +444,21 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     convert = sub.add_parser("convert", help="convert official MoViNet weights (checkpoint or "
-                                             "int8 .tflite) into an h5 file")
+                                             "int8 .tflite) into an h5 file; an int8 model "
+                                             "into .tflite; --dequantize")
     convert.add_argument("source", help="checkpoint prefix (…/ckpt-1), its directory, the "
                                         "released .tar.gz, or an int8 stream model .tflite")
-    convert.add_argument("-o", "--output", help="output .h5 (default: <source name>.h5)")
+    convert.add_argument("-o", "--output", help="output .h5, or .tflite for an int8 model "
+                                                "(default: <source name>.h5)")
     convert.add_argument("--model-id", choices=["a0", "a1", "a2", "a3", "a4", "a5"],
                          help="model id (inferred from the variables when omitted)")
     convert.add_argument("--variant", choices=["base", "stream", "stream3d", "mobile"],
                          help="variant (inferred from the variables when omitted)")
     convert.add_argument("--num-classes", type=int, help="number of classes (default: inferred)")
     convert.add_argument("--labels", help="text file of class names, one per line")
+    convert.add_argument("--dequantize", action="store_true",
+                         help="an int8 model (.tflite or int8 .h5) -> its dequantized float32 "
+                              "model (.h5): the same architecture, float weights")
     convert.set_defaults(run=cmd_convert)
 
     describe = sub.add_parser("describe", help="print a model's config and its stream states")

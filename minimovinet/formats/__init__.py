@@ -3,6 +3,8 @@
     h5.py                   the minimovinet h5 format: header, float models, `file_kind`
     h5_int8.py              the int8 h5 format: an `int8.program.Int8Program` in an h5 file
     int8_tflite.py          `load_tflite`: an int8 .tflite file as an `Int8Movinet`
+    tflite_writer.py        `write_tflite`: an `int8.program.Int8Program` as a .tflite file
+    flatbuffer.py           FlatBuffers encoding without flatbuffers (the writer's tables)
     official_checkpoint.py  official Model Garden checkpoint names -> minimovinet parameters
     tf_checkpoint.py        TensorFlow checkpoint reader without TensorFlow
     crc32c.py               CRC32C (a Numba loop), the checksum of checkpoints
