@@ -5,7 +5,8 @@
     model8, report = mm.quantize(model, frames, ranges="mse", pools="float", report=True)
     mm.save(model8, "a0_stream_int8.h5")
 
-Command line: ``minimovinet quantize MODEL --calibration DATA -o OUT.h5`` (`add_parser`, `run`).
+Command line: ``minimovinet quantize MODEL --calibration DATA -o OUT.h5|OUT.tflite``
+(`add_parser`, `run`; a .tflite file is written by `formats.tflite_writer`).
 
 Calibration data: a directory of videos (searched recursively, `dataset.VIDEO_EXTENSIONS`),
 one video file, or a NumPy array of frames [N, T, H, W, 3] (or one clip [T, H, W, 3]; uint8
@@ -178,18 +179,10 @@ def add_parser(sub):
     return p
 
 
-def _write(model8, output: str) -> None:
-    if output.lower().endswith(".tflite"):
-        try:
-            from ..formats.tflite_writer import write_tflite
-        except ImportError:
-            raise UnsupportedModelError(
-                f"{output}: writing .tflite needs minimovinet.formats.tflite_writer, which this "
-                f"installation does not have; write an .h5 file instead") from None
-        write_tflite(model8.program, output)
-        return
+def _write(model8, output: str, source: str) -> None:
+    """OUT.h5 (minimovinet's int8 h5) or OUT.tflite (`formats.tflite_writer`: LiteRT runs it)."""
     from .. import save
-    save(model8, output)
+    save(model8, output, source=source)
 
 
 def run(args) -> int:
@@ -204,7 +197,7 @@ def run(args) -> int:
                       percentile=args.percentile, size=args.size, fps=args.fps,
                       max_frames=args.frames, report=args.report)
     model8, report = result if args.report else (result, None)
-    _write(model8, args.output)
+    _write(model8, args.output, f"quantized from {args.model} by minimovinet")
     print(f"quantized {args.model} in {time.perf_counter() - began:.1f} s -> {args.output}")
     if report is not None:
         print(report.text())
