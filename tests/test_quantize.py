@@ -314,6 +314,10 @@ def test_written_tflite_runs_in_litert_as_minimovinet(model_id, variant, opts, t
     q = mm.quantize(model, clips, size=32, **opts)
     test = np.clip(base[:1] + 0.1 * rng.standard_normal((1, 12, 32, 32, 3)), 0, 1)
     _assert_litert_equal(q, tmp_path / "q.tflite", test.astype(np.float32))
+    if opts.get("pools") == "int8" and model_id == "a0":      # the converter's scheme: the
+        again = mm.load(tmp_path / "q.tflite")                # importer reads it back
+        frames = test[:, :3].astype(np.float32)
+        np.testing.assert_array_equal(again(frames), q(frames))
 
 
 def test_written_tflite_real_weights(comparison, tmp_path):
@@ -414,6 +418,17 @@ def test_cli(tmp_path, capsys):
     assert code == 0 and "per layer, worst first" in out and "logits: SNR" in out
     print(out)
     assert isinstance(mm.load(tmp_path / "out.h5"), mm.Int8Movinet)
+    # minimovinet's importer reads back the converter's scheme (int8 pools); the float pools
+    # and the positional encoding run in LiteRT but are not imported yet
+    for i, pools in enumerate(("int8", "float")):
+        out = tmp_path / f"out{i}.tflite"
+        code = main(["quantize", str(tmp_path / "float.h5"), "--calibration",
+                     str(tmp_path / "frames.npy"), "-o", str(out), "--input", "int8",
+                     "--states", "int8", "--pools", pools])
+        assert code == 0 and out.exists()
+    again = mm.load(tmp_path / "out0.tflite")
+    assert isinstance(again, mm.Int8Movinet) and again.image_quantization[0] == "int8"
+    capsys.readouterr()
     code = main(["quantize", "a0-stream-int8", "--calibration", str(tmp_path / "frames.npy"),
                  "-o", str(tmp_path / "x.h5")])
     err = capsys.readouterr().err

@@ -82,7 +82,12 @@ def cumulative_mean(b: GraphBuilder, layer, frame_mean, sum_name, count_name, op
     sum_in, sum_q = state_input(b, sum_name, shape, layer, opts["states"])
     total = b.add(layer, frame_mean, sum_q)
     b.same.append([sum_q, total])             # the state keeps the sum's quantization
-    state_output(b, sum_name, total, layer, opts["states"])
+    nxt = total
+    if layer != "head/pool":                  # the converter's SE pools slice the next state
+        nxt = b.op("slice", layer, (total,), shape, "STRIDED_SLICE",
+                   dict(slices=[[0, d, 1] for d in shape]))
+        b.same.append([total, nxt])
+    state_output(b, sum_name, nxt, layer, opts["states"])
     # the count at its calibrated range, as the converter does: beyond the calibration's
     # length both the sum and the count saturate, and their quotient stays near the mean
     count_q = b.op("quantize", layer, (count_f,), (1,), "QUANTIZE")

@@ -1,8 +1,8 @@
 """Post-training quantization of a float stream MoViNet into an `Int8Program`, without
 TensorFlow: what the TFLite converter does with a stateful representative dataset.
 
-    model8 = quantize_float_model(float_model, clips)          # an Int8Movinet
-    model8 = quantize_float_model(float_model, clips, ranges="mse", pools="float")
+    model8, graph = quantize_float_model(float_model, clips)       # an Int8Movinet
+    model8, graph = quantize_float_model(float_model, clips, ranges="mse", pools="int8")
 
 The graph (`graph.py`: TFLite's operators, the importer's labels) is calibrated on the clips
 streamed frame by frame (`calibrate.py`), then quantized as the converter quantizes:
@@ -115,8 +115,9 @@ def quantize_float_model(model, clips: Sequence[np.ndarray], *, image: str = "fl
                          states: str = "float", logits: str = "float", ranges: str = "minmax",
                          pools: str = "float", percentile: float = DEFAULT_PERCENTILE,
                          seed: int = 0, progress=None, source: str = ""):
-    """An `Int8Movinet` from the float stream `model` calibrated on `clips` (float32
-    [T, H, W, 3] in [0, 1], all of one frame size: the int8 model's fixed input size)."""
+    """(an `Int8Movinet` of the float stream `model` calibrated on `clips`, the calibrated
+    `Graph`: what `accuracy.measure` compares it with).  clips: float32 [T, H, W, 3] in
+    [0, 1], all of one frame size (the int8 model's fixed input size)."""
     from .model import Int8Movinet
     for name, value, allowed in (("image", image, INTERFACES), ("states", states, INTERFACES),
                                  ("logits", logits, INTERFACES), ("pools", pools, POOLS)):
