@@ -428,6 +428,14 @@ def test_architectures_run_save_and_load(model_id, variant, tmp_path):
         q, report = mm.quantize(model, clips, size=32, report=True, **opts)
         print(model_id, variant, opts, f"logit SNR {report.logits_snr_db:.1f} dB")
         assert report.logits_snr_db > 10 and len(report.layers) > 20
+        # the report's logits are the models' own: the held-back clip (the last one) streamed
+        # through the float model and the int8 model
+        held = clips[-1:]
+        expected = _stream(lambda f, s=[model.init_states(1, 32, 32)]: _float_step(model, f, s),
+                           held[0])
+        got = _stream(lambda f, s=[q.init_states()]: _int8_step(q, f, s), held[0])
+        agree, snr = _agreement(expected, got)
+        assert abs(snr - report.logits_snr_db) < 0.05 and agree == report.top1_agreement
         assert q.dequantize().config == model.config
         mm.save(q, tmp_path / "q.h5")
         again = mm.load(tmp_path / "q.h5")
