@@ -14,6 +14,7 @@
     float_model = mm.dequantize(int8_model)     # its float32 view (save it as .h5)
 
     mm.train_classifier("clips/", "a0-stream-int8", "mine.h5")   # your classes (apps/train.py)
+    model8 = mm.quantize("mine.h5", "clips/")                    # int8, no TensorFlow
     print(mm.evaluate("test_clips/", "mine.h5").text())          # accuracy, confusion matrix
 """
 from .config import BLOCK_SPECS, VARIANTS, ModelConfig
@@ -39,7 +40,8 @@ __all__ = ["BLOCK_SPECS", "VARIANTS", "ModelConfig", "InputSpec", "StreamModel",
            "ConfigError", "DownloadError", "FileError", "InputError", "MinimovinetError",
            "MissingDependencyError", "ModelNotAvailableError", "PlotError", "SettingError",
            "StateError", "TFLiteError", "UnknownModelError", "UnsupportedModelError",
-           "VideoError", "WeightsFileError", "train_classifier", "evaluate", "__version__"]
+           "VideoError", "WeightsFileError", "train_classifier", "evaluate", "quantize",
+           "__version__"]
 
 
 def load(path, class_names=None):
@@ -132,3 +134,12 @@ def evaluate(data, model, **options):
     on labelled videos; see `minimovinet.apps.evaluate.evaluate` for the options."""
     from .apps.evaluate import evaluate as run_evaluation
     return run_evaluation(data, model, **options)
+
+
+def quantize(model, calibration, **options):
+    """Post-training int8 quantization of a float stream `model` (a Movinet, an .h5 file or a
+    registry name) calibrated on `calibration` (a directory of videos, a video file or frames
+    [N, T, H, W, 3]): an `Int8Movinet`; see `minimovinet.apps.quantize.quantize` for the
+    options (input / states / output interfaces, ranges, pools, report)."""
+    from .apps.quantize import quantize as run_quantization
+    return run_quantization(model, calibration, **options)

@@ -13,6 +13,7 @@
                      [--fps N] [--duration SECONDS] [--reset-every SECONDS] [--show]
                      [--save-video OUT.mp4]
     minimovinet train DATA_DIR [--backbone MODEL] -o OUT.h5      (your own classes)
+    minimovinet quantize MODEL.h5 --calibration DATA -o OUT.h5    (post-training int8)
     minimovinet evaluate DATA_DIR --model MODEL [--json] [-o report.json] [--plot cm.png]
 
 classify: streams the video through the model (default: the official A0 stream int8 model from
@@ -483,8 +484,9 @@ def build_parser():
     _add_classify(sub)
     _add_live(sub)
 
-    from .apps import evaluate, train
+    from .apps import evaluate, quantize, train
     train.add_parser(sub)           # minimovinet train DATA --backbone MODEL -o OUT.h5
+    quantize.add_parser(sub)        # minimovinet quantize MODEL --calibration DATA -o OUT.h5
     evaluate.add_parser(sub)        # minimovinet evaluate DATA --model MODEL [--json]
     return parser
 

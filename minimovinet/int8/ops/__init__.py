@@ -2,7 +2,8 @@
 
     common.py     the compile context (tensors, scratch arrays, 1x1-conv form), quantization
     conv.py       CONV_2D, DEPTHWISE_CONV_2D; the 1x1-conv forms and MINIMOVINET_INT8_FORM
-    binary.py     ADD, MUL, DIV, the fused ReZero MUL + ADD; LiteRT's SIMD blocks, the tables
+    binary.py     ADD, MUL, DIV (int8, and float32), the fused ReZero MUL + ADD; LiteRT's SIMD
+                  blocks, the tables
     pooling.py    AVERAGE_POOL_2D, MEAN, SUM
     unary.py      HARD_SWISH, LOGISTIC (tables), QUANTIZE, DEQUANTIZE, CAST
     layout.py     RESHAPE (a view), CONCATENATION, SLICE, BROADCAST_TO, RANGE
