@@ -62,7 +62,10 @@ _TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 # The variants a SavedModel may be, in the order tried: a causal model takes its states as
 # signature inputs.  'stream3d' has the variables of 'base'; 'mobile' those of 'stream'
 # without squeeze-excitation.
-VARIANTS_BY_CAUSALITY = {True: ("stream", "mobile", "stream3d"), False: ("base",)}
+# Without a signature that takes inputs (a SavedModel saved without its serving function),
+# causality is unknown and every variant is tried.
+VARIANTS_BY_CAUSALITY = {True: ("stream", "mobile", "stream3d"), False: ("base",),
+                         None: ("base", "stream", "mobile", "stream3d")}
 
 # Object-graph edges that SavedModels add on top of the ones a training checkpoint follows
 # (Keras's serialization extras and the functions and signatures of the saved object).
@@ -261,9 +264,11 @@ class SavedModelReader:
         return path
 
     @property
-    def causal(self) -> bool:
-        """True when a signature takes inputs besides the frames (the stream states)."""
-        return any(len(inputs) > 1 for inputs in self.signatures.values())
+    def causal(self) -> Optional[bool]:
+        """True when a signature takes inputs besides the frames (the stream states), False
+        when the signatures take the frames alone, None when no signature takes inputs."""
+        sizes = [len(inputs) for inputs in self.signatures.values() if inputs]
+        return max(sizes) > 1 if sizes else None
 
     def arrays(self) -> Dict[str, np.ndarray]:
         """Every variable (CRC-checked), keyed by its training-checkpoint name."""
@@ -311,7 +316,7 @@ class SavedModelReader:
             pass
 
 
-def infer_saved_model_config(arrays: Dict[str, np.ndarray], causal: bool,
+def infer_saved_model_config(arrays: Dict[str, np.ndarray], causal: Optional[bool],
                              model_id: Optional[str] = None, variant: Optional[str] = None,
                              num_classes: Optional[int] = None, source: str = ""
                              ) -> Tuple[ModelConfig, str]:
@@ -325,7 +330,7 @@ def infer_saved_model_config(arrays: Dict[str, np.ndarray], causal: bool,
     if num_classes is None:
         num_classes = _num_classes(arrays, source)
     ids = [model_id] if model_id else list(MODEL_IDS)
-    variants = [variant] if variant else list(VARIANTS_BY_CAUSALITY[bool(causal)])
+    variants = [variant] if variant else list(VARIANTS_BY_CAUSALITY[causal])
     first_error = None
     for mid in ids:
         for var in variants:
@@ -343,8 +348,9 @@ def infer_saved_model_config(arrays: Dict[str, np.ndarray], causal: bool,
                     continue
                 guessed = [w for w, given in (("model id", model_id), ("variant", variant))
                            if not given]
-                kind = "a stream SavedModel (takes states)" if causal else \
-                    "a whole-clip SavedModel (no state inputs)"
+                kind = {True: "a stream SavedModel (takes states)",
+                        False: "a whole-clip SavedModel (no state inputs)",
+                        None: "a SavedModel without signatures"}[causal]
                 extra = ", with positional encoding" if positional else ""
                 note = (f"{mid} {var}{extra}, {num_classes} classes, {kind}"
                         + (f"; inferred {' and '.join(guessed)} from the variables"
