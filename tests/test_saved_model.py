@@ -228,7 +228,8 @@ BAD = {
                       r"variables\.data-00000-of-00001"),
     "index-missing": (lambda d: (d / "variables" / "variables.index").unlink(),
                       r"variables\.index: missing"),
-    "not-a-saved-model": (lambda d: (shutil.rmtree(d), d.mkdir(), (d / "notes.txt").write_text("x")),
+    "not-a-saved-model": (lambda d: (shutil.rmtree(d), d.mkdir(),
+                                     (d / "notes.txt").write_text("x")),
                           r"not a SavedModel \(no saved_model\.pb"),
     "training-checkpoint": (lambda d: (d / "saved_model.pb").unlink(),
                             r"a TensorFlow training checkpoint, not a SavedModel"),
@@ -328,7 +329,7 @@ def test_fetch_saved_model(exports, cache, tmp_path, monkeypatch):
     # the wrong model is refused and nothing is kept
     other = "a1-stream-savedmodel"
     serve(monkeypatch, other, kaggle)
-    with pytest.raises(Exception, match="not the a1 stream model|holds a MoViNet a0 stream"):
+    with pytest.raises(Exception, match="holds a MoViNet a0 stream SavedModel"):
         registry.fetch(other, progress=False)
     assert not registry.model_path(other).exists()
     assert not registry.download_path(other).exists()

@@ -524,6 +524,7 @@ def _convert_checkpoint(entry: Entry, archive: Path, out: Path, labels: Sequence
     """Read every tensor of `archive` (a checkpoint or a SavedModel, CRC-checked), check that
     it is `entry`'s model, and write the h5 atomically with the class names."""
     from ..formats.official_checkpoint import convert_arrays, infer_config
+    what = "SavedModel" if entry.kind == "saved_model" else "checkpoint"
     try:
         arrays = _official_arrays(entry, archive)
     except CheckpointError as e:
@@ -538,10 +539,9 @@ def _convert_checkpoint(entry: Entry, archive: Path, out: Path, labels: Sequence
             actual, _ = infer_config(arrays)
         except CheckpointError:
             raise CheckpointError(f"{shown}: not the {entry.model_id} {entry.variant} "
-                                  f"{entry.kind.replace('_', ' ')} of {entry.name}: {e}"
-                                  ) from None
+                                  f"{what} of {entry.name}: {e}") from None
         raise CheckpointError(
-            f"{shown}: holds a MoViNet {actual.model_id} {actual.variant} model "
+            f"{shown}: holds a MoViNet {actual.model_id} {actual.variant} {what} "
             f"({actual.num_classes} classes), not the {entry.model_id} {entry.variant} model "
             f"of registry entry {entry.name}") from None
 

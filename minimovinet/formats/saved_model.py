@@ -22,12 +22,16 @@ edges that only SavedModels add (`SAVED_MODEL_ONLY_EDGES`).  With the ``model/``
 ``tf.train.Checkpoint(model=...)`` these are exactly the keys `official_checkpoint` maps onto
 minimovinet parameters, with the same completeness checks (every parameter found, shapes
 checked, nothing left over).  A variable that has no such path is kept under its stored key
-(prefixed with ``model/``) so that it is reported as left over, never silently dropped.
+(prefixed with ``model/``) so that it is reported as left over, never silently dropped; the
+one exception is Keras bookkeeping (the counters of the metrics ``model.compile()`` creates,
+under ``keras_api/metrics/``), and, as for checkpoints, the optimizer's variables.
 
-A SavedModel carries no model config: the model id and variant come from the variables'
-names and shapes (`official_checkpoint.infer_config`), and whether the model is causal from
-the serving signature's inputs (a stream model takes its states as inputs), which is what
-tells the whole-clip 'base' model from a 'stream3d' one with the same variables.
+A SavedModel carries no model config: the model id, the variant and the positional encoding
+come from the variables' names and shapes (`infer_saved_model_config`, trying each candidate
+config against the same checks), and whether the model is causal from the signatures' inputs
+(a stream model takes its states as inputs), which is what tells the whole-clip 'base' model
+from a 'stream3d' one with the same variables.  The activations have no variables: they are
+the variant's (hard-swish for 'stream', as in the TF Hub stream models; swish for 'base').
 
 ``saved_model.pb`` is decoded with `protowire` (no protobuf package): it must parse
 completely, so a truncated file is refused.  Every failure is a `CheckpointError` naming the
@@ -51,8 +55,8 @@ from .official_checkpoint import CLASSIFIER, SUFFIX, params_from_official
 from .protowire import WireFormatError, fields, messages, strings
 from .tf_checkpoint import CheckpointReader, looks_like_tar, safe_extract
 
-__all__ = ["SavedModelReader", "is_saved_model", "is_saved_model_path", "read_saved_model", "convert_saved_model",
-           "infer_saved_model_config", "SAVED_MODEL_ONLY_EDGES"]
+__all__ = ["SavedModelReader", "is_saved_model", "is_saved_model_path", "read_saved_model",
+           "convert_saved_model", "infer_saved_model_config", "SAVED_MODEL_ONLY_EDGES"]
 
 SAVED_MODEL_PB = "saved_model.pb"
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
