@@ -46,7 +46,9 @@ __all__ = ["BLOCK_SPECS", "VARIANTS", "ModelConfig", "InputSpec", "StreamModel",
 
 def load(path, class_names=None):
     """Load a model: a minimovinet .h5 file (float or int8), an int8 TFLite MoViNet stream model
-    (.tflite, read and mapped onto the MoViNet structure without TFLite; an `Int8Movinet`), or
+    (.tflite, read and mapped onto the MoViNet structure without TFLite; an `Int8Movinet`), a
+    TF Hub / Kaggle SavedModel (its directory or .tar.gz, read without TensorFlow; the model
+    id and variant are inferred from its variables), or
     a registry name (`minimovinet models`, e.g. "a0-stream") that is not an existing path: that
     model from the cache (`minimovinet fetch NAME` puts it there; load never downloads and says
     what to download where when it is missing; "a0-stream-int8" is embedded in the package).
@@ -74,6 +76,10 @@ KINETICS600_CLASSES = 600
 
 def _load_file(path):
     from .formats.h5 import file_kind, read
+    from .formats.saved_model import is_saved_model_path, read_saved_model
+    if is_saved_model_path(path):  # a SavedModel directory or archive (TF Hub / Kaggle)
+        config, params, _ = read_saved_model(path)
+        return Movinet(config, params)
     kind = file_kind(path)
     if kind == "tflite":          # an int8 TFLite stream model, mapped onto MoViNet
         from .formats.int8_tflite import load_tflite

@@ -4,6 +4,7 @@
     minimovinet convert MODEL_INT8.tflite [--labels labels.txt] -o model_int8.h5
     minimovinet convert MODEL_INT8.h5 -o model_int8.tflite      (a TFLite file LiteRT runs)
     minimovinet convert MODEL_INT8.tflite --dequantize -o model_float.h5   (the float32 view)
+    minimovinet convert SAVED_MODEL_DIR_OR_TAR_GZ [--labels labels.txt] -o a0_stream.h5
     minimovinet describe MODEL.h5 [--height 172 --width 172]
     minimovinet models                  (the official models: name, input, fps, URL, cached?)
     minimovinet fetch NAME [NAME ...] [--force]   (download, verify, convert into the cache)
@@ -47,7 +48,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .errors import FileError, InputError, MinimovinetError, VideoError
+from .errors import CheckpointError, FileError, InputError, MinimovinetError, VideoError
 
 EXIT_CODES = """\
 exit codes:
@@ -90,8 +91,21 @@ def cmd_convert(args) -> int:
         return convert_to_tflite(source, output, args)
     if source.suffix.lower() == ".tflite":
         return convert_tflite(source, output, args)
-    with CheckpointReader(str(source)) as reader:
-        arrays = reader.arrays()
+    from .formats.saved_model import convert_saved_model, is_saved_model
+    if is_saved_model(source):           # a TF Hub / Kaggle SavedModel, or its .tar.gz
+        print(convert_saved_model(source, output, model_id=args.model_id, variant=args.variant,
+                                  num_classes=args.num_classes,
+                                  class_names=_read_labels(args.labels),
+                                  source=f"converted from {source}"))
+        return 0
+    try:
+        with CheckpointReader(str(source)) as reader:
+            arrays = reader.arrays()
+    except CheckpointError as e:
+        if source.is_dir() and "no TensorFlow checkpoint" in str(e):
+            raise CheckpointError(f"{e}, and no saved_model.pb: neither a checkpoint nor a "
+                                  "SavedModel") from None
+        raise
     note = convert_arrays(arrays, output, model_id=args.model_id, variant=args.variant,
                           num_classes=args.num_classes, class_names=_read_labels(args.labels),
                           source=f"converted from {source}")
@@ -445,11 +459,12 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"minimovinet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    convert = sub.add_parser("convert", help="convert official MoViNet weights (checkpoint or "
-                                             "int8 .tflite) into an h5 file; an int8 model "
-                                             "into .tflite; --dequantize")
+    convert = sub.add_parser("convert", help="convert official MoViNet weights (checkpoint, "
+                                             "SavedModel or int8 .tflite) into an h5 file; an "
+                                             "int8 model into .tflite; --dequantize")
     convert.add_argument("source", help="checkpoint prefix (…/ckpt-1), its directory, the "
-                                        "released .tar.gz, or an int8 stream model .tflite")
+                                        "released .tar.gz, a TF Hub / Kaggle SavedModel "
+                                        "(directory or .tar.gz), or an int8 stream model .tflite")
     convert.add_argument("-o", "--output", help="output .h5, or .tflite for an int8 model "
                                                 "(default: <source name>.h5)")
     convert.add_argument("--model-id", choices=["a0", "a1", "a2", "a3", "a4", "a5"],

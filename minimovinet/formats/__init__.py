@@ -1,4 +1,5 @@
-"""File formats: minimovinet's h5 files, TensorFlow checkpoints and TFLite flatbuffers.
+"""File formats: minimovinet's h5 files, TensorFlow checkpoints and SavedModels, TFLite
+flatbuffers.
 
     h5.py                   the minimovinet h5 format: header, float models, `file_kind`
     h5_int8.py              the int8 h5 format: an `int8.program.Int8Program` in an h5 file
@@ -7,6 +8,8 @@
     flatbuffer.py           FlatBuffers encoding without flatbuffers (the writer's tables)
     official_checkpoint.py  official Model Garden checkpoint names -> minimovinet parameters
     tf_checkpoint.py        TensorFlow checkpoint reader without TensorFlow
+    saved_model.py          TF Hub / Kaggle SavedModels without TensorFlow: names, config
+    protowire.py            the protobuf wire format (no protobuf package)
     crc32c.py               CRC32C (a Numba loop), the checksum of checkpoints
     tflite.py               TFLite flatbuffer reader without TFLite
     tflite_import/          an int8 TFLite graph -> `int8.program.Int8Program`
