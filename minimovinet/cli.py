@@ -2,7 +2,10 @@
 
     minimovinet convert CHECKPOINT_PREFIX_OR_DIR_OR_TAR [--model-id a0] [--variant stream] -o a0_stream.h5
     minimovinet convert MODEL_INT8.tflite [--labels labels.txt] -o model_int8.h5
-    minimovinet convert MODEL_FLOAT16.tflite -o model.h5      (float32 / float16 / dynamic-range)
+    minimovinet convert MODEL_INT8.h5 -o model_int8.tflite      (a TFLite file LiteRT runs)
+    minimovinet convert MODEL_FLOAT16.tflite -o model.h5   (float32 / float16 / dynamic-range)
+    minimovinet convert MODEL_INT8.tflite --dequantize -o model_float.h5   (the float32 view)
+    minimovinet convert SAVED_MODEL_DIR_OR_TAR_GZ [--labels labels.txt] -o a0_stream.h5
     minimovinet describe MODEL.h5 [--height 172 --width 172]
     minimovinet models                  (the official models: name, input, fps, URL, cached?)
     minimovinet fetch NAME [NAME ...] [--force]   (download, verify, convert into the cache)
@@ -12,6 +15,7 @@
                      [--fps N] [--duration SECONDS] [--reset-every SECONDS] [--show]
                      [--save-video OUT.mp4]
     minimovinet train DATA_DIR [--backbone MODEL] -o OUT.h5      (your own classes)
+    minimovinet quantize MODEL.h5 --calibration DATA -o OUT.h5    (post-training int8)
     minimovinet evaluate DATA_DIR --model MODEL [--json] [-o report.json] [--plot cm.png]
 
 classify: streams the video through the model (default: the official A0 stream int8 model from
@@ -45,7 +49,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .errors import FileError, InputError, MinimovinetError, VideoError
+from .errors import CheckpointError, FileError, InputError, MinimovinetError, VideoError
 
 EXIT_CODES = """\
 exit codes:
@@ -81,11 +85,28 @@ def cmd_convert(args) -> int:
     from .formats.tf_checkpoint import CheckpointReader
     source = Path(args.source)
     output = Path(args.output) if args.output else Path(
-        f"{source.name.split('.')[0] or 'model'}.h5")
+        f"{source.name.split('.')[0] or 'model'}{'_float' if args.dequantize else ''}.h5")
+    if args.dequantize:
+        return convert_dequantize(source, output, args)
+    if output.suffix.lower() == ".tflite":
+        return convert_to_tflite(source, output, args)
     if source.suffix.lower() == ".tflite":
         return convert_tflite(source, output, args)
-    with CheckpointReader(str(source)) as reader:
-        arrays = reader.arrays()
+    from .formats.saved_model import convert_saved_model, is_saved_model
+    if is_saved_model(source):           # a TF Hub / Kaggle SavedModel, or its .tar.gz
+        print(convert_saved_model(source, output, model_id=args.model_id, variant=args.variant,
+                                  num_classes=args.num_classes,
+                                  class_names=_read_labels(args.labels),
+                                  source=f"converted from {source}"))
+        return 0
+    try:
+        with CheckpointReader(str(source)) as reader:
+            arrays = reader.arrays()
+    except CheckpointError as e:
+        if source.is_dir() and "no TensorFlow checkpoint" in str(e):
+            raise CheckpointError(f"{e}, and no saved_model.pb: neither a checkpoint nor a "
+                                  "SavedModel") from None
+        raise
     note = convert_arrays(arrays, output, model_id=args.model_id, variant=args.variant,
                           num_classes=args.num_classes, class_names=_read_labels(args.labels),
                           source=f"converted from {source}")
@@ -93,26 +114,74 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def _note_ignored_options(args) -> None:
+    if args.model_id or args.variant or args.num_classes:
+        print("minimovinet convert: note: --model-id/--variant/--num-classes are read off the "
+              "model file and ignored", file=sys.stderr)
+
+
+def _describe_int8(model) -> str:
+    cfg = model.config
+    what = ("structure not recognised, runs op by op" if model.program.unrecognised
+            else f"{cfg.activation}, SE {cfg.se_type}")
+    return (f"int8 {cfg.model_id} {cfg.variant} ({what}), "
+            f"{model.height}x{model.width} frames, {len(model.program.states)} states")
+
+
+def _load_int8(source, args, what: str):
+    """The int8 model in `source` (an int8 .tflite or int8 .h5 file) for `what`."""
+    from . import Int8Movinet, load
+    if source.suffix.lower() not in (".tflite", ".h5"):
+        raise InputError(f"{what} needs an int8 model file (.tflite or an int8 .h5), not "
+                         f"{source}")
+    model = load(source, _read_labels(args.labels))     # 600 classes: Kinetics-600 names
+    if not isinstance(model, Int8Movinet):
+        raise InputError(f"{source}: {what} needs an int8 model; this is a float32 model "
+                         f"({model.config.model_id} {model.config.variant})")
+    return model
+
+
 def convert_tflite(source, output, args) -> int:
     """An int8 TFLite MoViNet stream model -> an int8 minimovinet h5 file; a float one
     (float32 / float16 / dynamic-range) -> a float h5 file."""
     from . import Int8Movinet, load, save
     from .formats.h5_int8 import save_int8
-    if args.model_id or args.variant or args.num_classes:
-        print("minimovinet convert: note: --model-id/--variant/--num-classes are read off the "
-              ".tflite graph and ignored", file=sys.stderr)
+    _note_ignored_options(args)
     model = load(source, _read_labels(args.labels))     # 600 classes: Kinetics-600 names
-    cfg = model.config
     if not isinstance(model, Int8Movinet):
+        cfg = model.config
         save(model, output, source=f"converted from {source}")
         print(f"float32 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}, "
               f"positional encoding {cfg.uses_positional_encoding}) from {model.source} "
               f"-> {output}")
         return 0
     save_int8(output, model, source=f"converted from {source}")
-    print(f"int8 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}), "
-          f"{model.height}x{model.width} frames, {len(model.program.states)} states: "
-          f"{source} -> {output}")
+    print(f"{_describe_int8(model)}: {source} -> {output}")
+    return 0
+
+
+def convert_to_tflite(source, output, args) -> int:
+    """An int8 model (int8 h5 or .tflite) -> a TFLite file LiteRT runs."""
+    from .formats.tflite_writer import write_tflite
+    _note_ignored_options(args)
+    model = _load_int8(source, args, "writing a .tflite file")
+    write_tflite(model, output, description=f"minimovinet: converted from {source.name}")
+    print(f"{_describe_int8(model)}: {source} -> {output}")
+    return 0
+
+
+def convert_dequantize(source, output, args) -> int:
+    """--dequantize: an int8 model -> its float32 view as a float model file."""
+    from . import save
+    _note_ignored_options(args)
+    if output.suffix.lower() != ".h5":
+        raise InputError(f"--dequantize writes a float model file (.h5), not {output}")
+    model = _load_int8(source, args, "--dequantize")
+    float_model = model.dequantize()
+    save(float_model, output, source=f"dequantized from {source}")
+    cfg = float_model.config
+    print(f"float32 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}), "
+          f"dequantized from the {_describe_int8(model)}: {source} -> {output}")
     return 0
 
 
@@ -399,17 +468,23 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"minimovinet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    convert = sub.add_parser("convert", help="convert official MoViNet weights (checkpoint or "
-                                             "int8 .tflite) into an h5 file")
+    convert = sub.add_parser("convert", help="convert official MoViNet weights (checkpoint, "
+                                             "SavedModel or int8 .tflite) into an h5 file; an "
+                                             "int8 model into .tflite; --dequantize")
     convert.add_argument("source", help="checkpoint prefix (…/ckpt-1), its directory, the "
-                                        "released .tar.gz, or an int8 stream model .tflite")
-    convert.add_argument("-o", "--output", help="output .h5 (default: <source name>.h5)")
+                                        "released .tar.gz, a TF Hub / Kaggle SavedModel "
+                                        "(directory or .tar.gz), or an int8 stream model .tflite")
+    convert.add_argument("-o", "--output", help="output .h5, or .tflite for an int8 model "
+                                                "(default: <source name>.h5)")
     convert.add_argument("--model-id", choices=["a0", "a1", "a2", "a3", "a4", "a5"],
                          help="model id (inferred from the variables when omitted)")
     convert.add_argument("--variant", choices=["base", "stream", "stream3d", "mobile"],
                          help="variant (inferred from the variables when omitted)")
     convert.add_argument("--num-classes", type=int, help="number of classes (default: inferred)")
     convert.add_argument("--labels", help="text file of class names, one per line")
+    convert.add_argument("--dequantize", action="store_true",
+                         help="an int8 model (.tflite or int8 .h5) -> its dequantized float32 "
+                              "model (.h5): the same architecture, float weights")
     convert.set_defaults(run=cmd_convert)
 
     describe = sub.add_parser("describe", help="print a model's config and its stream states")
@@ -433,8 +508,9 @@ def build_parser():
     _add_classify(sub)
     _add_live(sub)
 
-    from .apps import evaluate, train
+    from .apps import evaluate, quantize, train
     train.add_parser(sub)           # minimovinet train DATA --backbone MODEL -o OUT.h5
+    quantize.add_parser(sub)        # minimovinet quantize MODEL --calibration DATA -o OUT.h5
     evaluate.add_parser(sub)        # minimovinet evaluate DATA --model MODEL [--json]
     return parser
 

@@ -144,6 +144,9 @@ BLOCK_SPECS: Dict[str, Tuple[StemSpec, Tuple[GroupSpec, ...], HeadSpec]] = {
 
 MODEL_IDS = tuple(BLOCK_SPECS)
 CUSTOM = "custom"             # the model_id of a config with its own block_spec
+# The model_id of an int8 TFLite graph whose MoViNet structure was not recognised (it runs op
+# by op): its config knows the number of classes only, it has no block spec.
+UNRECOGNISED = "unrecognised"
 
 # The clip each model id was trained and evaluated on: (input size, frames of the 10 s clip,
 # frame rate).  Model Garden README "Input Shape" (frames x size x size; streaming footnote:
@@ -205,7 +208,7 @@ class ModelConfig:
             if self.model_id != CUSTOM:
                 raise ConfigError(f"a config with its own block_spec has model_id {CUSTOM!r}, "
                                   f"got {self.model_id!r}")
-        elif self.model_id not in BLOCK_SPECS:
+        elif self.model_id not in BLOCK_SPECS and self.model_id != UNRECOGNISED:
             raise ConfigError(f"unknown model_id {self.model_id!r}; expected one of {MODEL_IDS} "
                               f"(or {CUSTOM!r} with a block_spec)")
         if self.conv_type not in CONV_TYPES:
@@ -236,6 +239,9 @@ class ModelConfig:
     @property
     def spec(self) -> Tuple[StemSpec, Tuple[GroupSpec, ...], HeadSpec]:
         """(stem, groups, head): BLOCK_SPECS[model_id], or the config's own block_spec."""
+        if self.model_id == UNRECOGNISED:
+            raise ConfigError("the MoViNet structure of this model was not recognised (an int8 "
+                              "TFLite graph run op by op): its architecture is not known")
         return self.block_spec if self.block_spec is not None else BLOCK_SPECS[self.model_id]
 
     @property

@@ -8,7 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BLOCK_TF = textwrap.dedent("""
     import sys
-    for name in ("tensorflow", "tf_keras", "keras", "official", "ai_edge_litert", "tflite_runtime"):
+    for name in ("tensorflow", "tf_keras", "keras", "official", "ai_edge_litert", "tflite_runtime",
+                 "flatbuffers", "tflite"):
         sys.modules[name] = None          # any import of these now raises ImportError
 """)
 
@@ -54,3 +55,20 @@ def test_converter_without_tensorflow(tmp_path):
     """, tmp_path)
     assert "inferred model id and variant from the variables: a1 base" in out
     assert "the same variables also fit: a1 stream3d; pass --variant" in out
+
+
+def test_tflite_writer_without_tensorflow(tmp_path):
+    # the embedded int8 model read, written as .tflite and read back with no TensorFlow,
+    # LiteRT or flatbuffers package (LiteRT runs the written files in test_tflite_writer.py)
+    out = run_without_tf(f"""
+        import numpy as np, minimovinet as mm
+        from minimovinet.data import DEFAULT_MODEL
+        model = mm.load(DEFAULT_MODEL)
+        mm.save(model, r"{tmp_path / 'w.tflite'}")
+        again = mm.load(r"{tmp_path / 'w.tflite'}")
+        x = np.random.default_rng(0).random((1, 1, 172, 172, 3), dtype=np.float32)
+        assert np.array_equal(again(x), model(x))
+        assert again.class_names == model.class_names
+        print("ok", len(again.program.ops))
+    """, tmp_path)
+    assert "ok 227" in out

@@ -216,7 +216,7 @@ def test_registry_entries():
     assert registry.get("a0-stream-int8").sha256.startswith("6125b36e")
     assert registry.get("kinetics600-labels").url.endswith(
         "official/projects/movinet/files/kinetics_600_labels.txt")
-    assert len(registry.REGISTRY) == 12 + 6 + 1
+    assert len(registry.REGISTRY) == 12 + 12 + 6 + 6 + 1   # + SavedModels, float32 TFLite
     # spellings
     assert registry.get("A0_Stream").name == "a0-stream"
     assert registry.get("movinet_a2_base.tar.gz").name == "a2-base"

@@ -205,7 +205,7 @@ def test_architecture_and_conv_labels(which, official_bytes, stream_bytes):
 
 
 def test_program_converters(stream_bytes):
-    assert SUPPORTED_OPS == tuple(OP_CONVERTERS) and len(SUPPORTED_OPS) == 16
+    assert SUPPORTED_OPS == tuple(OP_CONVERTERS) and len(SUPPORTED_OPS) == 20
     w = _walk(stream_bytes)
     walk_graph(w)
     program = build_program(w, infer_config(w))
@@ -230,9 +230,13 @@ def test_foreign_operator(official_bytes):
     def rename_first_conv(model):
         next(op for op in model.subgraphs[0].operators if op.name == "CONV_2D").name = \
             "FULLY_CONNECTED"
-    _refused(_edited(official_bytes, rename_first_conv),
-             "it uses operators ['FULLY_CONNECTED'] (a MoViNet stream graph uses only "
-             + ", ".join(SUPPORTED_OPS) + ")")
+    model = _edited(official_bytes, rename_first_conv)
+    conv = next(op for op in model.subgraphs[0].operators if op.name == "FULLY_CONNECTED")
+    out = model.subgraphs[0].tensors[conv.outputs[0]].name
+    with pytest.raises(UnsupportedModelError) as info:
+        import_tflite(model)
+    assert str(info.value) == (f"<TFLiteModel>: operator #{conv.index} FULLY_CONNECTED (output "
+                               f"tensor {out!r}) is not implemented")
 
 
 def test_residual_add_renamed(official_bytes):

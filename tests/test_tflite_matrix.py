@@ -3,8 +3,9 @@ several TensorFlow releases (tools/make_tflite_matrix.py).  Each file is the one
 names (sha256, signature) and runs in LiteRT's built-in kernels for a few frames from the
 zero states, its output states fed back.
 
-The files minimovinet loads are checked against LiteRT frame by frame (logits and every
-state); the others must be refused with the line expected today (`_not_yet`).
+Every file loads with its MoViNet structure recognised and equals LiteRT frame by frame
+(logits and every state); run op by op (the structure walk skipped: the fallback for graphs
+it does not recognise) it equals LiteRT too.
 `python tools/tflite_matrix_report.py` prints the whole picture.
 """
 import hashlib
@@ -117,19 +118,8 @@ def test_litert_runs(entry):
 
 # ---- what minimovinet loads ------------------------------------------------------------------
 # The reduced spec is none of A0..A5: minimovinet reads it off the graph (model_id "custom").
-# Files with operators or patterns the importer does not run yet are refused with one line
-# naming them (issue: load every MoViNet file) -- listed here so that a change shows.
-
-def _not_yet(entry):
-    """The refusal expected today, or None when the file must load."""
-    if entry["release"] == "2.12" and entry["variant"] == "stream":
-        return "BROADCAST_TO"                    # one per SE block
-    if entry["positional_encoding"]:
-        return "'COS', 'RANGE', 'SIN'"           # the positional encoding, computed in-graph
-    if entry["variant"] == "stream" and entry["release"] in ("2.15", "2.17", "2.19"):
-        return "se/pool quantize: expected one QUANTIZE"   # an extra DEQUANTIZE pair in SE
-    return None
-
+# Every file loads, with its structure recognised (the converter's variations are normalized
+# or run op by op: formats/tflite_import/normalize.py, pos_encoding.py).
 
 def _spec(manifest):
     """The manifest's reduced spec as `ModelConfig.block_spec` holds it."""
@@ -153,14 +143,10 @@ def test_minimovinet_loads_and_equals_litert(entry, tmp_path):
     import minimovinet as mm
     from int8_support import LiteRTStream
     path = DATA / entry["file"]
-    expected_refusal = _not_yet(entry)
-    if expected_refusal is not None:
-        with pytest.raises(mm.UnsupportedModelError) as info:
-            mm.load(path)
-        assert expected_refusal in str(info.value) and path.name in str(info.value)
-        return
     model = mm.load(path)
     assert model.config.model_id == "custom" and model.config.spec == _spec(_manifest())
+    assert model.config.use_positional_encoding == entry["positional_encoding"]
+    assert model.config.se_type == ("2plus3d" if entry["variant"] == "stream" else "none")
     assert model.config.num_classes == 10
     reference = LiteRTStream(path, "builtin")
     image = reference.input_details["image"]
@@ -180,3 +166,26 @@ def test_minimovinet_loads_and_equals_litert(entry, tmp_path):
     frame = _frames(entry, image, np.random.default_rng(6))[0]
     np.testing.assert_array_equal(again(frame), model(frame))
     assert model.dequantize().config.spec == model.config.spec      # the float view too
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids(ENTRIES))
+def test_op_by_op_equals_litert(entry):
+    """The same files with the structure walk skipped (every op as it is in the file, the
+    fallback for graphs the walk does not recognise): LiteRT's logits and states, every
+    frame."""
+    need("ai_edge_litert", "LiteRT is the reference")
+    from int8_support import LiteRTStream
+    from minimovinet.formats.tflite_import import import_tflite
+    from minimovinet.int8.model import Int8Movinet
+    path = DATA / entry["file"]
+    model = Int8Movinet(import_tflite(path, recognise=False))
+    assert model.config.model_id == "unrecognised" and model.program.blocks == []
+    reference = LiteRTStream(path, "builtin")
+    states = model.init_states()
+    for t, frame in enumerate(_frames(entry, reference.input_details["image"],
+                                      np.random.default_rng(5))):
+        expected_logits, _ = reference.step(frame)
+        logits, states = model(frame, states)
+        np.testing.assert_array_equal(logits, expected_logits, err_msg=f"frame {t} logits")
+        for name, value in reference.states.items():
+            np.testing.assert_array_equal(states[name], value, err_msg=f"frame {t} {name}")

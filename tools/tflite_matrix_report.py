@@ -74,10 +74,13 @@ def register_reduced_spec(manifest) -> str:
 
 
 def try_load(path):
-    """(model or None, 'ok' or the error line without the file's path)."""
+    """(model or None, 'ok' (structure recognised), 'ok, op by op: why' (not recognised: run
+    as the file's ops) or the error line without the file's path)."""
     import minimovinet as mm
     try:
-        return mm.load(path), "ok"
+        model = mm.load(path)
+        why = getattr(getattr(model, "program", None), "unrecognised", "")
+        return model, (f"ok, op by op: {why}" if why else "ok")
     except Exception as e:          # the report's point: show what fails, and how
         line = next((l for l in str(e).splitlines() if l.strip()), "")
         return None, f"{type(e).__name__}: {line.replace(str(path) + ': ', '')}"
@@ -142,7 +145,7 @@ def main(argv=None) -> int:
         path = DATA / e["file"]
         model, status = try_load(path)
         if model is not None and not args.no_run:
-            status = "ok, " + bit_exact(model, path, e["io"])
+            status = status + ", " + bit_exact(model, path, e["io"])
         elif model is None:
             errors[error_kind(status)].append(e["file"])
         hist = hists[e["file"]]
@@ -160,9 +163,11 @@ def main(argv=None) -> int:
         for r in rows:
             print("\n".join([r[0], *(f"    {h}: {v}" for h, v in zip(head[1:], r[1:]))]))
     loaded = sum(1 for r in rows if r[-1].startswith("ok"))
-    print(f"\nminimovinet loads {sum(1 for v in plain.values() if v == 'ok')} of {len(rows)} "
-          f"files as is, {loaded} with the reduced spec ({spec_id}) added to its BLOCK_SPECS; "
-          f"the errors then:")
+    recognised = sum(1 for r in rows if r[-1].startswith("ok") and "op by op" not in r[-1])
+    print(f"\nminimovinet loads {sum(1 for v in plain.values() if v.startswith('ok'))} of "
+          f"{len(rows)} files as is ({sum(1 for v in plain.values() if v == 'ok')} with the "
+          f"MoViNet structure recognised, the others op by op), {loaded} with the reduced spec "
+          f"({spec_id}) added to its BLOCK_SPECS ({recognised} recognised); the errors then:")
     for status, files in sorted(errors.items(), key=lambda kv: -len(kv[1])):
         print(f"  {len(files)} x {status}")
         for f in files:

@@ -19,6 +19,7 @@
     metrics.py    scikit-learn's classification metrics in NumPy
     report_plots.py  confusion matrix and accuracy-by-frame PNGs (matplotlib)
     synthetic.py  a labelled synthetic video set (moving and turning shapes), no download
+    quantize.py   `quantize`: post-training int8 of a float model on calibration videos / frames
 
 May import anything public in minimovinet; the command line (`minimovinet/cli.py`) is a thin
 layer over these.

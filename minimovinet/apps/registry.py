@@ -11,6 +11,12 @@ Registry entries (`REGISTRY`, `get`):
   Kinetics-600 class names) next to the download.
 * ``a0-stream-int8`` .. ``a2-stream-int8`` and ``a0-stream-float16`` .. ``a2-stream-float16``: the
   TF Hub / Kaggle TFLite files, kept as ``.tflite`` (`mm.load` reads them as such).
+* ``a0-stream-float32`` .. ``a5-stream-float32``: the Model Garden's float32 stream TFLite files
+  ``movinet_<id>_stream.tflite``, kept as ``.tflite``.
+* ``a0-base-savedmodel`` .. ``a5-stream-savedmodel``: the TF Hub / Kaggle SavedModels
+  (``tensorflow/movinet/<id>/<base|stream>/kinetics-600/classification/3``), kept as the
+  ``.tar.gz`` Kaggle serves and converted to ``model.h5`` without TensorFlow
+  (`formats.saved_model`).
 * ``kinetics600-labels``: the 600 class names.
 
 ``a0-stream-int8`` and ``kinetics600-labels`` are also embedded in the package
@@ -24,9 +30,13 @@ for checkpoints, the converted ``model.h5``::
     <cache>/a0-stream/movinet_a0_stream.tar.gz
     <cache>/a0-stream/model.h5
     <cache>/a0-stream-int8/movinet_a0_stream_int8.tflite
+    <cache>/a0-base-savedmodel/movinet_a0_base_savedmodel.tar.gz
+    <cache>/a0-base-savedmodel/model.h5
     <cache>/kinetics600-labels/kinetics_600_labels.txt
 
-Files you download by hand may be put at those paths (`ModelNotAvailableError` says which).
+Files you download by hand may be put at those paths (`ModelNotAvailableError` says which), in
+the form the site serves them: Kaggle's ``.tar.gz`` around ``1.tflite`` is unwrapped in place,
+a SavedModel ``.tar.gz`` is read as it is.
 
 Consistency: a download goes to ``<file>.<random>.part`` in the entry's directory and is renamed
 onto the final name only after it verified (size and sha256 where they are known; the checkpoint
@@ -87,6 +97,19 @@ LABELS_URL = ("https://raw.githubusercontent.com/tensorflow/models/"
               "15762ae3a80ffeb47f73ebb8734ad54904e5b65e/" + LABELS_PATH)
 LABELS_MIRROR = "https://raw.githubusercontent.com/tensorflow/models/master/" + LABELS_PATH
 
+# Model Garden README, "TF Lite Streaming Models": the float32 stream models.
+FLOAT_LITE = CHECKPOINT_BASE + "movinet_{id}_stream.tflite"
+# TF Hub handles tensorflow/movinet/<id>/<base|stream>/kinetics-600/classification/3 (the Model
+# Garden README's "TF Hub SavedModel" column); tfhub.dev serves the SavedModel as a .tar.gz
+# with "?tf-hub-format=compressed" and now redirects to Kaggle (google/movinet, framework
+# tensorFlow2), whose API serves the same .tar.gz (saved_model.pb and variables/ at its root).
+TFHUB_SAVED_MODEL = ("https://tfhub.dev/tensorflow/movinet/{id}/{variant}/kinetics-600/"
+                     "classification/3?tf-hub-format=compressed")
+KAGGLE_SAVED_MODEL = ("https://www.kaggle.com/api/v1/models/google/movinet/tensorFlow2/"
+                      "{id}-{variant}-kinetics-600-classification/3/download")
+KAGGLE_SAVED_MODEL_PAGE = ("https://www.kaggle.com/models/google/movinet/tensorFlow2/"
+                           "{id}-{variant}-kinetics-600-classification")
+
 LABELS = "kinetics600-labels"
 NUM_LABELS = 600
 
@@ -95,7 +118,7 @@ NUM_LABELS = 600
 class Entry:
     """One downloadable file and what it is."""
     name: str                       # registry name, e.g. 'a0-stream'
-    kind: str                       # 'checkpoint', 'tflite' or 'labels'
+    kind: str                       # 'checkpoint', 'saved_model', 'tflite' or 'labels'
     url: str                        # where it is downloaded from
     filename: str                   # its name in the cache
     model_id: Optional[str] = None
@@ -115,6 +138,8 @@ class Entry:
     def format(self) -> str:
         if self.kind == "checkpoint":
             return f"checkpoint {self.variant}"
+        if self.kind == "saved_model":
+            return f"SavedModel {self.variant}"
         if self.kind == "tflite":
             return f"TFLite {self.precision}"
         return f"{NUM_LABELS} class names"
@@ -126,6 +151,8 @@ class Entry:
 
 # Checkpoint sizes as published in the Model Garden README (MB).
 _CHECKPOINT_MB = {"a0": 12, "a1": 18, "a2": 20, "a3": 29, "a4": 44, "a5": 72}
+# float32 stream TFLite sizes as published in the Model Garden README (MB).
+_FLOAT_LITE_MB = {"a0": 13, "a1": 45, "a2": 53, "a3": 73, "a4": 101, "a5": 153}
 # int8 sizes from the TFLite video classification guide; float16 A0 from Kaggle's listing.
 _TFLITE_SIZES = {("a0", "int8"): "3.1 MB", ("a1", "int8"): "4.5 MB", ("a2", "int8"): "5.1 MB",
                  ("a0", "float16"): "7.6 MB"}
@@ -139,6 +166,10 @@ _TFLITE_KNOWN = {("a0", "int8"): (3_276_048, "6125b36e2485eeb5cc1fd6206cf5e5d702
 EMBEDDED = {"a0-stream-int8": data.DEFAULT_MODEL, LABELS: data.LABELS}
 
 
+# Kinds that `fetch` converts to model.h5 (the download is kept next to it).
+CONVERTED_KINDS = ("checkpoint", "saved_model")
+
+
 def _build_registry() -> Dict[str, Entry]:
     reg: Dict[str, Entry] = {}
     for variant in ("base", "stream"):
@@ -149,6 +180,22 @@ def _build_registry() -> Dict[str, Entry]:
                 filename=filename, model_id=mid, variant=variant, input_size=size,
                 frames=frames, fps=fps, size=f"{_CHECKPOINT_MB[mid]} MB",
                 page="https://github.com/tensorflow/models/tree/master/official/projects/movinet")
+    for variant in ("base", "stream"):
+        for mid, (size, frames, fps) in CLIPS.items():
+            name, fmt = f"{mid}-{variant}-savedmodel", dict(id=mid, variant=variant)
+            reg[name] = Entry(
+                name=name, kind="saved_model", url=KAGGLE_SAVED_MODEL.format(**fmt),
+                filename=f"movinet_{mid}_{variant}_savedmodel.tar.gz", model_id=mid,
+                variant=variant, input_size=size, frames=frames, fps=fps,
+                mirrors=(TFHUB_SAVED_MODEL.format(**fmt),),      # size: not published
+                page=KAGGLE_SAVED_MODEL_PAGE.format(**fmt))
+    for mid, (size, frames, fps) in CLIPS.items():
+        reg[f"{mid}-stream-float32"] = Entry(
+            name=f"{mid}-stream-float32", kind="tflite", url=FLOAT_LITE.format(id=mid),
+            filename=f"movinet_{mid}_stream.tflite", model_id=mid, variant="stream",
+            precision="float32", input_size=size, frames=frames, fps=fps,
+            size=f"{_FLOAT_LITE_MB[mid]} MB",
+            page="https://github.com/tensorflow/models/tree/master/official/projects/movinet")
     for precision in ("int8", "float16"):
         for mid in ("a0", "a1", "a2"):
             size, frames, fps = CLIPS[mid]
@@ -241,9 +288,10 @@ def download_path(name, cache: Optional[PathLike] = None) -> Path:
 
 
 def model_path(name, cache: Optional[PathLike] = None) -> Path:
-    """The file `load` reads for `name`: the converted h5 for checkpoints, else the download."""
+    """The file `load` reads for `name`: the converted h5 for checkpoints and SavedModels,
+    else the download."""
     entry = get(name)
-    if entry.kind == "checkpoint":
+    if entry.kind in CONVERTED_KINDS:
         return _root(cache) / entry.name / "model.h5"
     return download_path(entry, cache)
 
@@ -252,7 +300,7 @@ def status(name, cache: Optional[PathLike] = None) -> str:
     """'converted', 'downloaded' or '-' (never raises)."""
     entry = get(name)
     try:
-        if entry.kind == "checkpoint" and model_path(entry, cache).is_file():
+        if entry.kind in CONVERTED_KINDS and model_path(entry, cache).is_file():
             return "converted"
         return "downloaded" if download_path(entry, cache).is_file() else "-"
     except OSError:
@@ -460,15 +508,25 @@ def _one_line(text: str) -> str:
     return "; ".join(part.strip(" -") for part in text.splitlines() if part.strip(" -"))
 
 
+def _official_arrays(entry: Entry, archive: Path):
+    """The variables of a downloaded checkpoint or SavedModel, named as in a checkpoint."""
+    if entry.kind == "saved_model":
+        from ..formats.saved_model import SavedModelReader
+        with SavedModelReader(str(archive)) as reader:
+            return reader.arrays()
+    from ..formats.tf_checkpoint import CheckpointReader
+    with CheckpointReader(str(archive)) as reader:
+        return reader.arrays()
+
+
 def _convert_checkpoint(entry: Entry, archive: Path, out: Path, labels: Sequence[str],
                         shown: str) -> None:
-    """Read every tensor of `archive` (CRC-checked), check that it is `entry`'s model, and write
-    the h5 atomically with the class names."""
+    """Read every tensor of `archive` (a checkpoint or a SavedModel, CRC-checked), check that
+    it is `entry`'s model, and write the h5 atomically with the class names."""
     from ..formats.official_checkpoint import convert_arrays, infer_config
-    from ..formats.tf_checkpoint import CheckpointReader
+    what = "SavedModel" if entry.kind == "saved_model" else "checkpoint"
     try:
-        with CheckpointReader(str(archive)) as reader:
-            arrays = reader.arrays()
+        arrays = _official_arrays(entry, archive)
     except CheckpointError as e:
         text = _one_line(str(e))        # tarfile's messages span several lines
         raise CheckpointError(text if shown in text else f"{shown}: {text}") from None
@@ -481,9 +539,9 @@ def _convert_checkpoint(entry: Entry, archive: Path, out: Path, labels: Sequence
             actual, _ = infer_config(arrays)
         except CheckpointError:
             raise CheckpointError(f"{shown}: not the {entry.model_id} {entry.variant} "
-                                  f"checkpoint of {entry.name}: {e}") from None
+                                  f"{what} of {entry.name}: {e}") from None
         raise CheckpointError(
-            f"{shown}: holds a MoViNet {actual.model_id} {actual.variant} checkpoint "
+            f"{shown}: holds a MoViNet {actual.model_id} {actual.variant} {what} "
             f"({actual.num_classes} classes), not the {entry.model_id} {entry.variant} model "
             f"of registry entry {entry.name}") from None
 
@@ -522,6 +580,8 @@ def _copy_embedded(entry: Entry, dest: Path) -> Path:
 def _check_local(entry: Entry, path: Path) -> None:
     """Verify a file already in the cache (downloaded earlier or put there by hand)."""
     try:
+        if entry.kind == "tflite":
+            _unwrap_archive(path, str(path))     # Kaggle's .tar.gz, downloaded by hand
         _check_size_and_hash(entry, path, str(path))
         if entry.kind == "tflite":
             _verify_tflite(entry, path, str(path))
@@ -605,7 +665,7 @@ def resolve(name, cache: Optional[PathLike] = None) -> Path:
                                 "read it with minimovinet.apps.registry.class_names()")
     out, dest = model_path(entry, root), download_path(entry, root)
     have_model = _is_file(out) or _is_file(dest)
-    if have_model and entry.kind == "checkpoint" and _is_file(out):
+    if have_model and entry.kind in CONVERTED_KINDS and _is_file(out):
         return out
     if not have_model:
         if entry.embedded is not None:

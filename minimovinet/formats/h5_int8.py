@@ -97,7 +97,8 @@ def read_int8(path) -> Int8Movinet:
         states = OrderedDict((n, (i, o)) for n, i, o in structure["states"])
         program = Int8Program(tensors=tensors, ops=ops, image=structure["image"],
                               logits=structure["logits"], states=states, config=cfg,
-                              blocks=structure["blocks"], source=attrs.get("source", ""))
+                              blocks=structure["blocks"], source=attrs.get("source", ""),
+                              unrecognised=structure.get("unrecognised", ""))
         class_names = read_class_names(f, cfg, path)
     return Int8Movinet(program, class_names, source=attrs.get("source", path))
 

@@ -52,66 +52,15 @@ import numpy as np
 
 from ..errors import CheckpointError, InputError
 from .crc32c import crc32c, mask_crc, unmask_crc
+from .protowire import WireFormatError as _FormatError
+from .protowire import fields as _proto_fields
+from .protowire import varint as _varint
 
 __all__ = ["CheckpointReader", "read_checkpoint", "crc32c", "mask_crc", "unmask_crc"]
 
 # --------------------------------------------------------------------------------------------
-# Minimal protobuf wire-format decoding.
+# Protobuf fields (the wire format itself is in protowire.py).
 # --------------------------------------------------------------------------------------------
-class _FormatError(Exception):
-    """Internal: malformed bytes; turned into a CheckpointError naming the file."""
-
-
-def _varint(buf: bytes, pos: int, end: Optional[int] = None) -> Tuple[int, int]:
-    end = len(buf) if end is None else end
-    result = 0
-    shift = 0
-    while True:
-        if pos >= end:
-            raise _FormatError("truncated varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise _FormatError("varint longer than 10 bytes")
-
-
-def _proto_fields(buf: bytes) -> Dict[int, list]:
-    """field number -> list of values (ints for varint/fixed, bytes for length-delimited)."""
-    fields: Dict[int, list] = {}
-    pos, end = 0, len(buf)
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        num, wire = key >> 3, key & 7
-        if num == 0:
-            raise _FormatError("field number 0")
-        if wire == 0:
-            val, pos = _varint(buf, pos)
-        elif wire == 1:
-            if pos + 8 > end:
-                raise _FormatError("truncated fixed64")
-            val = struct.unpack_from("<Q", buf, pos)[0]
-            pos += 8
-        elif wire == 2:
-            n, pos = _varint(buf, pos)
-            if pos + n > end:
-                raise _FormatError("truncated length-delimited field")
-            val = bytes(buf[pos:pos + n])
-            pos += n
-        elif wire == 5:
-            if pos + 4 > end:
-                raise _FormatError("truncated fixed32")
-            val = struct.unpack_from("<I", buf, pos)[0]
-            pos += 4
-        else:
-            raise _FormatError(f"unsupported wire type {wire}")
-        fields.setdefault(num, []).append(val)
-    return fields
-
-
 def _last_int(fields: Dict[int, list], num: int, default: int = 0, signed: bool = True) -> int:
     vals = fields.get(num)
     if not vals:
@@ -345,7 +294,7 @@ def _prefix_in_directory(directory: str, shown: str) -> str:
                           "directory")
 
 
-def _safe_extract(archive: str, dest: str) -> None:
+def safe_extract(archive: str, dest: str) -> None:
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:
@@ -376,7 +325,7 @@ def _safe_extract(archive: str, dest: str) -> None:
                               f"file): {exc}") from None
 
 
-def _looks_like_tar(path: str) -> bool:
+def looks_like_tar(path: str) -> bool:
     try:
         return tarfile.is_tarfile(path)
     except OSError:
@@ -393,10 +342,10 @@ def _locate(path: str) -> Tuple[str, Optional[str]]:
             return path[:-len(".index")], None
         if _DATA_SUFFIX.search(path):
             return _DATA_SUFFIX.sub("", path), None
-        if path.lower().endswith(_TAR_SUFFIXES) or _looks_like_tar(path):
+        if path.lower().endswith(_TAR_SUFFIXES) or looks_like_tar(path):
             tmpdir = tempfile.mkdtemp(prefix="minimovinet-ckpt-")
             try:
-                _safe_extract(path, tmpdir)
+                safe_extract(path, tmpdir)
                 return _prefix_in_directory(tmpdir, path), tmpdir
             except BaseException:
                 shutil.rmtree(tmpdir, ignore_errors=True)

@@ -10,9 +10,18 @@
     runner.py      `ProgramRunner`: the compiled program, a workspace per thread, one step
     dequantize.py  the program's weights as float32 parameters (`Int8Movinet.dequantize()`)
     model.py       `Int8Movinet`: the model contract on a program, frame by frame
+  post-training quantization (a float model -> an `Int8Program`):
+    graph.py       the float model as TFLite's graph: ops, labels, roles, shared quantizations
+    graph_blocks.py  its parts: input and stem, a block (stream buffer, SE, pools), the head
+    float_graph.py that graph run in float32 with NumPy, every tensor kept
+    calibrate.py   ranges of every tensor (states included) over streamed clips; minmax /
+                   percentile / mse
+    quantize_model.py  the Int8Program: int8 activations and per-channel weights, int32 biases
+    accuracy.py    per-tensor SNR of the int8 program against the float graph (the report)
 
 May import: the shared modules (config, structure, contract, errors, threads) and, for
-`Int8Movinet.dequantize()`, the public `minimovinet.float32.Movinet`.  Never imports private
+`Int8Movinet.dequantize()`, the public `minimovinet.float32.Movinet`; `float_graph.py` runs the
+public float32 kernels (`minimovinet.float32.kernels`) for calibration.  Never imports private
 names of `float32`; reads files only through `minimovinet.formats` (`formats.h5_int8` and
 `formats.int8_tflite` read and write int8 models).
 """

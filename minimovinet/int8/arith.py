@@ -126,7 +126,8 @@ def logistic_lut(in_scale, in_zp, out_scale, out_zp) -> np.ndarray:
     lut = np.empty(256, np.int8)
     for q in range(-128, 128):
         dequantized = f32(in_scale) * f32(q - int(in_zp))
-        e = f32(np.exp(-np.float64(dequantized)))
+        with np.errstate(over="ignore"):               # exp of a large input: inf -> 0
+            e = f32(np.exp(-np.float64(dequantized)))
         transformed = f32(1.0) / (f32(1.0) + e)
         rescaled = f32(_round_half_away(float(transformed * inverse_scale)))
         quantized = int(rescaled + f32(out_zp))

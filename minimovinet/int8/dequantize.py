@@ -65,10 +65,13 @@ def dequantized_params(program: Int8Program) -> Dict[str, np.ndarray]:
         else:
             shift = 3.0 if conv.layer in se_expand else 0.0
             params[conv.bias] = (bias - shift).astype(np.float32)
-    rezero = {(b["g"], b["l"]): b["rezero"] for b in program.blocks}
+    blocks = {(b["g"], b["l"]): b for b in program.blocks}
     for block in net.blocks:
-        if (block.g, block.l) in rezero:
-            params[block.rezero] = np.array(rezero[(block.g, block.l)], np.float32)
+        spec = blocks.get((block.g, block.l), {})
+        if "rezero" in spec:
+            params[block.rezero] = np.array(spec["rezero"], np.float32)
+        if block.pos_scale is not None and "pos_scale" in spec:   # quantized a3-a5 programs
+            params[block.pos_scale] = np.array(spec["pos_scale"], np.float32)
     specs = param_specs(cfg)
     missing = [n for n in specs if n not in params]
     if missing:

@@ -51,7 +51,8 @@ class Int8Movinet(StreamModel):
         image = program.tensors[program.image]
         self.height, self.width = image.shape[2], image.shape[3]
         self.runner = ProgramRunner(program)
-        self._features_tensor = _classifier_input(program)
+        # the pooled head features: known where the structure was recognised
+        self._features_tensor = None if program.unrecognised else _classifier_input(program)
 
     # ---- description --------------------------------------------------------------------------
 
@@ -107,10 +108,9 @@ class Int8Movinet(StreamModel):
         cfg = self.config
         dt, s, z = self.image_quantization
         lt, ls, lz = self.logits_quantization
-        return [f"MoViNet {self.name}: int8 TFLite stream model ({self.source}); architecture "
-                f"{cfg.model_id} conv {cfg.conv_type}, SE {cfg.se_type}, activation "
-                f"{cfg.activation}, classifier {cfg.classifier_activation}, "
-                f"{cfg.num_classes} classes, {self.num_parameters():,} parameters",
+        return [f"MoViNet {self.name}: int8 TFLite stream model ({self.source}); "
+                f"{_architecture(self.program)}{cfg.num_classes} classes, "
+                f"{self.num_parameters():,} parameters",
                 f"input image {dt} [B, T, {self.height}, {self.width}, 3]"
                 + (f" (scale {s:.6g}, zero point {z})" if s is not None else
                    " (quantized inside)")
@@ -169,6 +169,7 @@ class Int8Movinet(StreamModel):
         """The pooled head features after the last frame, float32 [B, P]: the tensor the
         classifier's hidden conv reads, dequantized; with the next states when `states` is
         given (same call forms as `__call__`)."""
+        _require_structure(self, "no features")
         _, pooled, ends = self._run_streams(frames, states, False, features=True)
         return pooled if states is None else (pooled, _merge_streams(ends))
 
@@ -231,7 +232,25 @@ class Int8Movinet(StreamModel):
         """A float32 `Movinet` of the same architecture with the dequantized weights."""
         from ..float32.model import Movinet
         from .dequantize import dequantized_params
+        _require_structure(self, "no float view")
         return Movinet(self.config, dequantized_params(self.program), self.class_names)
+
+
+def _architecture(program: Int8Program) -> str:
+    """The architecture part of describe()'s first line."""
+    cfg = program.config
+    if program.unrecognised:
+        return f"MoViNet structure not recognised, run op by op: {program.unrecognised}; "
+    return (f"architecture {cfg.model_id} conv {cfg.conv_type}, SE {cfg.se_type}, activation "
+            f"{cfg.activation}, classifier {cfg.classifier_activation}, ")
+
+
+def _require_structure(model, what: str) -> None:
+    """What needs the MoViNet structure (the float view, the features) is refused, in one
+    line, for a graph run op by op."""
+    if model.program.unrecognised:
+        raise UnsupportedModelError(f"{model.source}: {what}: the MoViNet structure was not "
+                                    f"recognised ({model.program.unrecognised})")
 
 
 def _check_size(model, height, width):

@@ -16,14 +16,14 @@ import numpy as np
 from ..config import ModelConfig
 
 # TensorSpec.dtype -> the NumPy type of the tensor's arrays
-NUMPY_DTYPES = {"int8": np.int8, "int32": np.int32, "float32": np.float32}
+NUMPY_DTYPES = {"int8": np.int8, "int32": np.int32, "int64": np.int64, "float32": np.float32}
 
 
 @dataclasses.dataclass
 class TensorSpec:
     name: str
     shape: Tuple[int, ...]
-    dtype: str                          # 'int8', 'int32', 'float32'
+    dtype: str                          # 'int8', 'int32', 'int64', 'float32'
     scale: Optional[float] = None       # per-tensor quantization (None: not quantized)
     zero_point: Optional[int] = None
     channel_scales: Optional[np.ndarray] = None   # per-channel (weights): float32 [C]
@@ -68,11 +68,17 @@ class Int8Program:
     config: ModelConfig
     blocks: List[dict]                           # per block: g, l, cin, expand, cout, kernel, ...
     source: str = ""
+    # why the MoViNet structure was not recognised ("" when it was): the graph then runs op
+    # by op, its ops labelled by their place in the file, config.model_id "unrecognised"
+    unrecognised: str = ""
 
     def structure_json(self):
-        return {"image": self.image, "logits": self.logits,
-                "states": [[n, i, o] for n, (i, o) in self.states.items()],
-                "blocks": self.blocks}
+        out = {"image": self.image, "logits": self.logits,
+               "states": [[n, i, o] for n, (i, o) in self.states.items()],
+               "blocks": self.blocks}
+        if self.unrecognised:
+            out["unrecognised"] = self.unrecognised
+        return out
 
     @property
     def image_spec(self) -> TensorSpec:

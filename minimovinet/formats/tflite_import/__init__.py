@@ -1,6 +1,8 @@
 """Import a TFLite MoViNet stream model: map its graph onto the MoViNet structure.
 
-`import_tflite(path)` reads the flatbuffer (`formats.tflite.read_tflite`, no TensorFlow), walks
+`import_tflite(path)` reads the flatbuffer (`formats.tflite.read_tflite`, no TensorFlow),
+checks its signature and that every operator has a minimovinet op kind (operators.py),
+rewrites the converter's value-preserving variations into one form (normalize.py), walks
 the graph from the `image` input along the MoViNet stream architecture, infers the
 `ModelConfig` of the equivalent float architecture (one of A0..A5) and builds the
 `int8.program.Int8Program`: the operators in execution order, each labelled with its MoViNet
@@ -12,6 +14,10 @@ refused with an `UnsupportedModelError` saying what did not match.
 dynamic-range file, `float_graph.py`) and returns the float32 parameters of the `ModelConfig`
 instead (`FloatImport`): the int8 checks of the walk check float convs there.
 
+    operators.py     the file-level refusals: not a MoViNet signature; an operator that is
+                     not implemented (one line: file, operator, output tensor)
+    normalize.py     value-preserving graph rewrites before the walk (QUANTIZE moved in front
+                     of a float CONCATENATION, cancelling DEQUANTIZE -> QUANTIZE pairs)
     walk.py          the walk state (`Walk`) and its graph helpers; `GraphMismatch`
     labels.py        op labels, conv labels from `structure`, provisional block names ('@3')
     signature.py     the signature; state inputs (sources) and next states (sinks)
@@ -21,18 +27,22 @@ instead (`FloatImport`): the int8 checks of the walk check float convs there.
     block.py         one block: expansion, spatial conv, stream buffer, temporal conv,
                      projection + ReZero + residual, skip branch
     se.py            squeeze-excitation
+    pos_encoding.py  the A3-A5 positional encoding inside SE: the ops computing it from the
+                     block's `pos_enc_frame_count` state, whatever they are
+    op_by_op.py      the program of a graph whose structure was not recognised: every op as
+                     it is in the file (model_id "unrecognised"; `load` falls back to it)
     frame_count.py   the running mean: divide by the frame count
     head.py          the head pool and the classifier
     architecture.py  the ModelConfig the blocks match; the blocks' final names
     build.py         the Int8Program: tensors, and ops through a table of converters
     float_graph.py   float graphs: the file's form, DEQUANTIZEd constants, float conv checks,
                      the real conv weights
-    pos_encoding.py  the A3..A5 positional encoding a float graph computes in SE
-    float_params.py  the float32 `Movinet` parameters of a walked float graph
+    float_params.py  the float32 `Movinet` parameters of a walked float graph, and the
+                     file's rounded constants (the positional encoding's angles checked)
 
 May import: the shared modules (config, structure, errors), `minimovinet.int8.program`,
-`minimovinet.int8.dequantize` (its weight-layout helpers) and `minimovinet.formats.tflite`.
-Never imports `apps`.
+`minimovinet.int8.dequantize` (its weight-layout helpers), the public names of
+`minimovinet.float32.layers` and `minimovinet.formats.tflite`.  Never imports `apps`.
 """
 from __future__ import annotations
 
@@ -52,29 +62,48 @@ from .build import SUPPORTED_OPS, build_program
 from .float_graph import FLOAT_FORMS, graph_form, prepare_float_walk
 from .float_params import file_constants, float_params
 from .labels import display
-from .network import walk_graph
+from .network import check_operators, walk_graph
+from .normalize import normalize
+from .op_by_op import build_op_by_op
+from .operators import NOT_MOVINET, check_implemented, check_signature
+from .signature import read_signature
 from .walk import GraphMismatch, Walk
 
 __all__ = ["import_tflite", "import_float_tflite", "read_model", "FloatImport", "FLOAT_FORMS",
            "graph_form", "SUPPORTED_OPS"]
 
 
-def import_tflite(source) -> Int8Program:
+def import_tflite(source, op_by_op_fallback: bool = False,
+                  recognise: bool = True) -> Int8Program:
     """Read a .tflite file (path, bytes, or an already parsed `TFLiteModel`) and map it onto
-    the MoViNet stream structure."""
+    the MoViNet stream structure.  A graph whose structure is not recognised is refused, or,
+    with `op_by_op_fallback`, run op by op as it is (op_by_op.py); `recognise=False` skips
+    the walk (every graph op by op: for tests)."""
     if isinstance(source, TFLiteModel):
         model, label = source, "<TFLiteModel>"
     else:
         label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<bytes>"
         model = read_tflite(source)
+    check_signature(model, label)
+    check_implemented(model, label)
+    normalized = normalize(model)
     try:
-        w = Walk.of(model, label)
+        if not recognise:
+            raise GraphMismatch("not tried (recognise=False)")
+        w = Walk.of(normalized, label)
         walk_graph(w)
         return build_program(w, infer_config(w))
     except GraphMismatch as e:
-        raise UnsupportedModelError(f"{label}: not a MoViNet stream model (as exported by the "
-                                    f"Model Garden and converted to int8): "
-                                    f"{display(str(e))}") from None
+        reason = display(str(e))
+        if not op_by_op_fallback and recognise:
+            raise UnsupportedModelError(f"{label}: {NOT_MOVINET}: {reason}") from None
+    w = Walk.of(normalized, label)
+    try:
+        check_operators(w)              # float or dynamic-range weights: not an int8 graph
+        read_signature(w)
+    except GraphMismatch as e:
+        raise UnsupportedModelError(f"{label}: {NOT_MOVINET}: {display(str(e))}") from None
+    return build_op_by_op(w, reason)
 
 
 def read_model(source):

@@ -5,8 +5,9 @@ The sequence of blocks (widths, kernels, strides), the stem and the head are com
 A0..A5 specs (config.BLOCK_SPECS): an equal one gives the model id.  Any other sequence (a
 reduced or modified MoViNet) becomes a config of its own (model_id "custom", its
 `block_spec` read off the graph): blocks are grouped as the state names say, else by width.
-The activations and the SE give the variant settings.  Then the blocks get their (group, layer) names from
-`structure.plan`, and every conv its `ConvParams.layer` label.
+The activations, the SE and its positional encoding give the variant settings.  Then the
+blocks get their (group, layer) names from `structure.plan`, and every conv its
+`ConvParams.layer` label.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def _settings(w: Walk) -> Tuple[str, str, str]:
     if len(se) != 1:
         raise GraphMismatch("squeeze-excitation in some blocks only")
     se_type = "2plus3d" if se.pop() else "none"
+    if len({"pos_scale" in b for b in w.blocks}) != 1:
+        raise GraphMismatch("a positional encoding in some blocks only")
     if w.stem_act != activation:
         raise GraphMismatch(f"stem activation {w.stem_act}, blocks {activation}")
     if w.classifier_act == "linear":
@@ -40,12 +43,9 @@ def _settings(w: Walk) -> Tuple[str, str, str]:
     return activation, se_type, w.classifier_act
 
 
-def _positional_encoding(w: Walk) -> bool:
-    """Whether the SE blocks add the positional encoding (all of them or none)."""
-    with_se = [b["index"] for b in w.blocks if b["se"]]
-    if w.pos_scales and sorted(w.pos_scales) != with_se:
-        raise GraphMismatch("a positional encoding in some SE blocks only")
-    return bool(w.pos_scales)
+def _positional(w: Walk) -> bool:
+    """The blocks add a positional encoding in their SE (A3-A5 stream)."""
+    return any("pos_scale" in b for b in w.blocks)
 
 
 def _block_shapes(w: Walk):
@@ -67,19 +67,18 @@ def infer_config(w: Walk) -> ModelConfig:
     """The config of the walked graph; names its blocks (`name_blocks`)."""
     found = _block_shapes(w)
     activation, se_type, classifier = _settings(w)
-    pos_encoding = _positional_encoding(w)
     for model_id in BLOCK_SPECS:
         cfg = ModelConfig(model_id=model_id, variant="stream", causal=True,
                           conv_type="2plus1d", se_type=se_type, activation=activation,
                           gating_activation="hard_sigmoid", classifier_activation=classifier,
-                          use_positional_encoding=pos_encoding, num_classes=w.num_classes)
+                          use_positional_encoding=_positional(w), num_classes=w.num_classes)
         if _same_architecture(w, cfg, found):
             name_blocks(w, cfg)
             variant = VARIANT_SETTINGS.get((activation, se_type, classifier), "custom")
             return dataclasses.replace(cfg, variant=variant)
     cfg = ModelConfig(model_id=CUSTOM, variant="stream", causal=True, conv_type="2plus1d",
                       se_type=se_type, activation=activation, gating_activation="hard_sigmoid",
-                      classifier_activation=classifier, use_positional_encoding=pos_encoding,
+                      classifier_activation=classifier, use_positional_encoding=_positional(w),
                       num_classes=w.num_classes, block_spec=_custom_spec(w, found))
     assert _same_architecture(w, cfg, found)
     name_blocks(w, cfg)

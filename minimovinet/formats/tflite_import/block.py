@@ -185,4 +185,6 @@ def match_block(w: Walk, x: int, index: int, cin: int) -> Tuple[int, dict]:
     skip = match_skip(w, skip_in, x, index, cin)
     spec = dict(index=index, cin=cin, expand=expand, cout=cout, kernel=(kt, kh, kw),
                 stride=stride, se=se is not None, skip=skip, rezero=rezero)
+    if se is not None and se.get("pos_scale") is not None:   # A3-A5: positional encoding
+        spec["pos_scale"] = se["pos_scale"]
     return add.outputs[0], spec

@@ -19,7 +19,7 @@ from ..tflite import Operator, Tensor
 from .labels import UNCLAIMED
 from .walk import GraphMismatch, Walk
 
-_DTYPES = {"INT8": "int8", "INT32": "int32", "FLOAT32": "float32"}
+_DTYPES = {"INT8": "int8", "INT32": "int32", "INT64": "int64", "FLOAT32": "float32"}
 
 Converted = Tuple[str, dict, Tuple[int, ...]]          # (kind, attrs, inputs)
 
@@ -86,7 +86,7 @@ def _strided_slice(w: Walk, op: Operator, tensors) -> Converted:
     """The constant begin / end / strides (with their masks) become [start, stop, step] per
     axis."""
     o = op.options
-    if o.ellipsis_mask or o.new_axis_mask or o.shrink_axis_mask or o.offset:
+    if o.ellipsis_mask or o.new_axis_mask or o.offset:
         raise GraphMismatch(f"STRIDED_SLICE #{op.index} uses unsupported masks")
     x = op.inputs[0]
     shape = tensors[x].shape
@@ -95,6 +95,9 @@ def _strided_slice(w: Walk, op: Operator, tensors) -> Converted:
     for d in range(len(shape)):
         b = None if (o.begin_mask >> d) & 1 else begin[d]
         e = None if (o.end_mask >> d) & 1 else end[d]
+        if (o.shrink_axis_mask >> d) & 1:         # one index, the axis dropped (the output's
+            b = begin[d] % shape[d]                # shape says so: the kernel reshapes)
+            e = b + 1
         start, stop, step = slice(b, e, strides[d]).indices(shape[d])
         slices.append([start, stop, step])
     return "slice", dict(slices=slices), (x,)
@@ -108,6 +111,10 @@ def _plain(w: Walk, op: Operator, tensors) -> Converted:
     return op.name.lower(), {}, tuple(op.inputs)
 
 
+def _broadcast_to(w: Walk, op: Operator, tensors) -> Converted:
+    return "broadcast_to", {}, (op.inputs[0],)          # the target shape is the output's
+
+
 # TFLite op -> converter; the ops a MoViNet stream graph is made of (in the order error
 # messages list them).
 OP_CONVERTERS = {
@@ -115,6 +122,9 @@ OP_CONVERTERS = {
     "AVERAGE_POOL_2D": _avg_pool, "HARD_SWISH": _plain, "LOGISTIC": _plain, "MEAN": _reduce,
     "SUM": _reduce, "DIV": _binary, "CAST": _plain, "QUANTIZE": _plain, "DEQUANTIZE": _plain,
     "CONCATENATION": _concat, "STRIDED_SLICE": _strided_slice, "RESHAPE": _reshape,
+    # converter variations: TF 2.12 broadcasts the SE gate; the positional encoding (A3-A5)
+    # is computed in the graph from the frame position (RANGE), in float (SIN, COS)
+    "BROADCAST_TO": _broadcast_to, "RANGE": _plain, "SIN": _plain, "COS": _plain,
 }
 SUPPORTED_OPS = tuple(OP_CONVERTERS)
 

@@ -27,9 +27,6 @@ from ..tflite import Operator, TFLiteModel
 from .walk import GraphMismatch, Walk
 
 FLOAT_FORMS = ("float32", "float16", "dynamic-range")
-# Ops a float graph has beyond the int8 one: the A3..A5 positional encoding computed in the
-# graph from the frame position (pos_encoding.py).
-FLOAT_OPS = ("RANGE", "SIN", "COS")
 CONSTANT = "constants"                  # the label of a constant's DEQUANTIZE
 
 _CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")

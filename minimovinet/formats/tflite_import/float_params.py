@@ -25,10 +25,12 @@ from ...int8.dequantize import identity_bn, kernel_layout
 from ...structure import param_specs, plan
 from .float_graph import conv_weights
 from .labels import HEAD_POOL, SE_GATE
+from .pos_encoding import SE_POS_ENCODING
 from .walk import GraphMismatch, Walk
 
 HARD_SIGMOID_SHIFT = 3.0                # relu6(x + 3) / 6
 HARD_SIGMOID_SLOPE = np.float32(0.16667)   # the official hard sigmoid's literal (not 1/6)
+ANGLE_RTOL = 1e-3                       # float16 files hold the encoding's angles in float16
 
 
 def float_params(w: Walk, cfg: ModelConfig) -> Dict[str, np.ndarray]:
@@ -53,7 +55,7 @@ def float_params(w: Walk, cfg: ModelConfig) -> Dict[str, np.ndarray]:
     for index, (block, found) in enumerate(zip(net.blocks, w.blocks)):
         params[block.rezero] = np.array(found["rezero"], np.float32)
         if block.pos_scale is not None:
-            params[block.pos_scale] = np.array(w.pos_scales[index], np.float32)
+            params[block.pos_scale] = np.array(found["pos_scale"], np.float32)
         gate = _labelled_constant(w, f"{block.prefix}/{SE_GATE}")
         if gate is not None and block.projection.kernel in params:    # the file's 0.16667
             params[block.projection.kernel] *= np.float32(gate) / HARD_SIGMOID_SLOPE
@@ -83,6 +85,27 @@ def file_constants(w: Walk, cfg: ModelConfig) -> FileConstants:
         shape = w.shape(pool_sum[0].inputs[0])                       # [B, 1, h, w, P]
         axes = {int(a) % len(shape) for a in w.const(pool_sum[0].inputs[1]).ravel()}
         mean_scale = factor * float(np.prod([shape[a] for a in axes]))
-    net = plan(cfg)
-    angles = {net.blocks[i].prefix: a for i, a in w.pos_angles.items()}
+    angles = {block.prefix: _pos_angles(w, block.prefix, block.se_reduce.kernel_shape[0])
+              for block in plan(cfg).blocks if block.pos_scale is not None}   # [2E, R]: 2E
     return FileConstants(head_mean_scale=mean_scale, pos_angles=angles)
+
+
+def expected_angles(channels: int) -> np.ndarray:
+    """1 / 10000^(2 * (i // 2) / C) of the official encoding, [C]."""
+    return 1.0 / np.power(10000.0, (2 * (np.arange(channels) // 2)) / channels)
+
+
+def _pos_angles(w: Walk, prefix: str, channels: int) -> np.ndarray:
+    """The angles [C] of the positional encoding the walk labelled in block `prefix`: the
+    float model computes the official sinusoidal encoding, so the graph's must be it (SIN and
+    COS of the frame position times these angles)."""
+    label = f"{prefix}/{SE_POS_ENCODING}"
+    ops = [op for op in w.ops if w.layer_of.get(op.index) == label]
+    angles = [w.const(t) for op in ops if op.name == "MUL" for t in w.constant_inputs(op)
+              if w.const(t).size == channels]
+    if not {"SIN", "COS"} <= {op.name for op in ops} or len(angles) != 1 or not np.allclose(
+            angles[0].ravel(), expected_angles(channels), rtol=ANGLE_RTOL, atol=0):
+        raise GraphMismatch(f"{label}: not the official sinusoidal encoding of {channels} "
+                            f"channels (SIN and COS of the frame position times "
+                            f"1 / 10000^(2 * (i // 2) / {channels}))")
+    return angles[0].ravel().astype(np.float32)

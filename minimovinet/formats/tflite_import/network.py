@@ -12,7 +12,6 @@ from .activations import activation
 from .block import match_block, next_is_block
 from .build import SUPPORTED_OPS
 from .convs import check_conv_quant
-from .float_graph import FLOAT_OPS
 from .head import match_head
 from .labels import INPUT_QUANTIZE, STEM_CONV
 from .signature import check_unused_states, read_signature
@@ -22,11 +21,10 @@ from .walk import GraphMismatch, Walk
 def check_operators(w: Walk) -> None:
     """Only MoViNet ops, and int8 conv weights (a float or dynamic-range model is refused
     up front, with what to do instead)."""
-    known = SUPPORTED_OPS + (FLOAT_OPS if w.float_graph else ())
-    foreign = [name for name in w.model.op_counts() if name not in known]
+    foreign = [name for name in w.model.op_counts() if name not in SUPPORTED_OPS]
     if foreign:
         raise GraphMismatch(f"it uses operators {foreign} (a MoViNet stream graph uses only "
-                            f"{', '.join(known)})")
+                            f"{', '.join(SUPPORTED_OPS)})")
     if w.float_graph:                         # float_graph.check_float_conv checks each conv
         return
     weights = {w.type_of(op.inputs[1]) for op in w.ops

@@ -1,117 +1,90 @@
-"""The positional encoding of the A3..A5 stream models' SE, as a float graph computes it:
+"""The positional encoding of the A3-A5 stream models, inside squeeze-excitation:
 
-    pos_enc_frame_count state -> STRIDED_SLICE / RANGE / CAST / RESHAPE ... -> positions
-      -> MUL(angles constant) -> [SIN of the even channels, COS of the odd ones]
-      -> CONCATENATION -> MUL(scale constant) -> ADD(pooled)
-    pos_enc_frame_count state -> ADD(1) -> its next value
+    pooled [B, 1, 1, 1, 2E] -> ADD(pooled, scale * encoding(frame position)) -> reduce conv
 
-The official layer's encoding (`float32.layers.positional_encoding`) is fixed by the channel
-count; the file's angles must be it (to float16 precision: `w.pos_angles` keeps them for the
-float model, `float32.layers.FileConstants`).  The learned scale (`w.pos_scales`) is the
-only parameter; the float model computes the encoding itself.
+The encoding (sines and cosines of the frame position, which the block's
+`pos_enc_frame_count` state carries) is computed in the graph, and the converter writes it in
+whatever ops it likes (RANGE, CAST, QUANTIZE, STRIDED_SLICE, int8 MUL, DEQUANTIZE, float SIN /
+COS, CONCATENATION, QUANTIZE ...; the releases differ).  So it is not matched op by op: the
+encoding is everything the ADD's other operand is computed from, as long as that is only
+constants and the block's `pos_enc_frame_count` state (no conv, no other tensor of the
+network).  The program runs those ops one by one, each TFLite-exact.  The last MUL by a
+constant is the encoding's scale (a learned parameter: `structure.BlockPlan.pos_scale`).
 """
 from __future__ import annotations
 
-from typing import List
-
-import numpy as np
+from typing import List, Optional, Tuple
 
 from ..tflite import Operator
-from .labels import block_label
+from .labels import block_label, display
 from .signature import block_state_source, state_sink
 from .walk import GraphMismatch, Walk
 
-POS_ENCODING = "se/pos_encoding"
-# What the converter computes the frame position with (from the state, T = 1 frame a call).
-POSITION_OPS = ("STRIDED_SLICE", "RESHAPE", "CAST", "RANGE", "ADD", "SQUEEZE", "EXPAND_DIMS")
-ANGLE_RTOL = 1e-3                       # float16 files hold the angles in float16
+SE_POS_ENCODING = "se/pos_encoding"
+_NOT_IN_ENCODING = ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "SUM", "AVERAGE_POOL_2D")
 
 
-def expected_angles(channels: int) -> np.ndarray:
-    """1 / 10000^(2 * (i // 2) / C) of the official encoding, [C]."""
-    power = (2 * (np.arange(channels) // 2)) / channels
-    return 1.0 / np.power(10000.0, power)
-
-
-def _producer(w: Walk, t: int, names, where: str, layer: str) -> Operator:
-    op = w.producer_op(w.origin(t, layer))
-    if op is None or op.name not in names:
-        found = "an input" if op is None else f"#{op.index} {op.name}"
-        raise GraphMismatch(f"{where}: expected {'/'.join(names)}, found {found}")
-    return w.claim(op, layer)
-
-
-def _slice_start_step(w: Walk, op: Operator) -> tuple:
-    """(begin, stride) of the last axis of a STRIDED_SLICE."""
-    begin, _, strides = (w.const(t) for t in op.inputs[1:4])
-    if begin is None or strides is None:
-        raise GraphMismatch(f"STRIDED_SLICE #{op.index}: bounds are not constants")
-    return int(begin.ravel()[-1]), int(strides.ravel()[-1])
-
-
-def match_positional_encoding(w: Walk, pooled: int, index: int) -> int:
-    """pooled + scale * encoding(position) of block `index` (pooled [B, 1, 1, 1, C]):
-    returns the sum; records the scale in w.pos_scales."""
-    layer = where = block_label(index, POS_ENCODING)
-    add = w.one(w.uses(pooled), ("ADD",), f"{where} add")
-    w.claim(add, layer)
-    scaled = w.other_input(add, pooled, f"{where} add")
-    scale_mul = _producer(w, scaled, ("MUL",), f"{where} scale", layer)
-    scale = w.constant_operand(scale_mul, f"{where}: the scale MUL has no constant operand")
-    if scale.size != 1:
-        raise GraphMismatch(f"{where}: the scale is not one scalar")
-    wave = [t for t in scale_mul.inputs if w.const(t) is None]
-    cat = _producer(w, wave[0], ("CONCATENATION",), f"{where} concat", layer)
-    if len(cat.inputs) != 2:
-        raise GraphMismatch(f"{where}: expected CONCATENATION(sin, cos)")
-    sin = _producer(w, cat.inputs[0], ("SIN",), f"{where} sin", layer)
-    cos = _producer(w, cat.inputs[1], ("COS",), f"{where} cos", layer)
-    even = _producer(w, sin.inputs[0], ("STRIDED_SLICE",), f"{where} even", layer)
-    odd = _producer(w, cos.inputs[0], ("STRIDED_SLICE",), f"{where} odd", layer)
-    if (_slice_start_step(w, even), _slice_start_step(w, odd)) != ((0, 2), (1, 2)) \
-            or w.origin(even.inputs[0]) != w.origin(odd.inputs[0]):
-        raise GraphMismatch(f"{where}: expected the sines of the even and the "
-                            f"cosines of the odd channels")
-    radians = _producer(w, even.inputs[0], ("MUL",), f"{where} angles", layer)
-    channels = w.shape(w.origin(pooled))[-1]
-    angles = w.constant_operand(radians, f"{where}: the angle MUL has no constant operand")
-    if angles.size != channels or not np.allclose(angles.ravel(), expected_angles(channels),
-                                                  rtol=ANGLE_RTOL, atol=0):
-        raise GraphMismatch(f"{where}: the angles are not the official encoding's for "
-                            f"{channels} channels")
-    positions = [t for t in radians.inputs if w.const(t) is None][0]
-    _match_position(w, positions, index, layer)
-    w.pos_scales[index] = float(scale.ravel()[0])
-    w.pos_angles[index] = angles.ravel().astype(np.float32)
-    return add.outputs[0]
-
-
-def _match_position(w: Walk, positions: int, index: int, layer: str) -> None:
-    """The ops computing the frame position from the block's pos_enc_frame_count state
-    (claimed), and the state's ADD(1) giving its next value."""
-    states: List[int] = []
-    seen = set()
-    todo = [positions]
+def _cone(w: Walk, t: int, layer: str) -> Tuple[List[Operator], List[int]]:
+    """The ops `t` is computed from (through any op) and the graph inputs it reads."""
+    ops, inputs, seen, todo = [], [], set(), [t]
     while todo:
         t = todo.pop()
-        if t in seen or w.const(t) is not None:
+        if t in seen:
             continue
         seen.add(t)
-        if t in w.state_by_tensor:
-            states.append(t)
+        if w.const(t) is not None:         # a constant (a float graph's DEQUANTIZEd ones too)
             continue
         op = w.producer_op(t)
-        if op is None or op.name not in POSITION_OPS:
-            found = "a non-state input" if op is None else f"#{op.index} {op.name}"
-            raise GraphMismatch(f"{layer}: the frame position is computed from {found}")
+        if op is None:
+            inputs.append(t)
+            continue
+        if op.name in _NOT_IN_ENCODING:
+            raise GraphMismatch(f"{display(layer)}: the encoding is computed from "
+                                f"{op.name} #{op.index}, not from the frame position only")
+        ops.append(op)
+        todo.extend(u for u in op.inputs if u >= 0)
+    return ops, inputs
+
+
+def _scale(w: Walk, encoding: int) -> Optional[float]:
+    """The constant factor of the last MUL of the encoding, None when there is none."""
+    op = w.producer_op(w.origin(encoding))
+    if op is None or op.name != "MUL":
+        return None
+    constant = w.constant_inputs(op)
+    return float(w.dequantized(constant[0]).ravel()[0]) if len(constant) == 1 else None
+
+
+def _next_position(w: Walk, state_in: int, name: str, layer: str) -> None:
+    """ADD(position state, 1) -> the next position state."""
+    incs = [op for op in w.uses(state_in) if op.index not in w.layer_of]
+    inc = w.one(incs, ("ADD",), f"{display(layer)} next position")
+    step = [w.const(t) for t in w.constant_inputs(inc)]
+    if len(step) != 1 or int(step[0].ravel()[0]) != 1:
+        raise GraphMismatch(f"{display(layer)}: the frame position does not advance by 1")
+    w.claim(inc, layer)
+    state_sink(w, inc.outputs[0], name, layer)
+
+
+def match_positional_encoding(w: Walk, pooled: int, index: int) -> Tuple[int, Optional[float]]:
+    """(the pooled features with the encoding added, its scale) when an encoding is added to
+    `pooled` of block `index`; else (`pooled`, None)."""
+    uses = w.uses(pooled)
+    if len(uses) != 1 or uses[0].name != "ADD":
+        return pooled, None
+    add = uses[0]
+    layer = block_label(index, SE_POS_ENCODING)
+    encoding = w.other_input(add, pooled, display(layer))
+    ops, inputs = _cone(w, encoding, layer)
+    if len(inputs) != 1:
+        raise GraphMismatch(f"{display(layer)}: the encoding reads {len(inputs)} graph "
+                            f"inputs, expected the frame position state only")
+    scale = _scale(w, encoding)
+    if scale is None:
+        raise GraphMismatch(f"{display(layer)}: the encoding is not scaled by a constant")
+    name = block_state_source(w, inputs[0], index, "pos_enc_frame_count", layer)
+    for op in sorted(ops, key=lambda op: op.index):
         w.claim(op, layer)
-        todo += [u for u in op.inputs if u >= 0]
-    if len(states) != 1:
-        raise GraphMismatch(f"{layer}: the frame position comes from {len(states)} states")
-    name = block_state_source(w, states[0], index, "pos_enc_frame_count", layer)
-    out = w.origin(w.state_out[name])
-    step = [op for op in w.uses(states[0]) if op.name == "ADD" and w.origin(op.outputs[0]) == out]
-    if len(step) != 1 or [float(w.const(t).ravel()[0]) for t in w.constant_inputs(step[0])] != [1]:
-        raise GraphMismatch(f"{layer}: the next {name!r} is not the state + 1")
-    w.claim(step[0], layer)
-    state_sink(w, step[0].outputs[0], name, layer)
+    w.claim(add, layer)
+    _next_position(w, w.state_in[name], name, layer)
+    return add.outputs[0], scale

@@ -1,8 +1,8 @@
 """Squeeze-excitation (2plus3d, causal), from the features `h` to MUL(gate, h):
 
     MEAN over H, W -> ADD(pool_buffer state) -> running mean (frame_count.py)
-      -> CONCATENATION(cumulative mean, frame mean) -> [+ positional encoding (a float
-         graph of A3..A5: pos_encoding.py)] -> reduce 1x1 conv (+ act)
+      -> CONCATENATION(cumulative mean, frame mean) -> [positional encoding (pos_encoding.py)]
+      -> reduce 1x1 conv (+ act)
       -> expand 1x1 conv (relu6) -> MUL(1/6) -> MUL(gate, features)
 
 relu6(x + 3) / 6 is the hard sigmoid: the converter folds the + 3 into the expand conv's bias.
@@ -16,8 +16,8 @@ from ..tflite import Operator
 from .activations import activation, check_act, fused_activation
 from .convs import block_pointwise
 from .frame_count import match_divide_by_count
-from .labels import SE_CONCAT, SE_GATE, SE_POOL, SE_SCALE, block_label
 from .pos_encoding import match_positional_encoding
+from .labels import SE_CONCAT, SE_GATE, SE_POOL, SE_SCALE, block_label
 from .signature import block_state_source, state_sink
 from .walk import GraphMismatch, Walk
 
@@ -80,12 +80,10 @@ def match_se(w: Walk, h: int, index: int, expand: int) -> Tuple[int, dict]:
     concat_label = block_label(index, SE_CONCAT)
     w.check_same_quant(cat.inputs + cat.outputs, concat_label)
     w.claim(cat, concat_label)
-    pooled = cat.outputs[0]
-    if w.float_graph and any(op.name == "ADD" for op in w.uses(pooled)):
-        pooled = match_positional_encoding(w, pooled, index)       # A3..A5
+    pooled, pos_scale = match_positional_encoding(w, cat.outputs[0], index)
     gate_mul, gate_factor = match_se_gate(w, pooled, index, expand)
     scale = w.one(w.uses(gate_mul.outputs[0]), ("MUL",), f"{where} scale")
     if {w.origin(t) for t in scale.inputs} != {w.origin(gate_mul.outputs[0]), w.origin(h)}:
         raise GraphMismatch(f"{where}: expected MUL(gate, features)")
     w.claim(scale, block_label(index, SE_SCALE))
-    return scale.outputs[0], dict(gate_factor=gate_factor)
+    return scale.outputs[0], dict(gate_factor=gate_factor, pos_scale=pos_scale)

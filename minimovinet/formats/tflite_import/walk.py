@@ -18,6 +18,11 @@ from ...errors import UnsupportedModelError
 from ..tflite import Operator, SubGraph, Tensor, TFLiteModel
 from .labels import display
 
+# Ops the walk sees through: RESHAPE (a view) and BROADCAST_TO (TF 2.12 broadcasts the SE gate
+# to the features' shape before the MUL): both only repeat or re-index the values of their
+# first input.  The program still runs them as ops.
+VIEW_OPS = ("RESHAPE", "BROADCAST_TO")
+
 
 class GraphMismatch(UnsupportedModelError):
     """One part of the graph is not where the MoViNet stream structure puts it.
@@ -63,10 +68,6 @@ class Walk:
     #                                        dynamic-range file (the int8 checks check float)
     folded: Dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
     #                                      # DEQUANTIZE output of a constant -> its float value
-    pos_scales: Dict[int, float] = dataclasses.field(default_factory=dict)
-    #                                      # block index -> its positional encoding's scale
-    pos_angles: Dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
-    #                                      # block index -> the file's encoding angles [C]
 
     @classmethod
     def of(cls, model: TFLiteModel, label: str = "<TFLiteModel>") -> "Walk":
@@ -115,9 +116,9 @@ class Walk:
     # ---- following the graph ------------------------------------------------------------------
 
     def origin(self, t: int, layer: Optional[str] = None) -> int:
-        """Follow RESHAPEs backwards: the tensor whose data `t` views (the RESHAPEs passed
+        """Follow RESHAPEs (`VIEW_OPS`) backwards: the tensor whose data `t` views (the ops passed
         are labelled with `layer` when given, unless they already have a label)."""
-        while t in self.producer and self.ops[self.producer[t]].name == "RESHAPE":
+        while t in self.producer and self.ops[self.producer[t]].name in VIEW_OPS:
             op = self.ops[self.producer[t]]
             if layer is not None:
                 self.layer_of.setdefault(op.index, layer)
@@ -130,7 +131,7 @@ class Walk:
         found = []
         for i in self.consumers.get(t, []):
             op = self.ops[i]
-            if op.name == "RESHAPE" and op.inputs[0] == t:
+            if op.name in VIEW_OPS and op.inputs[0] == t:
                 found += self.uses(op.outputs[0])
             else:
                 found.append(op)

@@ -153,6 +153,8 @@ def compile_add_mul(op: OpSpec, ctx: CompileContext) -> Runner:
     o = op.outputs[0]
     if T[o].dtype == "int32":
         return _compile_int32_add(op)
+    if T[o].dtype == "float32":
+        return _compile_float(op)
     if T[o].dtype != "int8":
         raise UnsupportedModelError(f"{op.layer}: {op.kind} on {T[o].dtype}")
     a_t, b_t, mode, b_shape, R, C = _operands(op, T)
@@ -187,6 +189,20 @@ def _compile_int32_add(op: OpSpec) -> Runner:
 
     def run(ws, ki):
         np.add(ws[a_t], ws[b_t], out=ws[o], casting="unsafe")
+    return run
+
+
+def _compile_float(op: OpSpec) -> Runner:
+    """A float32 ADD or MUL (float running sums, the positional encoding): LiteRT's float
+    kernels compute one float32 operation per element, as NumPy does."""
+    a_t, b_t = op.inputs
+    o = op.outputs[0]
+    ufunc = np.add if op.kind == "add" else np.multiply
+    if op.attrs.get("activation", "NONE") != "NONE":
+        raise UnsupportedModelError(f"{op.layer}: float {op.kind} with a fused activation")
+
+    def run(ws, ki):
+        ufunc(ws[a_t], ws[b_t], out=ws[o])
     return run
 
 

@@ -1,5 +1,5 @@
 """Compilers of the one-input elementwise ops: HARD_SWISH and LOGISTIC (256-entry tables),
-QUANTIZE, DEQUANTIZE and CAST."""
+QUANTIZE, DEQUANTIZE, CAST (SIN / COS are in trig.py)."""
 from __future__ import annotations
 
 import numpy as np
