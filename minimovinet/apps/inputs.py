@@ -90,8 +90,8 @@ def expand_inputs(items: Iterable, extensions: Sequence[str] = VIDEO_EXTENSIONS
         elif os.path.isdir(item):
             found = _folder_videos(Path(item), extensions)
             if not found:
-                notes.append(f"{item}: no video files in this folder (files ending "
-                             f"{', '.join(extensions[:6])}, ...)")
+                notes.append(f"{item}: is a directory with no video files in it (searched "
+                             f"for files ending {', '.join(extensions[:6])}, ...)")
             for path in found:
                 add(path)
         else:
