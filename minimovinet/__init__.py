@@ -34,8 +34,8 @@ __version__ = "0.1.0"
 
 __all__ = ["BLOCK_SPECS", "VARIANTS", "ModelConfig", "InputSpec", "StreamModel", "Movinet",
            "Int8Movinet", "VideoClassifier", "classify_many", "LiveClassifier", "read_video",
-           "load", "save",
-           "random_model", "get_num_threads", "set_num_threads", "CacheError", "CheckpointError", "ClusterError",
+           "load", "save", "random_model", "get_num_threads", "set_num_threads", "CacheError",
+           "CheckpointError", "ClusterError",
            "ConfigError", "DownloadError", "FileError", "InputError", "MinimovinetError",
            "MissingDependencyError", "ModelNotAvailableError", "PlotError", "SettingError",
            "StateError", "TFLiteError", "UnknownModelError", "UnsupportedModelError",

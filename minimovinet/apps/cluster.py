@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import uuid
+from concurrent.futures import CancelledError
 from typing import Iterable, Iterator
 
 from ..errors import ClusterError, MissingDependencyError
@@ -28,6 +29,7 @@ __all__ = ["connect", "run_dask", "ClusterError", "CLUSTER_INSTALL_HINT", "CONNE
 
 CLUSTER_INSTALL_HINT = 'pip install "minimovinet[cluster]"'
 CONNECT_TIMEOUT = 5.0            # seconds to reach the scheduler before saying it cannot be
+WORKERS_TIMEOUT = 60.0           # seconds to wait for a first worker on a scheduler without any
 
 
 def import_distributed():
@@ -61,10 +63,18 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
 
 
 def _threads(client) -> int:
+    """The cluster's worker threads, waiting a while for a first worker (a scheduler alone
+    would leave every task waiting for ever)."""
     try:
-        return max(1, sum(client.nthreads().values()))
-    except Exception:                              # noqa: BLE001 (a guess is enough)
-        return 1
+        threads = sum(client.nthreads().values())
+        if threads == 0:
+            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+            threads = sum(client.nthreads().values())
+    except (OSError, TimeoutError) as e:
+        raise ClusterError(f"no worker joined the Dask scheduler {client.scheduler.address} "
+                           f"within {WORKERS_TIMEOUT:g} s ({' '.join(str(e).split())}): start "
+                           f"them with `dask worker {client.scheduler.address}`") from None
+    return max(1, threads)
 
 
 def run_dask(job, items: Iterable, client) -> Iterator:
@@ -94,8 +104,9 @@ def run_dask(job, items: Iterable, client) -> Iterator:
                 result = future.result()
             except distributed.KilledWorker as e:
                 result = job.failed(item, f"the Dask workers running it died ({e})")
-            except (OSError, distributed.TimeoutError) as e:
-                raise ClusterError(f"lost the Dask cluster: {' '.join(str(e).split())}") \
+            except (OSError, TimeoutError, CancelledError) as e:
+                reason = " ".join(str(e).split()) or type(e).__name__
+                raise ClusterError(f"lost the Dask cluster while running {item} ({reason})") \
                     from None
             future.release()
             following = submit()

@@ -94,8 +94,8 @@ def run_many(args, classifier_options: dict, show_progress: bool) -> int:
         seconds = time.perf_counter() - start
         earlier = max((log.failed for log in logs), default=0) - failed
         rate = f", {count / seconds:.2f} videos/s" if seconds > 0 and count else ""
-        print(f"minimovinet classify: {count} videos classified in {seconds:.1f} s{rate}"
-              + (f"; {failed} failed" if failed else "")
+        print(f"minimovinet classify: {count} videos in {seconds:.1f} s{rate}: "
+              f"{count - failed} classified, {failed} failed"
               + (f"; {earlier} failed in the earlier run" if earlier > 0 else "")
               + (f"; results in {', '.join(str(log.path) for log in logs)}" if logs else ""),
               file=sys.stderr)

@@ -86,7 +86,7 @@ class Progress:
         in_bytes = self.unit == "bytes"
         self._bar = tqdm(total=self.total, desc=self.label, file=self.stream, ascii=".#",
                          bar_format=_FORMATS[self.unit, self.total is not None],
-                         unit="B" if in_bytes else self.unit[:-1], unit_scale=in_bytes,
+                         unit="B" if in_bytes else f" {self.unit}", unit_scale=in_bytes,
                          unit_divisor=1000, mininterval=0.1, leave=True)
 
     def write(self, text: str) -> None:
