@@ -278,29 +278,14 @@ def test_a_killed_worker_loses_no_clip(many_links, tmp_path):
     assert all(r["error"] is None and r["frames"] == FRAMES for r in records)
 
 
-def test_a_worker_that_always_dies_is_recorded_once(clips, monkeypatch):
+def test_a_worker_that_always_dies_is_recorded_once():
     """The local engine itself: a job whose worker dies on one item retries it once, then
     records it; the other items are done."""
     from minimovinet.apps import workers
+    from many_support import DyingJob
     results = list(workers.run_local(DyingJob(), ["ok1", "die", "ok2", "ok3"], jobs=2))
     assert sorted(results) == ["die: failed: the worker process died while running it "
                                "(2 times)", "ok1: done", "ok2: done", "ok3: done"]
-
-
-class DyingJob:
-    def key(self):
-        return "dying"
-
-    def setup(self):
-        return None
-
-    def run(self, state, item):
-        if item == "die":
-            os._exit(9)
-        return f"{item}: done"
-
-    def failed(self, item, reason):
-        return f"{item}: failed: {reason}"
 
 
 def test_missing_and_broken_files_among_good_ones(clips, tmp_path, capsys):

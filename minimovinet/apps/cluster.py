@@ -28,7 +28,7 @@ from .workers import IN_FLIGHT_PER_WORKER, run_in_worker
 __all__ = ["connect", "run_dask", "ClusterError", "CLUSTER_INSTALL_HINT", "CONNECT_TIMEOUT"]
 
 CLUSTER_INSTALL_HINT = 'pip install "minimovinet[cluster]"'
-CONNECT_TIMEOUT = 5.0            # seconds to reach the scheduler before saying it cannot be
+CONNECT_TIMEOUT = 3.0            # seconds to reach the scheduler before saying it cannot be
 WORKERS_TIMEOUT = 60.0           # seconds to wait for a first worker on a scheduler without any
 
 
