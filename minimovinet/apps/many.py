@@ -16,6 +16,8 @@ Engines: ``jobs`` worker processes here (`workers.py`; default one per core, eac
 kernel thread and the model loaded once), or the workers of a Dask cluster (``client``,
 `cluster.py`).  Results come as they finish, not in input order; the results are the same bits
 whatever the engine (the int8 model is integer arithmetic; float32 runs the same kernels).
+The local workers are started by ``spawn``, which imports the main script in each: a script
+calls `classify_many` with ``jobs > 1`` under ``if __name__ == "__main__":``.
 """
 from __future__ import annotations
 
