@@ -424,3 +424,22 @@ def test_evaluate_on_workers_and_dask_equals_one_process(media, cluster, tmp_pat
     for a, b in zip(one.videos, on_dask.videos):
         assert np.array_equal(a.probabilities, b.probabilities)
         assert np.array_equal(a.top1_by_frame, b.top1_by_frame)
+
+
+def test_stdout_without_results_files(clips, capsys):
+    """Many videos with no --jsonl / --csv OUT: one line per video on stdout; --json: the
+    records; --csv alone: the CSV rows (header first)."""
+    import csv
+    argv = ["classify", *clips[:2], "--jobs", "1", "--max-frames", str(FRAMES)]
+    outputs = {}
+    for extra in ([], ["--json"], ["--csv"]):
+        assert cli.main(argv + extra) == 0
+        outputs[tuple(extra)] = capsys.readouterr().out
+    records = by_path(json.loads(line) for line in outputs[("--json",)].splitlines())
+    assert sorted(records) == sorted(clips[:2])
+    rows = list(csv.DictReader(outputs[("--csv",)].splitlines()))
+    assert by_path(VideoRecord.from_csv_row(r) for r in rows) == records
+    for line in outputs[()].splitlines():
+        path, rest = line.split(": ", 1)
+        best = records[path]["top_k"][0]
+        assert rest == f"{best['label']} {best['probability']:.4f} ({FRAMES} frames)"

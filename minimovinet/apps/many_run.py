@@ -6,7 +6,7 @@
 Chosen by `cli.py` when there are several inputs, a folder or an ``@list``, or one of
 ``--jsonl OUT``, ``--csv OUT``, ``--jobs``, ``--scheduler``, ``--resume``.  Each result is
 appended to the results files as it finishes (`results.ResultLog`); with neither file, one
-line per video goes to stdout (``--json``: the JSONL records).  ``--resume`` skips the videos
+line per video goes to stdout (``--json``: the JSONL records; ``--csv`` alone: the CSV rows).  ``--resume`` skips the videos
 already in the files.  A failed video is reported on stderr and recorded; the exit status is
 1 when any video in the results failed.
 """
@@ -18,7 +18,7 @@ from typing import List
 
 from ..errors import InputError
 from .inputs import expand_inputs
-from .results import ResultLog, VideoRecord
+from .results import COLUMNS, ResultLog, VideoRecord, csv_line
 
 __all__ = ["run_many"]
 
@@ -46,9 +46,11 @@ def _check_options(args) -> None:
                          "cluster's workers run the videos")
 
 
-def _stdout_line(record: VideoRecord, as_json: bool) -> str:
-    if as_json:
+def _stdout_line(record: VideoRecord, args) -> str:
+    if args.json:
         return record.to_json()
+    if args.csv is True:                                     # `--csv` alone: rows on stdout
+        return csv_line(record.csv_row()).rstrip("\n")
     if not record.ok:
         return f"{record.path}: error: {record.error}"
     best = record.top_k[0] if record.top_k else None
@@ -65,6 +67,8 @@ def run_many(args, classifier_options: dict, show_progress: bool) -> int:
     for note in notes:
         print(f"minimovinet classify: note: {note}", file=sys.stderr)
     logs = _open_logs(args)
+    if not logs and args.csv is True:
+        sys.stdout.write(csv_line(COLUMNS))
     client = None
     try:
         done = [p for p in paths if logs and all(p in log for log in logs)]
@@ -84,7 +88,7 @@ def run_many(args, classifier_options: dict, show_progress: bool) -> int:
                     if record.path not in log:          # never twice in one file
                         log.append(record)
                 if not logs:
-                    sys.stdout.write(_stdout_line(record, args.json) + "\n")
+                    sys.stdout.write(_stdout_line(record, args) + "\n")
                     sys.stdout.flush()
                 if not record.ok:
                     failed += 1

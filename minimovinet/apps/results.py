@@ -29,7 +29,7 @@ from typing import Optional, Set
 from ..errors import FileError, InputError
 from .inputs import path_key
 
-__all__ = ["VideoRecord", "ResultLog", "COLUMNS"]
+__all__ = ["VideoRecord", "ResultLog", "COLUMNS", "csv_line"]
 
 COLUMNS = ("path", "frames", "seconds", "top_k", "error")
 FORMATS = ("jsonl", "csv")
@@ -80,7 +80,7 @@ class VideoRecord(dict):
                    json.loads(row["top_k"]) if row["top_k"] else (), row["error"] or None)
 
 
-def _csv_line(values) -> str:
+def csv_line(values) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(values)
     return out.getvalue()
@@ -111,7 +111,7 @@ class ResultLog:
             self._read_existing()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         if self.fmt == "csv" and os.fstat(self._fd).st_size == 0:
-            self._append(_csv_line(COLUMNS))
+            self._append(csv_line(COLUMNS))
 
     def _read_existing(self) -> None:
         data = self.path.read_bytes()
@@ -143,7 +143,7 @@ class ResultLog:
         return path_key(path) in self.done
 
     def append(self, record: VideoRecord) -> None:
-        line = record.to_json() + "\n" if self.fmt == "jsonl" else _csv_line(record.csv_row())
+        line = record.to_json() + "\n" if self.fmt == "jsonl" else csv_line(record.csv_row())
         self._append(line)
         self.done.add(path_key(record["path"]))
         self.failed += not record.ok
