@@ -236,11 +236,11 @@ def _classifier_compiling(args, command):
 
 
 def _kernels_compiled() -> bool:
-    """True when both kernel sets are in the on-disk cache for this CPU."""
+    """True when a kernel set is in the on-disk cache for this CPU (not the first run)."""
     from .float32 import kernels as float_kernels
     from .int8 import kernels as int8_kernels
     from .jit_cache import compiled_for_this_cpu
-    return all(compiled_for_this_cpu(k.SERIAL) for k in (float_kernels, int8_kernels))
+    return any(compiled_for_this_cpu(k.SERIAL) for k in (float_kernels, int8_kernels))
 
 
 def _check_output_dir(path, what):
@@ -269,10 +269,12 @@ def cmd_classify(args) -> int:
         args.videos = [str(SAMPLE_CLIP)]
     if _many_videos(args):
         from .apps.many_run import run_many
-        if not args.scheduler and not _kernels_compiled():
-            _classifier_compiling(args, "classify")     # says so, once, before the workers
+
+        def compile_first():
+            if not args.scheduler and not _kernels_compiled():
+                _classifier_compiling(args, "classify")     # says so, once, before the workers
         return run_many(args, _classifier_options(args),
-                        (not args.no_progress) and _stderr_is_terminal())
+                        (not args.no_progress) and _stderr_is_terminal(), compile_first)
     args.video = args.videos[0]
     from .apps.classify import import_matplotlib
     from .apps.progress import Progress

@@ -102,10 +102,13 @@ def run_job(job, items: Iterable, jobs: Optional[int] = None, client=None) -> It
         from .cluster import run_dask
         return run_dask(job, items, client)
     from .workers import run_local
-    jobs = default_jobs() if jobs is None else jobs
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+    _check_jobs(jobs)
+    return run_local(job, items, default_jobs() if jobs is None else jobs)
+
+
+def _check_jobs(jobs) -> None:
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise InputError(f"jobs must be an integer >= 1, got {jobs!r}")
-    return run_local(job, items, jobs)
 
 
 def _check_model(model, jobs, client) -> None:
@@ -128,6 +131,7 @@ def classify_many(paths, model=DEFAULT_MODEL, *, jobs: Optional[int] = None, cli
     given).  threads: kernel threads per worker.  skip: paths not to run (done already).
     The options are those of `VideoClassifier` and its `classify`.  Bad options, an unknown
     model or no video at all raise before any work."""
+    _check_jobs(jobs)
     found, _notes = expand_inputs(paths)
     done = {path_key(p) for p in skip}
     todo = [p for p in found if path_key(p) not in done]
@@ -150,6 +154,7 @@ def classify_many(paths, model=DEFAULT_MODEL, *, jobs: Optional[int] = None, cli
     if not todo:
         return iter(())
     return run_job(job, todo, jobs=local, client=client)
+
 
 def check_output_path(path, what: str) -> None:
     """A results file name that is not a video (``--csv clip.mp4`` would overwrite it)."""

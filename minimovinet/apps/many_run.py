@@ -58,8 +58,9 @@ def _stdout_line(record: VideoRecord, args) -> str:
     return f"{record.path}: {shown} ({record.frames} frames)"
 
 
-def run_many(args, classifier_options: dict, show_progress: bool) -> int:
-    """The many-video classify (see the module docstring); returns the exit code."""
+def run_many(args, classifier_options: dict, show_progress: bool, prepare=None) -> int:
+    """The many-video classify (see the module docstring); returns the exit code.  prepare:
+    called once the inputs and the results files are known good, before the work."""
     from .many import classify_many
     from .progress import Progress
     _check_options(args)
@@ -76,6 +77,8 @@ def run_many(args, classifier_options: dict, show_progress: bool) -> int:
         if done:
             print(f"minimovinet classify: resuming: {len(done)} of {len(paths)} videos are "
                   f"done already", file=sys.stderr)
+        if prepare is not None:
+            prepare()
         if args.scheduler:
             from .cluster import connect
             client = connect(args.scheduler)
