@@ -41,9 +41,40 @@ def import_distributed():
     return distributed
 
 
+def _unreachable(address: str, timeout: float, reason: str) -> ClusterError:
+    return ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                        f"({reason}); start one with `dask scheduler` and workers with "
+                        f"`dask worker {address}`")
+
+
+def _probe(address: str, timeout: float) -> None:
+    """A plain TCP connection first: a refused or unroutable address fails at once, before
+    importing distributed and its retries."""
+    import socket
+    from urllib.parse import urlsplit
+    if not isinstance(address, str):
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls"):
+        return
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise ClusterError(f"{address!r} is not a scheduler address (tcp://HOST:PORT)") \
+            from None
+    if not host or not port:
+        raise ClusterError(f"{address!r} is not a scheduler address (tcp://HOST:PORT)")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise _unreachable(address, timeout, e.strerror or str(e) or type(e).__name__) \
+            from None
+
+
 def connect(address: str, timeout: float = CONNECT_TIMEOUT):
     """A `distributed.Client` of the scheduler at `address` (``tcp://HOST:PORT``), or a
     `ClusterError` within about `timeout` seconds when it cannot be reached."""
+    _probe(address, timeout)
     distributed = import_distributed()
     quiet = [logging.getLogger(n) for n in ("distributed", "distributed.client",
                                            "distributed.comm")]
@@ -53,10 +84,11 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
     try:
         return distributed.Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError, ValueError) as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
-        raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
-                           f"({reason}); start one with `dask scheduler` and workers with "
-                           f"`dask worker {address}`") from None
+        raise _unreachable(address, timeout, " ".join(str(e).split()) or type(e).__name__) \
+            from None
+    except MemoryError:             # another service's bytes read as a Dask message's length
+        raise ClusterError(f"{address} answered, but not as a Dask scheduler does (another "
+                           f"service on that port?)") from None
     finally:
         for log, level in zip(quiet, levels):
             log.setLevel(level)
