@@ -339,6 +339,22 @@ def test_unreachable_scheduler_fails_within_seconds(clips, tmp_path):
     assert seconds < 10
 
 
+def test_a_port_that_answers_but_not_as_dask(clips, tmp_path, capsys):
+    """Something listens and never speaks Dask: the handshake times out, one line."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        start = time.perf_counter()
+        code = cli.main(["classify", clips[0], "--scheduler", address])
+        seconds = time.perf_counter() - start
+    err = capsys.readouterr().err
+    print(f"silent port: exit {code} after {seconds:.1f} s: {err.strip()}")
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert address in err and "Traceback" not in err
+    assert seconds < 10
+
+
 def test_results_file_refused_without_resume_and_torn_line_dropped(tmp_path):
     path = tmp_path / "r.jsonl"
     with ResultLog(path) as log:

@@ -71,6 +71,22 @@ def _probe(address: str, timeout: float) -> None:
             from None
 
 
+def _ask_identity(distributed, address: str, timeout: float) -> None:
+    """The scheduler's own answer, within `timeout` (the Client's timeout does not cover a
+    port that accepts the connection and then says nothing: it would wait for ever)."""
+    import asyncio
+
+    async def ask():
+        async with distributed.core.rpc(address) as remote:
+            return await remote.identity()
+
+    answer = asyncio.run(asyncio.wait_for(ask(), timeout))
+    if not (isinstance(answer, dict) and answer.get("type") == "Scheduler"):
+        kind = answer.get("type") if isinstance(answer, dict) else type(answer).__name__
+        raise ClusterError(f"{address} is not a Dask scheduler (it says it is a {kind}): give "
+                           f"the scheduler's address, not a worker's")
+
+
 def connect(address: str, timeout: float = CONNECT_TIMEOUT):
     """A `distributed.Client` of the scheduler at `address` (``tcp://HOST:PORT``), or a
     `ClusterError` within about `timeout` seconds when it cannot be reached."""
@@ -82,6 +98,7 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
     for log in quiet:                              # its retries would fill the terminal
         log.setLevel(logging.CRITICAL)
     try:
+        _ask_identity(distributed, address, timeout)
         return distributed.Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError, ValueError) as e:
         raise _unreachable(address, timeout, " ".join(str(e).split()) or type(e).__name__) \
