@@ -283,9 +283,50 @@ def test_a_worker_that_always_dies_is_recorded_once():
     records it; the other items are done."""
     from minimovinet.apps import workers
     from many_support import DyingJob
-    results = list(workers.run_local(DyingJob(), ["ok1", "die", "ok2", "ok3"], jobs=2))
+    items = [f"ok{i:02d}" for i in range(12)]
+    items.insert(3, "die")          # quick items: the pool is often found broken at a submit
+    results = list(workers.run_local(DyingJob(), items, jobs=2))
     assert sorted(results) == ["die: failed: the worker process died while running it "
-                               "(2 times)", "ok1: done", "ok2: done", "ok3: done"]
+                               "(2 times)"] + [f"{item}: done" for item in sorted(items)[1:]]
+
+
+class FlakyPool:
+    """Stands for the process pool: the first one breaks at its third submit (a worker died
+    between two submits, so submit itself raises), failing its pending future too."""
+    made = 0
+
+    def __init__(self, job, jobs):
+        FlakyPool.made += 1
+        self.breaks = FlakyPool.made == 1
+        self.count, self.pending = 0, []
+
+    def submit(self, fn, job, item):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+        self.count += 1
+        if self.breaks and self.count == 3:
+            for future in self.pending:
+                future.set_exception(BrokenProcessPool("a child process terminated"))
+            raise BrokenProcessPool("a child process terminated")
+        future = Future()
+        if self.breaks and self.count == 2:
+            self.pending.append(future)                  # running when the worker died
+        else:
+            future.set_result(fn(job, item))
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+def test_a_pool_found_broken_at_submit_loses_nothing(monkeypatch):
+    from minimovinet.apps import workers
+    from many_support import DyingJob
+    FlakyPool.made = 0
+    monkeypatch.setattr(workers, "_new_pool", FlakyPool)
+    results = list(workers.run_local(DyingJob(), list("abcde"), jobs=1 + 1))
+    assert sorted(results) == [f"{item}: done" for item in "abcde"]
+    assert FlakyPool.made == 2
 
 
 def test_missing_and_broken_files_among_good_ones(clips, tmp_path, capsys):

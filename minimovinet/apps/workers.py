@@ -30,12 +30,15 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator
 
+from ..errors import MinimovinetError
+
 __all__ = ["run_local", "run_in_worker", "WorkerSetupFailed", "IN_FLIGHT_PER_WORKER",
            "ATTEMPTS"]
 
 IN_FLIGHT_PER_WORKER = 2     # items queued per worker: keeps every worker busy, memory bounded
 ATTEMPTS = 2                 # an item whose worker died is tried once more (alone)
 START_METHOD = "spawn"
+MAX_FRUITLESS_POOLS = 5      # pools that break before finishing anything: give up, say so
 
 
 class WorkerSetupFailed:
@@ -118,39 +121,39 @@ def run_local(job, items: Iterable, jobs: int = 1) -> Iterator:
             yield _run(job, state, item)
         return
     pending = iter(items)
+    carried = collections.deque()      # taken from `items`, not yet submitted (pool broke)
     suspects = collections.deque()     # items in flight when a worker died: rerun one by one
     in_flight = {}                     # future -> (item, True when it is a suspect's rerun)
+    fruitless = 0                      # pools broken in a row with nothing finished
     pool = _new_pool(job, jobs)
     try:
         while True:
-            if suspects:
-                # alone in the pool: if its worker dies again, this item is the one
+            broken = not _fill(pool, job, jobs, pending, carried, suspects, in_flight)
+            if not broken:
                 if not in_flight:
-                    item = suspects.popleft()
-                    in_flight[pool.submit(_pool_task, job, item)] = (item, True)
-            else:
-                while len(in_flight) < IN_FLIGHT_PER_WORKER * jobs:
-                    item = next(pending, _END)
-                    if item is _END:
-                        break
-                    in_flight[pool.submit(_pool_task, job, item)] = (item, False)
-            if not in_flight:
-                return
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            broken = _died_any(done)
+                    return
+                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                broken = _died_any(done)
             if broken:
                 # the pool is broken: every future still in it fails too (at once)
                 done, _ = wait(list(in_flight))
             for future in done:
                 item, rerun = in_flight.pop(future)
                 if not _died(future):
+                    fruitless = 0
                     yield future.result()
                 elif not rerun:
                     suspects.append(item)
                 else:
+                    fruitless = 0
                     yield job.failed(item, f"the worker process died while running it "
                                            f"({ATTEMPTS} times)")
             if broken:
+                fruitless += 1
+                if fruitless > MAX_FRUITLESS_POOLS:
+                    raise MinimovinetError(f"the worker processes keep dying before they "
+                                           f"finish anything ({fruitless} pools in a row); "
+                                           f"try --jobs 1 to see why")
                 _stop_pool(pool)
                 pool = _new_pool(job, jobs)
     finally:
@@ -158,6 +161,30 @@ def run_local(job, items: Iterable, jobs: int = 1) -> Iterator:
 
 
 _END = object()
+
+
+def _fill(pool, job, jobs, pending, carried, suspects, in_flight) -> bool:
+    """Submit what may run now: a suspect alone, else up to the in-flight limit from
+    `carried` then `pending`.  False when the pool turned out broken (nothing is lost: an
+    item that could not be submitted goes back where it came from)."""
+    def submit(item, rerun) -> bool:
+        try:
+            in_flight[pool.submit(_pool_task, job, item)] = (item, rerun)
+            return True
+        except BrokenProcessPool:
+            (suspects if rerun else carried).appendleft(item)
+            return False
+
+    if suspects:
+        # alone in the pool: if its worker dies again, this item is the one
+        return bool(in_flight) or submit(suspects.popleft(), True)
+    while len(in_flight) < IN_FLIGHT_PER_WORKER * jobs:
+        item = carried.popleft() if carried else next(pending, _END)
+        if item is _END:
+            return True
+        if not submit(item, False):
+            return False
+    return True
 
 
 def _died(future) -> bool:
