@@ -7,6 +7,8 @@
 
     clf = mm.VideoClassifier("a0-stream-int8")  # top-k over a video (minimovinet.apps.classify)
     result = clf.classify("clip.mp4")           # result.top, result.timeline
+    for r in mm.classify_many(["clips/"], jobs=4):   # many videos, as they finish (apps/many.py)
+        print(r["path"], r["top_k"][0], r["error"])
     live = mm.LiveClassifier(clf, source=0)     # camera 0, or a file played as one
     live.run(on_update=print)                   # the rolling top-k (minimovinet.apps.live)
 
@@ -19,7 +21,7 @@
 """
 from .config import BLOCK_SPECS, VARIANTS, ModelConfig
 from .contract import InputSpec, StreamModel
-from .errors import (CacheError, CheckpointError, ConfigError, DownloadError,
+from .errors import (CacheError, CheckpointError, ClusterError, ConfigError, DownloadError,
                      FileError, InputError, MinimovinetError, MissingDependencyError,
                      ModelNotAvailableError, PlotError, SettingError, StateError, TFLiteError,
                      UnknownModelError, UnsupportedModelError, VideoError, WeightsFileError)
@@ -28,15 +30,16 @@ from .float32.model import Movinet
 from .int8.model import Int8Movinet
 # light: numpy only at import (PyAV, matplotlib and the registry are imported when used)
 from .apps.classify import VideoClassifier
+from .apps.many import classify_many
 from .apps.live import LiveClassifier
 from .apps.video import read_video
 
 __version__ = "0.1.0"
 
 __all__ = ["BLOCK_SPECS", "VARIANTS", "ModelConfig", "InputSpec", "StreamModel", "Movinet",
-           "Int8Movinet", "VideoClassifier", "LiveClassifier", "read_video", "load", "save",
-           "random_model", "dequantize", "get_num_threads", "set_num_threads", "CacheError",
-           "CheckpointError",
+           "Int8Movinet", "VideoClassifier", "classify_many", "LiveClassifier", "read_video",
+           "load", "save", "random_model", "dequantize", "get_num_threads", "set_num_threads",
+           "CacheError", "CheckpointError", "ClusterError",
            "ConfigError", "DownloadError", "FileError", "InputError", "MinimovinetError",
            "MissingDependencyError", "ModelNotAvailableError", "PlotError", "SettingError",
            "StateError", "TFLiteError", "UnknownModelError", "UnsupportedModelError",

@@ -10,7 +10,9 @@
     minimovinet models                  (the official models: name, input, fps, URL, cached?)
     minimovinet fetch NAME [NAME ...] [--force]   (download, verify, convert into the cache)
     minimovinet classify VIDEO [--model NAME|FILE] [--top-k 5] [--fps N | --every-frame]
-                         [--json | --csv] [-o FILE] [--plot timeline.png]
+                         [--json | --csv] [-o FILE] [--plot timeline.png] [--max-frames N]
+    minimovinet classify VIDEO|FOLDER|@LIST ... [--jsonl OUT] [--csv OUT]
+                         [--jobs N | --scheduler tcp://HOST:PORT] [--resume]
     minimovinet live (--camera 0 | --file VIDEO [--speed 1]) [--model NAME|FILE] [--top-k 5]
                      [--fps N] [--duration SECONDS] [--reset-every SECONDS] [--show]
                      [--save-video OUT.mp4]
@@ -27,6 +29,10 @@ probabilities over time into a PNG (needs matplotlib: pip install "minimovinet[p
 progress bar is drawn on stderr when stderr is a terminal (with tqdm: pip install
 "minimovinet[progress]"; without it, a line when the work starts and ends).  Files are written
 atomically.
+
+classify over many videos (several inputs, folders, @lists, or --jsonl / --csv OUT, --jobs,
+--scheduler, --resume): `minimovinet.apps.many_run` (one result per video, appended to the
+results files as it finishes, on worker processes or a Dask cluster; --resume continues).
 
 live: classifies a camera (device index) or a file played as if live (frames delivered at the
 video's real pace, or --speed times faster) at the model's frame rate, printing the rolling
@@ -306,18 +312,47 @@ def _classifier_compiling(args, command):
     return clf
 
 
+def _kernels_compiled() -> bool:
+    """True when a kernel set is in the on-disk cache for this CPU (not the first run)."""
+    from .float32 import kernels as float_kernels
+    from .int8 import kernels as int8_kernels
+    from .jit_cache import compiled_for_this_cpu
+    return any(compiled_for_this_cpu(k.SERIAL) for k in (float_kernels, int8_kernels))
+
+
 def _check_output_dir(path, what):
     directory = Path(path).parent
     if not directory.is_dir():
         raise FileError(f"cannot write {what} {path}: the directory {directory} does not exist")
 
 
+def _many_videos(args) -> bool:
+    """True for the many-video classify (`apps/many_run.py`): several inputs, a folder or an
+    @list, or an option that only it has."""
+    from .apps.inputs import is_many_input
+    return (len(args.videos) > 1 or any(is_many_input(v) for v in args.videos)
+            or bool(args.jsonl) or isinstance(args.csv, str) or args.jobs is not None
+            or bool(args.scheduler) or args.resume)
+
+
 def cmd_classify(args) -> int:
-    if args.sample == (args.video is not None):
+    if isinstance(args.csv, str):
+        from .apps.many import check_output_path
+        check_output_path(args.csv, "--csv")        # `--csv clip.mp4`: the video came after
+    if args.sample == bool(args.videos):
         raise InputError("give a video file, or --sample for the sample clip (not both)")
     if args.sample:
         from .data import SAMPLE_CLIP
-        args.video = str(SAMPLE_CLIP)
+        args.videos = [str(SAMPLE_CLIP)]
+    if _many_videos(args):
+        from .apps.many_run import run_many
+
+        def compile_first():
+            if not args.scheduler and not _kernels_compiled():
+                _classifier_compiling(args, "classify")     # says so, once, before the workers
+        return run_many(args, _classifier_options(args),
+                        (not args.no_progress) and _stderr_is_terminal(), compile_first)
+    args.video = args.videos[0]
     from .apps.classify import import_matplotlib
     from .apps.progress import Progress
     from .apps.video import VideoWarning
@@ -331,6 +366,8 @@ def cmd_classify(args) -> int:
     _note_class_names(clf, "classify")
     show = (not args.no_progress) and _stderr_is_terminal()
     total = clf.expected_frames(args.video, args.fps, args.every_frame) if show else None
+    if total is not None and args.max_frames is not None:
+        total = min(total, args.max_frames)
     with Progress(f"classify {Path(args.video).name}", total, unit="frames",
                   enabled=show) as bar:
         try:
@@ -338,7 +375,8 @@ def cmd_classify(args) -> int:
                 # a truncated or corrupt file is an error here: the result would look complete
                 warnings.simplefilter("error", VideoWarning)
                 result = clf.classify(args.video, fps=args.fps, every_frame=args.every_frame,
-                                      on_frame=lambda _prediction: bar.update(1))
+                                      on_frame=lambda _prediction: bar.update(1),
+                                      max_frames=args.max_frames)
         except VideoWarning as e:
             raise VideoError(str(e)) from None
     if args.json:
@@ -374,6 +412,14 @@ def _classifier(args):
     return VideoClassifier(args.model, top_k=args.top_k, class_names=_read_labels(args.labels),
                            crop=args.crop, allow=_label_list(args.allow),
                            deny=_label_list(args.deny), threshold=args.threshold)
+
+
+def _classifier_options(args) -> dict:
+    """The options of classify as `classify_many` keywords."""
+    return dict(model=args.model, top_k=args.top_k, fps=args.fps, every_frame=args.every_frame,
+                max_frames=args.max_frames, crop=args.crop, allow=_label_list(args.allow),
+                deny=_label_list(args.deny), threshold=args.threshold,
+                class_names=_read_labels(args.labels))
 
 
 def _label_list(text):
@@ -515,11 +561,31 @@ def build_parser():
     return parser
 
 
+CLASSIFY_MANY_HELP = """\
+One video: streams it through the model and prints the final top-k (--json / --csv: the
+per-frame timeline; -o FILE, --plot PNG).
+
+Many videos (several inputs, a folder, an @LIST.txt, or --jsonl / --csv OUT / --jobs /
+--scheduler / --resume): one result per video, {path, frames, seconds, top_k, error}, appended
+as it finishes to --jsonl OUT (one JSON object a line) and/or --csv OUT (the same columns,
+top_k as JSON text); without them one line per video on stdout (--json: the JSON lines).
+Default: one worker process per core (--jobs N), one kernel thread each, the model loaded
+once per worker; --scheduler tcp://HOST:PORT runs them on a Dask cluster (`dask scheduler`,
+`dask worker tcp://HOST:PORT`).  A video that fails is recorded with its error and the run
+goes on (exit status 1 if any failed); --resume skips the videos already in the results.
+"""
+
+
 def _add_classify(sub):
-    classify = sub.add_parser("classify", help="classify a video file: the final top-k and, on "
-                                               "request, the per-frame timeline")
-    classify.add_argument("video", nargs="?",
-                          help="video file (mp4, mov, avi, mkv, webm, animated gif...)")
+    classify = sub.add_parser(
+        "classify", help="classify a video file (the final top-k and, on request, the "
+                         "per-frame timeline), or many: folders, @lists, on every core or a "
+                         "Dask cluster",
+        description=CLASSIFY_MANY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    classify.add_argument("videos", nargs="*", metavar="VIDEO",
+                          help="video file (mp4, mov, avi, mkv, webm, animated gif...); several "
+                               "files, folders (searched recursively by extension) or @LIST.txt "
+                               "(a file of paths, one a line) classify many videos")
     classify.add_argument("--sample", action="store_true",
                           help="classify the sample clip shipped with minimovinet (ice carving, "
                                "4.4 s): a first try that needs no download and no network")
@@ -530,15 +596,34 @@ def _add_classify(sub):
                            "5 fps for A0-A2)")
     rate.add_argument("--every-frame", action="store_true",
                       help="feed every decoded frame (as the official TFLite example tests do)")
+    classify.add_argument("--max-frames", type=_positive_int, metavar="N",
+                          help="feed only the first N frames (after resampling) of each video")
     fmt = classify.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print JSON with the per-frame timeline")
-    fmt.add_argument("--csv", action="store_true",
-                     help="print the per-frame timeline as CSV: frame,time,rank,label,probability")
+    fmt.add_argument("--json", action="store_true",
+                     help="print JSON with the per-frame timeline (many videos: print the "
+                          "result records as JSON lines)")
+    fmt.add_argument("--csv", nargs="?", const=True, default=False, metavar="OUT",
+                     help="alone: print the per-frame timeline as CSV: frame,time,rank,label,"
+                          "probability; --csv OUT.csv: many videos, append one row per video "
+                          "to OUT.csv (path,frames,seconds,top_k,error)")
+    classify.add_argument("--jsonl", metavar="OUT",
+                          help="many videos: append one JSON object per video to OUT "
+                               "({path, frames, seconds, top_k, error})")
     classify.add_argument("-o", "--output", metavar="FILE",
                           help="write the output to FILE (atomically) instead of stdout")
     classify.add_argument("--plot", metavar="PNG", help="draw the top-5 probabilities over time "
                           "into a PNG (needs matplotlib: pip install \"minimovinet[plot]\")")
     classify.add_argument("--no-progress", action="store_true", help="no progress bar")
+    many = classify.add_argument_group("many videos")
+    many.add_argument("--jobs", type=_positive_int, metavar="N",
+                      help="worker processes on this machine (default: one per core), each "
+                           "with --threads kernel threads (default 1)")
+    many.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                      help="run the videos on the workers of this Dask scheduler (pip install "
+                           "\"minimovinet[cluster]\")")
+    many.add_argument("--resume", action="store_true",
+                      help="continue the --jsonl / --csv results file: videos already in it "
+                           "are skipped")
     classify.set_defaults(run=cmd_classify)
 
 

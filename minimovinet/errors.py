@@ -86,6 +86,10 @@ class CacheError(MinimovinetError):
     """The model cache directory cannot be created, read or written."""
 
 
+class ClusterError(MinimovinetError):
+    """The Dask scheduler cannot be reached, or the cluster went away during a run."""
+
+
 class MissingDependencyError(MinimovinetError, ImportError):
     """An optional extra is needed and not installed; the message says what to install."""
 

@@ -1,6 +1,12 @@
 """Applications built on the model contract (`minimovinet.contract`).
 
     classify.py   `VideoClassifier`: frames or a video in, top-k and the timeline out
+    many.py       `classify_many`: many videos on worker processes or a Dask cluster, the jobs
+    inputs.py     the videos of a many-video run: files, folders (recursive), @lists
+    results.py    one record per video; JSONL / CSV results appended line by line, resumed
+    workers.py    the local engine: a spawn process pool, model once per worker, retry on death
+    cluster.py    the Dask engine (`distributed`, the ``cluster`` extra): connect, run
+    many_run.py   `minimovinet classify` over many videos: results files, resume, progress
     live.py       `LiveClassifier`: a camera or a file played as one, capture on a thread,
                   the newest frame classified at the model's rate, dropped frames counted
     overlay.py    the live overlay (top-k, fps, ms per inference), its video writer and window

@@ -317,14 +317,17 @@ class VideoClassifier:
 
     # ---- whole videos ---------------------------------------------------------------------------
 
-    def frames_of(self, video, fps=None, every_frame: bool = False):
-        """(time, frame) pairs of a video file resampled as `classify` does."""
+    def frames_of(self, video, fps=None, every_frame: bool = False,
+                  max_frames: Optional[int] = None):
+        """(time, frame) pairs of a video file resampled as `classify` does (at most
+        `max_frames` of them: the first ones)."""
         if every_frame and fps is not None:
             raise InputError("give fps or every_frame, not both")
         from .video import read_video
         rate = None if every_frame else (self.fps if fps is None else fps)
         size = (self.height, self.width) if self.crop == "squash" else None   # else in `step`
-        return read_video(video, fps=rate, size=size, with_times=True), rate
+        return read_video(video, fps=rate, size=size, max_frames=max_frames,
+                          with_times=True), rate
 
     def expected_frames(self, video, fps=None, every_frame: bool = False) -> Optional[int]:
         """How many frames `classify(video, fps, every_frame)` will feed, estimated from the
@@ -344,7 +347,8 @@ class VideoClassifier:
         return None
 
     def classify(self, video, fps=None, every_frame: bool = False,
-                 on_frame: Optional[Callable[[Prediction], None]] = None) -> ClassificationResult:
+                 on_frame: Optional[Callable[[Prediction], None]] = None,
+                 max_frames: Optional[int] = None) -> ClassificationResult:
         """Classify a whole video from a fresh stream (the classifier is `reset` first and left
         at the end of the video).
 
@@ -352,13 +356,15 @@ class VideoClassifier:
         frame with ``every_frame=True``), or frames already at the rate you want (a uint8 array
         [T, H, W, 3] or an iterable of [H, W, 3]; then `fps`, default the model's rate, only
         dates them: time = index / fps).  on_frame: called with each `Prediction` (progress).
+        max_frames: feed only the first `max_frames` frames (of a video file).
         """
         if isinstance(video, (str, os.PathLike)):
-            pairs, rate = self.frames_of(video, fps, every_frame)
+            pairs, rate = self.frames_of(video, fps, every_frame, max_frames)
             source = os.fspath(video)
         else:
-            if every_frame:
-                raise InputError("every_frame applies to video files; frames are fed as given")
+            if every_frame or max_frames is not None:
+                raise InputError("every_frame and max_frames apply to video files; frames are "
+                                 "fed as given")
             rate = self.fps if fps is None else fps
             if not (isinstance(rate, (int, float, np.integer, np.floating)) and rate > 0):
                 raise InputError(f"fps must be a positive number, got {fps!r}")

@@ -33,7 +33,7 @@ from .progress import Progress
 from .metrics import (averages, confusion_matrix, format_table, per_class_scores,
                       report_labels, top_k_accuracy)
 
-__all__ = ["evaluate", "EvaluationReport", "VideoResult", "add_parser", "run"]
+__all__ = ["evaluate", "EvaluationReport", "VideoResult", "EvaluateJob", "add_parser", "run"]
 
 TOP_K = 5
 
@@ -204,12 +204,47 @@ def stream_video(model, frames: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return probs[0].astype(np.float32), top1
 
 
+@dataclasses.dataclass(frozen=True)
+class EvaluateJob:
+    """What a worker does with one labelled video (the many-video engine, `many.run_job`):
+    decode it with `sampling`, stream it through the model.  Items are (index, path); the
+    result is (index, path, probabilities [C], top-1 by frame [T]) or (index, path, reason)."""
+    model: object                    # a registry name or a file path (a loaded model: jobs=1)
+    sampling: object
+
+    def key(self) -> str:
+        return repr(self)
+
+    def setup(self):
+        if isinstance(self.model, (str, Path)):
+            from ..threads import set_num_threads
+            set_num_threads(1)               # a worker of several: one kernel thread
+        return load_model(self.model)
+
+    def run(self, model, item):
+        index, path = item
+        try:
+            clip = decode_clip(path, self.sampling)                       # [T, h, w, 3]
+        except (VideoError, FileError) as e:
+            return index, path, " ".join(str(e).split())
+        window = view_indices(len(clip), self.sampling, np.random.default_rng(0))[0]
+        probabilities, top1 = stream_video(model, clip[window])
+        return index, path, probabilities, top1
+
+    def failed(self, item, reason):
+        return item[0], item[1], reason
+
+
 def evaluate(data, model, *, fps=None, frames=None, frame_step=None, size=None,
              class_names: Optional[Sequence[str]] = None,
-             progress: Optional[bool] = None) -> EvaluationReport:
+             progress: Optional[bool] = None, jobs: int = 1, client=None) -> EvaluationReport:
     """Stream every video of `data` through `model` (path, registry name or model) and
-    collect the predictions (see the module docstring)."""
+    collect the predictions (see the module docstring).  jobs: worker processes (1: this
+    one); client: a `distributed.Client` to run them on a Dask cluster (`many.run_job`); the
+    report is the same whichever runs them."""
+    from .many import run_job
     videos = load_video_set(data)
+    spec = model
     model = load_model(model)
     if not model.config.causal:
         raise InputError(f"model {model.name} is a whole-clip (base) model: it cannot classify "
@@ -217,19 +252,25 @@ def evaluate(data, model, *, fps=None, frames=None, frame_step=None, size=None,
     names = _class_names(model, class_names)
     index = dict(zip(videos.classes, match_classes(videos.classes, names)))
     sampling = make_sampling(model, fps, frames, frame_step, size)
-    results, skipped = [], []
-    with Progress("evaluate", len(videos.videos), unit="videos", enabled=progress) as bar:
-        for video in videos.videos:
+    several = client is not None or jobs != 1
+    if several and not isinstance(spec, (str, Path)):
+        raise InputError("with several workers the model must be a registry name or a model "
+                         "file path (each worker loads it), not a loaded model")
+    job = EvaluateJob(str(spec) if several else model, sampling)
+    items = [(i, str(v.path)) for i, v in enumerate(videos.videos)]
+    outcomes = [None] * len(items)           # in the data's order, whatever order they finish
+    with Progress("evaluate", len(items), unit="videos", enabled=progress) as bar:
+        for outcome in run_job(job, items, jobs=None if client is not None else jobs,
+                               client=client):
             bar.update(1)
-            try:
-                clip = decode_clip(video.path, sampling)                   # [T, h, w, 3]
-            except (VideoError, FileError) as e:
-                skipped.append((str(video.path), " ".join(str(e).split())))
-                continue
-            window = view_indices(len(clip), sampling, np.random.default_rng(0))[0]
-            probabilities, top1 = stream_video(model, clip[window])
-            results.append(VideoResult(str(video.path), index[video.label], probabilities,
-                                       top1))
+            outcomes[outcome[0]] = outcome
+    results, skipped = [], []
+    for video, outcome in zip(videos.videos, outcomes):
+        if len(outcome) == 3:
+            skipped.append((str(video.path), outcome[2]))
+        else:
+            results.append(VideoResult(str(video.path), index[video.label], outcome[2],
+                                       outcome[3]))
     if not results:
         raise InputError(f"{videos.source}: none of the {len(videos.videos)} videos could be "
                          f"read")
@@ -257,6 +298,10 @@ def add_parser(subparsers):
     p.add_argument("--frame-step", type=int, metavar="S", help="keep every S-th frame")
     p.add_argument("--size", type=int, help="frame size (default: the model's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="worker processes (default 1: this process), as classify's --jobs")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the videos on a Dask cluster (pip install \"minimovinet[cluster]\")")
     p.set_defaults(run=run)
     return p
 
@@ -265,9 +310,20 @@ def run(args) -> int:
     if args.plot or args.plot_by_frame:
         from .classify import import_matplotlib
         import_matplotlib()                   # fail before the long part
-    report = evaluate(args.data, args.model, fps=args.fps, frames=args.frames,
-                      frame_step=args.frame_step, size=args.size,
-                      progress=False if args.no_progress else None)
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be >= 1, got {args.jobs}")
+    client = None
+    if args.scheduler:
+        from .cluster import connect
+        client = connect(args.scheduler)
+    try:
+        report = evaluate(args.data, args.model, fps=args.fps, frames=args.frames,
+                          frame_step=args.frame_step, size=args.size,
+                          progress=False if args.no_progress else None, jobs=args.jobs,
+                          client=client)
+    finally:
+        if client is not None:
+            client.close()
     print(report.to_json() if args.json else report.text())
     if args.output:
         report.save_json(args.output)

@@ -30,9 +30,9 @@ _FORMATS = {
     ("bytes", True): "{desc} [{bar:%d}] {percentage:3.0f}%%  {n_fmt}B/{total_fmt}B  {rate_fmt}"
                      % BAR_WIDTH,
     ("bytes", False): "{desc} {n_fmt}B  {rate_fmt}",
-    ("videos", True): "{desc} [{bar:%d}] {percentage:3.0f}%%  {n_fmt}/{total_fmt} videos"
-                      % BAR_WIDTH,
-    ("videos", False): "{desc} {n_fmt} videos",
+    ("videos", True): "{desc} [{bar:%d}] {percentage:3.0f}%%  {n_fmt}/{total_fmt} videos  "
+                      "{rate_fmt}  ETA {remaining}" % BAR_WIDTH,
+    ("videos", False): "{desc} {n_fmt} videos  {rate_fmt}",
 }
 
 
@@ -86,8 +86,15 @@ class Progress:
         in_bytes = self.unit == "bytes"
         self._bar = tqdm(total=self.total, desc=self.label, file=self.stream, ascii=".#",
                          bar_format=_FORMATS[self.unit, self.total is not None],
-                         unit="B" if in_bytes else self.unit[:-1], unit_scale=in_bytes,
+                         unit="B" if in_bytes else f" {self.unit}", unit_scale=in_bytes,
                          unit_divisor=1000, mininterval=0.1, leave=True)
+
+    def write(self, text: str) -> None:
+        """A line of text on the stream, above the bar (the bar is redrawn below it)."""
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            self._line(text)
 
     def close(self, ok: bool = True) -> None:
         """End the bar (a last redraw and a newline); ok=False marks it stopped."""
