@@ -66,7 +66,7 @@ def _relative_distances(model, path, frames):
     """Per step: {tensor: max |minimovinet - LiteRT| / max |LiteRT|} for the logits and
     every state, each side carrying its own states."""
     reference = S.stream_litert(path, frames)
-    states = model.init_states(1, S.HEIGHT, S.WIDTH)
+    states = model.init_states(1, frames.shape[2], frames.shape[3])
     assert set(states) == set(reference[0][1])
     steps = []
     for t, (ref_logits, ref_states) in enumerate(reference):
@@ -230,3 +230,67 @@ def test_truncated_float_tflite(float_files, tmp_path):
         message = str(info.value)
         print(message)
         assert str(path) in message and "truncated" in message and "\n" not in message
+
+
+@pytest.fixture(scope="session")
+def registry_a0_files(request):
+    """The full A0 stream model at the registry's input (172x172, 600 classes) as float32 and
+    float16 TFLite files: what `a0-stream-float32` / `a0-stream-float16` download."""
+    need("ai_edge_litert", "LiteRT is the reference")
+    import minimovinet as mm
+    from int8_support import file_lock
+    tf = need_tensorflow("the float TFLite test files are exported with TensorFlow")
+    cache = Path(request.config.cache.mkdir("minimovinet-float-tflite"))
+    cfg = mm.ModelConfig.from_variant("a0", "stream", num_classes=600)
+    key = dict(config=cfg.to_dict(), seed=S.SEED, size=[172, 172], tf=tf.__version__,
+               version=EXPORT_VERSION)
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    paths = {form: cache / f"a0_172_{form}_{digest}.tflite" for form in ("float32", "float16")}
+    with file_lock(cache / "export.lock"):
+        todo = {form: p for form, p in paths.items() if not p.exists()}
+        if todo:
+            S.export_stream_tflites(cfg, todo, height=172, width=172)
+    return paths
+
+
+@pytest.mark.parametrize("form", ["float32", "float16"])
+def test_registry_float_entries_load_after_fetch(registry_a0_files, form, tmp_path,
+                                                 monkeypatch):
+    """`fetch a0-stream-<form>` from a local URL, then `mm.load(NAME)`: a float Movinet equal
+    to LiteRT on the same file (logits and every state, 2 steps); and the same file as Kaggle
+    serves it (a .tar.gz around 1.tflite) put by hand where the error message says."""
+    import dataclasses
+    import io
+    import tarfile
+    import minimovinet as mm
+    from minimovinet.apps import registry
+    from minimovinet.errors import ModelNotAvailableError
+    name, path = f"a0-stream-{form}", registry_a0_files[form]
+    monkeypatch.setenv("MINIMOVINET_HOME", str(tmp_path / "cache"))
+    monkeypatch.setitem(registry.REGISTRY, name, dataclasses.replace(
+        registry.REGISTRY[name], url=path.as_uri(), mirrors=(), sha256=None, size_bytes=None))
+    frames = S.test_frames(2, 172, 172)
+
+    def check(model):
+        assert isinstance(model, mm.Movinet) and model.config.model_id == "a0"
+        assert len(model.class_names) == 600               # the Kinetics-600 names
+        for t, dist in enumerate(_relative_distances(model, path, frames)):
+            worst = max(dist, key=dist.get)
+            print(f"{name} step {t}: maxdiff logits {dist['logits']:.2e} relative, "
+                  f"worst {worst} {dist[worst]:.2e}")
+            assert dist[worst] <= REL, (t, worst, dist[worst])
+    registry.fetch(name, progress=False)
+    check(mm.load(name))
+    # by hand: Kaggle's .tar.gz around 1.tflite, at the path ModelNotAvailableError names
+    monkeypatch.setenv("MINIMOVINET_HOME", str(tmp_path / "by-hand"))
+    with pytest.raises(ModelNotAvailableError) as info:
+        mm.load(name)
+    target = registry.download_path(name)
+    assert str(target) in str(info.value)
+    target.parent.mkdir(parents=True)
+    payload = path.read_bytes()
+    with tarfile.open(target, "w:gz") as tar:
+        member = tarfile.TarInfo("1.tflite")
+        member.size = len(payload)
+        tar.addfile(member, io.BytesIO(payload))
+    check(mm.load(name))
