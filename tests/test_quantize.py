@@ -403,6 +403,11 @@ def test_written_tflite_runs_in_litert_as_minimovinet(model_id, variant, opts, t
     again = mm.load(tmp_path / "q.tflite")
     print("read back:", again.program.unrecognised or "structure recognised")
     assert not again.program.unrecognised, again.program.unrecognised
+    # every op labelled with the layer the quantizer built it for (what the fused ReZero
+    # kernel, the float view and features() find their ops by)
+    labels = [[(op.kind, op.layer) for op in p.ops if op.kind != "reshape"]
+              for p in (again.program, q.program)]
+    assert labels[0] == labels[1]
     frames = test[:, :6].astype(np.float32)
     (mine, mine_states), (theirs, their_states) = (again(frames, again.init_states()),
                                                    q(frames, q.init_states()))
