@@ -479,6 +479,10 @@ def test_written_tflite_real_weights(comparison, tmp_path):
     model, _, calibration, held = comparison
     q = mm.quantize(model, calibration)
     _assert_litert_equal(q, tmp_path / "q.tflite", held[0][None, :16])
+    again = mm.load(tmp_path / "q.tflite")
+    assert not again.program.unrecognised, again.program.unrecognised
+    np.testing.assert_array_equal(again(held[0][None, :4]), q(held[0][None, :4]))
+    _assert_dequantized_near(again, model, {})
 
 
 # ---- architectures -------------------------------------------------------------------------------
