@@ -388,7 +388,8 @@ WRITTEN = [("a0", "stream", {}),
 def test_written_tflite_runs_in_litert_as_minimovinet(model_id, variant, opts, tmp_path):
     """The quantized program as a .tflite file (formats.tflite_writer): LiteRT's built-in
     kernels equal minimovinet's int8 path bit for bit, logits and every state at every step
-    (A0 with SE and hard-swish, relu6, full int8 interfaces; A3 with its positional encoding)."""
+    (A0 with SE and hard-swish, relu6, full int8 interfaces; A3 with its positional encoding),
+    and minimovinet reads the file back as the MoViNet structure (float or int8 pools)."""
     import minimovinet as mm
     model = mm.random_model(model_id, variant, num_classes=NUM_CLASSES, seed=1)
     rng = np.random.default_rng(0)
@@ -397,18 +398,79 @@ def test_written_tflite_runs_in_litert_as_minimovinet(model_id, variant, opts, t
     q = mm.quantize(model, clips, size=32, **opts)
     test = np.clip(base[:1] + 0.1 * rng.standard_normal((1, 12, 32, 32, 3)), 0, 1)
     _assert_litert_equal(q, tmp_path / "q.tflite", test.astype(np.float32))
-    # minimovinet reads the written file back: with the MoViNet structure recognised (the
-    # converter's scheme) or op by op (float pools), the same bits either way
+    # minimovinet reads the written file back with the MoViNet structure recognised (the
+    # float pools too): the same bits, logits and states, features, the float view
     again = mm.load(tmp_path / "q.tflite")
     print("read back:", again.program.unrecognised or "structure recognised")
-    if opts.get("pools") == "int8" and model_id == "a0":
-        assert not again.program.unrecognised
+    assert not again.program.unrecognised, again.program.unrecognised
+    # every op labelled with the layer the quantizer built it for (what the fused ReZero
+    # kernel, the float view and features() find their ops by)
+    labels = [[(op.kind, op.layer) for op in p.ops if op.kind != "reshape"]
+              for p in (again.program, q.program)]
+    assert labels[0] == labels[1]
     frames = test[:, :6].astype(np.float32)
-    for mine, theirs in zip(again(frames), q(frames)):
-        for name in (mine if isinstance(mine, dict) else {"logits": mine}):
-            a = mine[name] if isinstance(mine, dict) else mine
-            b = theirs[name] if isinstance(theirs, dict) else theirs
-            np.testing.assert_array_equal(a, b, err_msg=name)
+    (mine, mine_states), (theirs, their_states) = (again(frames, again.init_states()),
+                                                   q(frames, q.init_states()))
+    np.testing.assert_array_equal(mine, theirs, err_msg="logits")
+    assert sorted(mine_states) == sorted(their_states)
+    for name in their_states:
+        np.testing.assert_array_equal(mine_states[name], their_states[name], err_msg=name)
+    np.testing.assert_array_equal(again.features(frames), q.features(frames))
+    pools = "int8" if opts.get("pools") == "int8" else "float32"
+    assert f"{pools} pools" in again.describe().splitlines()[0]
+    _assert_dequantized_near(again, model, opts)
+
+
+def _assert_dequantized_near(q8, model, opts):
+    """The float view of an int8 model is the float model it was quantized from: each conv's
+    dequantized kernel within half a per-channel quantization step of the float kernel with
+    its batch norm folded (max|w_c| / 127 / 2), its bias within half a bias step (input scale
+    x weight scale / 2, up to float32 rounding), ReZero and positional-encoding scales exact."""
+    from minimovinet.structure import plan
+    float_view = q8.dequantize()
+    assert float_view.config == model.config
+    got, src = float_view.raw_params, model.raw_params
+    eps = model.config.bn_epsilon
+    T = q8.program.tensors
+    convs = {op.layer: op for op in q8.program.ops if op.kind in ("conv", "depthwise")}
+    net = plan(model.config)
+    se_expand = {b.se_expand.layer for b in net.blocks if b.se_expand is not None}
+    worst_kernel = worst_bias = 0.0
+    for conv in net.convs():
+        kernel = src[conv.kernel].astype(np.float64)            # output channels last
+        if conv.bn is not None:
+            n = conv.bn_names()
+            gamma = src[n["gamma"]] / np.sqrt(src[n["moving_variance"]].astype(np.float64) + eps)
+            kernel = kernel * gamma
+            bias = src[n["beta"]] - src[n["moving_mean"]] * gamma
+            # the float view's batch norm is the identity (variance 1 - eps) plus beta
+            bn = {f: got[name] for f, name in n.items()}
+            np.testing.assert_allclose(bn["gamma"] / np.sqrt(bn["moving_variance"] + eps), 1,
+                                       rtol=1e-6)
+            np.testing.assert_array_equal(bn["moving_mean"], 0)
+            got_bias = bn["beta"].astype(np.float64)
+        else:
+            bias = src[conv.bias].astype(np.float64)
+            got_bias = got[conv.bias].astype(np.float64)
+        step = np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0) / 127
+        err = np.abs(got[conv.kernel] - kernel)
+        worst_kernel = max(worst_kernel, float((err / step).max()))
+        assert np.all(err <= step / 2 * (1 + 1e-4) + 1e-12), conv.layer
+        op = convs[conv.layer]
+        x, w = T[op.inputs[0]], T[op.inputs[1]]
+        weight_scales = (np.full(kernel.shape[-1], w.scale) if w.channel_scales is None
+                         else w.channel_scales.astype(np.float64))
+        bias_step = x.scale * weight_scales
+        shift = 3.0 if conv.layer in se_expand else 0.0         # relu6(x + 3) / 6, folded
+        bias_err = np.abs(got_bias - bias)
+        worst_bias = max(worst_bias, float((bias_err / bias_step).max()))
+        assert np.all(bias_err <= bias_step / 2 + 3e-7 * (np.abs(bias) + shift)), conv.layer
+    for block in net.blocks:
+        for name in (block.rezero, block.pos_scale):
+            if name is not None:
+                np.testing.assert_array_equal(got[name], src[name], err_msg=name)
+    print(f"dequantized ({opts}): kernels within {worst_kernel:.3f} steps, biases within "
+          f"{worst_bias:.3f} steps of the folded float model")
 
 
 def test_written_tflite_real_weights(comparison, tmp_path):
@@ -417,6 +479,10 @@ def test_written_tflite_real_weights(comparison, tmp_path):
     model, _, calibration, held = comparison
     q = mm.quantize(model, calibration)
     _assert_litert_equal(q, tmp_path / "q.tflite", held[0][None, :16])
+    again = mm.load(tmp_path / "q.tflite")
+    assert not again.program.unrecognised, again.program.unrecognised
+    np.testing.assert_array_equal(again(held[0][None, :4]), q(held[0][None, :4]))
+    _assert_dequantized_near(again, model, {})
 
 
 # ---- architectures -------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ fused activation changed, a state output missing, ...), each refused with what d
 No TensorFlow: the models are parsed with `formats.tflite.read_tflite`.
     official  ../shared/models/movinet_a0_stream_k600_int8.tflite (relu6, no SE, float I/O)
     stream    tests/data/int8/a0_stream_int8_64.tflite (hard swish, SE, int8 I/O; manifest.json)
+    quantized minimovinet's own quantizer's files (`mm.quantize` + `mm.save`, seeded random
+              A0 / A3 at 32x32): float pools, the A3 positional encoding in float32
 """
 import dataclasses
 import re
@@ -43,6 +45,21 @@ def official_bytes(shared_dir):
 @pytest.fixture(scope="module")
 def stream_bytes():
     return STREAM.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def quantized_bytes(tmp_path_factory):
+    """model id -> the bytes of its quantized .tflite (default options: float pools)."""
+    import minimovinet as mm
+    clips = np.random.default_rng(0).random((2, 6, 32, 32, 3), dtype=np.float32)
+    files = {}
+    for model_id in ("a0", "a3"):
+        q = mm.quantize(mm.random_model(model_id, "stream", num_classes=5, seed=1), clips,
+                        size=32)
+        path = tmp_path_factory.mktemp("quantized") / f"{model_id}.tflite"
+        mm.save(q, path)
+        files[model_id] = path.read_bytes()
+    return files
 
 
 def _walk(data) -> Walk:
@@ -169,6 +186,52 @@ def test_divide_by_count_int8(stream_bytes):
                                  "@0/se/pool")
     div = w.producer_op(mean)
     assert div.name == "DIV" and w.type_of(div.inputs[0]) == "INT8"
+
+
+def test_se_float_pools(quantized_bytes):
+    """minimovinet's float pools: the running sum in float32 between the frame mean's
+    DEQUANTIZE and the mean's QUANTIZE, the sum itself the next state (no slice)."""
+    w = _walk(quantized_bytes["a0"])
+    mean = _ops(w, "MEAN")[0]
+    h = w.origin(mean.inputs[0])
+    match_se(w, h, 0, w.shape(h)[-1])
+    labelled = sorted(w.ops[i].name for i, layer in w.layer_of.items() if layer == "@0/se/pool")
+    assert labelled == ["ADD", "ADD", "CAST", "DEQUANTIZE", "DIV", "MEAN", "QUANTIZE", "RESHAPE"]
+    add = next(w.ops[i] for i, layer in w.layer_of.items()
+               if layer == "@0/se/pool" and w.ops[i].name == "ADD"
+               and w.type_of(w.ops[i].outputs[0]) == "FLOAT32")
+    assert w.state_out["state_block0_layer0_pool_buffer"] == add.outputs[0]
+    assert set(w.used_states) == {"state_block0_layer0_pool_buffer",
+                                  "state_block0_layer0_pool_frame_count"}
+
+    def mean_for_sum(model):                 # DIV(this frame's float mean, count)
+        ops = model.subgraphs[0].operators
+        dq = next(op for op in ops if op.name == "DEQUANTIZE")
+        div = next(op for op in ops if op.name == "DIV")
+        div.inputs = (dq.outputs[0],) + tuple(div.inputs[1:])
+    _refused(_edited(quantized_bytes["a0"], mean_for_sum),
+             "block #0/se/pool: float DIV numerator is not the running sum")
+
+
+def test_positional_encoding_float_scale(quantized_bytes):
+    """The A3 encoding as minimovinet writes it: scaled by a float MUL, then QUANTIZEd; the
+    scale read is the float32 constant itself."""
+    import minimovinet as mm
+    program = import_tflite(quantized_bytes["a3"])
+    model = mm.random_model("a3", "stream", num_classes=5, seed=1)
+    net = plan(model.config)
+    pos = {(b.g, b.l): b.pos_scale for b in net.blocks if b.pos_scale is not None}
+    assert pos and all(b["pos_scale"] == float(model.raw_params[pos[b["g"], b["l"]]])
+                       for b in program.blocks)
+
+    def no_scale(model):                     # the scaling MUL's constant made computed
+        ops, tensors = model.subgraphs[0].operators, model.subgraphs[0].tensors
+        encoding = next(op for op in ops if op.name == "CONCATENATION"
+                        and tensors[op.outputs[0]].type_name == "FLOAT32").outputs[0]
+        mul = next(op for op in ops if op.name == "MUL" and encoding in op.inputs)
+        mul.inputs = (encoding, encoding)
+    _refused(_edited(quantized_bytes["a3"], no_scale),
+             "block #0/se/pos_encoding: the encoding is not scaled by a constant")
 
 
 def test_head(official_bytes):

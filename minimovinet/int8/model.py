@@ -242,7 +242,16 @@ def _architecture(program: Int8Program) -> str:
     if program.unrecognised:
         return f"MoViNet structure not recognised, run op by op: {program.unrecognised}; "
     return (f"architecture {cfg.model_id} conv {cfg.conv_type}, SE {cfg.se_type}, activation "
-            f"{cfg.activation}, classifier {cfg.classifier_activation}, ")
+            f"{cfg.activation}, classifier {cfg.classifier_activation}, "
+            f"{_pool_arithmetic(program)} pools, ")
+
+
+def _pool_arithmetic(program: Int8Program) -> str:
+    """'float32' when the cumulative pools divide their running sums in float32 (the
+    quantizer's pools='float', some converters), else 'int8'."""
+    T = program.tensors
+    divs = [op for op in program.ops if op.kind == "div"]
+    return "float32" if any(T[op.outputs[0]].dtype == "float32" for op in divs) else "int8"
 
 
 def _require_structure(model, what: str) -> None:

@@ -31,7 +31,8 @@ instead (`FloatImport`): the int8 checks of the walk check float convs there.
                      block's `pos_enc_frame_count` state, whatever they are
     op_by_op.py      the program of a graph whose structure was not recognised: every op as
                      it is in the file (model_id "unrecognised"; `load` falls back to it)
-    frame_count.py   the running mean: divide by the frame count
+    frame_count.py   the running mean: the running sum (int8, or float32: float pools) divided
+                     by the frame count
     head.py          the head pool and the classifier
     architecture.py  the ModelConfig the blocks match; the blocks' final names
     build.py         the Int8Program: tensors, and ops through a table of converters

@@ -3,9 +3,13 @@
 The SE pools and the head's global pool are causal: they keep the running sum of the frame
 means and a frame count as states.  The converter computes the mean either as an int8 DIV by
 the quantized count, or as a float DIV of the dequantized sum by the count (in a float graph:
-of the sum itself).
+of the sum itself).  minimovinet's quantizer with pools='float' keeps the running sum in
+float32: ADD(DEQUANTIZE(frame mean), float sum state), a float DIV of that sum by the count,
+then QUANTIZE (`running_sum` finds either ADD).
 """
 from __future__ import annotations
+
+from typing import Tuple
 
 from ..tflite import Operator
 from .labels import display
@@ -28,6 +32,23 @@ def _next_count(w: Walk, count_name: str, layer: str) -> int:
     return inc.outputs[0]
 
 
+def running_sum(w: Walk, frame_mean: int, what: str, layer: str) -> Tuple[Operator, int]:
+    """The ADD of this frame's mean and the running sum state: (the ADD, its operand that is
+    the frame mean).  The ADD reads the int8 mean, or its DEQUANTIZE when the sum is float32
+    (float pools); the DEQUANTIZE is labelled `layer`."""
+    uses = w.uses(frame_mean)
+    dequantizes = [op for op in uses if op.name == "DEQUANTIZE"]
+    if not any(op.name == "ADD" for op in uses) and len(dequantizes) == 1:
+        dq = dequantizes[0]
+        add = w.one(w.uses(dq.outputs[0]), ("ADD",), what)
+        if w.type_of(add.outputs[0]) != "FLOAT32":
+            raise GraphMismatch(f"{what}: the dequantized frame mean is added in "
+                                f"{w.type_of(add.outputs[0])}, expected float32")
+        w.claim(dq, layer)
+        return add, dq.outputs[0]
+    return w.one(uses, ("ADD",), what), frame_mean
+
+
 def _division(w: Walk, count: int, total: int, layer: str) -> Operator:
     """The DIV of `total` by the float-cast `count` (int8, or float on the dequantized sum)."""
     cast = w.one(w.uses(count), ("CAST",), f"{layer} count cast")
@@ -39,8 +60,8 @@ def _division(w: Walk, count: int, total: int, layer: str) -> Operator:
             div = w.one(w.uses(op.outputs[0]), ("DIV",), f"{layer} divide")
             if w.origin(div.inputs[0]) != w.origin(total):
                 raise GraphMismatch(f"{layer}: DIV numerator is not the running sum")
-        elif op.name == "DIV" and w.float_graph:  # a float graph: DIV of the sum
-            div = op
+        elif op.name == "DIV" and (w.float_graph or w.type_of(total) == "FLOAT32"):
+            div = op                              # DIV of the float sum (float graph / pools)
             if w.origin(div.inputs[0]) != w.origin(total):
                 raise GraphMismatch(f"{layer}: float DIV numerator is not the running sum")
         elif op.name == "DIV":                    # float DIV of the dequantized sum

@@ -12,7 +12,7 @@ from ...structure import HEAD_PREFIX, state_name
 from ..tflite import Operator
 from .activations import activation, check_act, fused_activation
 from .convs import out_channels, pointwise
-from .frame_count import match_divide_by_count
+from .frame_count import match_divide_by_count, running_sum
 from .labels import (CLASSIFIER_HIDDEN_CONV, CLASSIFIER_LOGITS_CONV, HEAD_POOL,
                      HEAD_PROJECT_CONV, OUTPUT_DEQUANTIZE, OUTPUT_VIEW)
 from .signature import state_sink, state_source
@@ -35,9 +35,10 @@ def match_head_pool(w: Walk, h: int) -> Tuple[Operator, int]:
         mul = w.one(w.uses(t), ("MUL",), "head pool mean")
         w.claim(mul, HEAD_POOL)
         t = mul.outputs[0]
-    add = w.one(w.uses(t), ("ADD",), "head cumulative pool")
+    add, addend = running_sum(w, t, "head cumulative pool", HEAD_POOL)
     w.claim(add, HEAD_POOL)
-    state_source(w, w.other_input(add, t, "head cumulative pool"), HEAD_POOL_BUFFER, HEAD_POOL)
+    state_source(w, w.other_input(add, addend, "head cumulative pool"), HEAD_POOL_BUFFER,
+                 HEAD_POOL)
     total = add.outputs[0]
     state_sink(w, total, HEAD_POOL_BUFFER, HEAD_POOL)
     return pool, match_divide_by_count(w, total, HEAD_POOL_FRAME_COUNT, HEAD_POOL)

@@ -9,7 +9,7 @@ COS, CONCATENATION, QUANTIZE ...; the releases differ).  So it is not matched op
 encoding is everything the ADD's other operand is computed from, as long as that is only
 constants and the block's `pos_enc_frame_count` state (no conv, no other tensor of the
 network).  The program runs those ops one by one, each TFLite-exact.  The last MUL by a
-constant is the encoding's scale (a learned parameter: `structure.BlockPlan.pos_scale`).
+constant (int8, or float32 before the QUANTIZE) is the encoding's scale (a learned parameter: `structure.BlockPlan.pos_scale`).
 """
 from __future__ import annotations
 
@@ -47,8 +47,11 @@ def _cone(w: Walk, t: int, layer: str) -> Tuple[List[Operator], List[int]]:
 
 
 def _scale(w: Walk, encoding: int) -> Optional[float]:
-    """The constant factor of the last MUL of the encoding, None when there is none."""
+    """The constant factor of the last MUL of the encoding, None when there is none (the
+    MUL may be a float one whose product is then QUANTIZEd: minimovinet's quantizer)."""
     op = w.producer_op(w.origin(encoding))
+    if op is not None and op.name == "QUANTIZE":
+        op = w.producer_op(w.origin(op.inputs[0]))
     if op is None or op.name != "MUL":
         return None
     constant = w.constant_inputs(op)

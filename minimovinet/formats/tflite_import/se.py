@@ -1,6 +1,7 @@
 """Squeeze-excitation (2plus3d, causal), from the features `h` to MUL(gate, h):
 
-    MEAN over H, W -> ADD(pool_buffer state) -> running mean (frame_count.py)
+    MEAN over H, W -> ADD(pool_buffer state) -> running mean (frame_count.py; float pools:
+      DEQUANTIZE -> float ADD -> float DIV -> QUANTIZE)
       -> CONCATENATION(cumulative mean, frame mean) -> [positional encoding (pos_encoding.py)]
       -> reduce 1x1 conv (+ act)
       -> expand 1x1 conv (relu6) -> MUL(1/6) -> MUL(gate, features)
@@ -15,7 +16,7 @@ from ...structure import STATE_NAME, state_name
 from ..tflite import Operator
 from .activations import activation, check_act, fused_activation
 from .convs import block_pointwise
-from .frame_count import match_divide_by_count
+from .frame_count import match_divide_by_count, running_sum
 from .pos_encoding import match_positional_encoding
 from .labels import SE_CONCAT, SE_GATE, SE_POOL, SE_SCALE, block_label
 from .signature import block_state_source, state_sink
@@ -35,14 +36,17 @@ def match_se_pool(w: Walk, h: int, index: int) -> Tuple[int, int]:
         raise GraphMismatch(f"{where}: MEAN over axes {axes}, expected the spatial axes [2, 3]")
     w.claim(mean, layer)
     frame_mean = mean.outputs[0]                         # [B, 1, 1, 1, E]
-    add = w.one(w.uses(frame_mean), ("ADD",), f"{where} cumulative pool")
+    add, addend = running_sum(w, frame_mean, f"{where} cumulative pool", layer)
     w.claim(add, layer)
-    buffer_in = w.other_input(add, frame_mean, f"{where} cumulative pool")
+    buffer_in = w.other_input(add, addend, f"{where} cumulative pool")
     name = block_state_source(w, buffer_in, index, "pool_buffer", layer)
     total = add.outputs[0]
-    sl = w.one(w.uses(total), ("STRIDED_SLICE",), f"{where} pool buffer")
-    w.claim(sl, layer)
-    state_sink(w, sl.outputs[0], name, layer)
+    if w.type_of(total) == "FLOAT32" and not w.float_graph:
+        state_sink(w, total, name, layer)                # float pools: the sum is the state
+    else:                                                # the converter slices it
+        sl = w.one(w.uses(total), ("STRIDED_SLICE",), f"{where} pool buffer")
+        w.claim(sl, layer)
+        state_sink(w, sl.outputs[0], name, layer)
     count_name = state_name(STATE_NAME.match(name).group(1), "pool_frame_count")
     return frame_mean, match_divide_by_count(w, total, count_name, layer)
 
