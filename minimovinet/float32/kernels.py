@@ -93,6 +93,21 @@ def _pointwise(x, w_t, bias, act, residual, out):
                 out[p, co] = y
 
 
+def _bias_act(out, bias, act, residual):
+    """In place: out = act(out + bias) (+ residual): the epilogue of a BLAS 1x1 conv.
+
+    out [P, Cout] (the matrix product); bias [Cout]; residual [P, Cout] or empty.
+    """
+    P, Cout = out.shape
+    use_residual = residual.shape[0] > 0
+    for p in prange(P):
+        for co in range(Cout):
+            y = activate(out[p, co] + bias[co], act)
+            if use_residual:
+                y += residual[p, co]
+            out[p, co] = y
+
+
 def _depthwise3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):
     """Depthwise conv, valid in time (the caller pads or prepends the stream buffer).
 
@@ -122,6 +137,34 @@ def _depthwise3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):
                             out[b, t, oh, ow, c] += x[b, t + dt, ih, iw, c] * w[dt, dh, dw, c]
             for c in range(C):
                 out[b, t, oh, ow, c] = activate(out[b, t, oh, ow, c], act)
+
+
+def _temporal_stream(prev, x, w, bias, act, out):
+    """Causal temporal depthwise conv (kt x 1 x 1) over the stream buffer and the new frames,
+    without concatenating them: input frame f is prev[f] for f < kt - 1, else x[f - kt + 1].
+
+    prev [B, kt-1, P, C] (the buffer); x [B, T, P, C]; w [kt, C]; bias [C]; out [B, T, P, C].
+    """
+    B, T, P, C = x.shape
+    kt = w.shape[0]
+    chunks = (P + 31) // 32                    # 32 pixels per job, so threads split one frame
+    for job in prange(B * T * chunks):
+        b = job // (T * chunks)
+        t = (job // chunks) % T
+        p0 = (job % chunks) * 32
+        for p in range(p0, min(p0 + 32, P)):
+            for c in range(C):
+                out[b, t, p, c] = bias[c]
+            for dt in range(kt):
+                f = t + dt
+                if f < kt - 1:
+                    for c in range(C):
+                        out[b, t, p, c] += prev[b, f, p, c] * w[dt, c]
+                else:
+                    for c in range(C):
+                        out[b, t, p, c] += x[b, f - kt + 1, p, c] * w[dt, c]
+            for c in range(C):
+                out[b, t, p, c] = activate(out[b, t, p, c], act)
 
 
 def _conv3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):
@@ -196,7 +239,9 @@ def _spatial_mean(x, out):
 
 _KERNEL_SOURCES = {
     "pointwise": _pointwise,
+    "bias_act": _bias_act,
     "depthwise3d": _depthwise3d,
+    "temporal_stream": _temporal_stream,
     "conv3d": _conv3d,
     "avg_pool": _avg_pool,
     "spatial_mean": _spatial_mean,

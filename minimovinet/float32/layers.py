@@ -18,7 +18,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from . import kernels
+from . import blas, kernels
 from .. import structure
 from ..config import ModelConfig
 from ..structure import same_padding
@@ -38,24 +38,36 @@ class Pointwise:
     def __init__(self, kernel, bias, activation="linear"):
         kernel = np.asarray(kernel, np.float32)                       # [Cin, Cout]
         self.cin, self.cout = kernel.shape
-        self.kernel_t = np.ascontiguousarray(kernel.T)                # [Cout, Cin]
+        self.kernel = np.ascontiguousarray(kernel)                    # [Cin, Cout], for BLAS
+        self.kernel_t = np.ascontiguousarray(kernel.T)                # [Cout, Cin], for Numba
         self.bias = np.ascontiguousarray(bias, np.float32)            # [Cout]
         self.act = ACT_CODES[activation]
 
-    @property
-    def kernel(self):
-        return self.kernel_t.T                                        # [Cin, Cout]
-
     def __call__(self, x, in_scale=None, rows_per_scale=1, residual=None):
         rows = np.ascontiguousarray(x).reshape(-1, self.cin)          # [P, Cin]
+        res = EMPTY_SCALE if residual is None else np.ascontiguousarray(residual).reshape(-1, self.cout)
+        out = np.empty((rows.shape[0], self.cout), np.float32)        # [P, Cout]
+        if blas.usable():
+            self._blas(rows, in_scale, rows_per_scale, res, out)
+            return out.reshape(x.shape[:-1] + (self.cout,))           # [..., Cout]
         if in_scale is not None:                                      # [S, Cin], S * rows_per_scale = P
             rows = (rows.reshape(-1, rows_per_scale, self.cin)
                     * in_scale.reshape(-1, 1, self.cin)).reshape(-1, self.cin)
-        res = EMPTY_SCALE if residual is None else np.ascontiguousarray(residual).reshape(-1, self.cout)
-        out = np.empty((rows.shape[0], self.cout), np.float32)        # [P, Cout]
         kernels.impl(rows.shape[0] * self.cin * self.cout).pointwise(
             rows, self.kernel_t, self.bias, self.act, res, out)
         return out.reshape(x.shape[:-1] + (self.cout,))               # [..., Cout]
+
+    def _blas(self, rows, in_scale, rows_per_scale, res, out):
+        """out = act(rows @ kernel + bias) + res; the per-frame input scale (the SE gate) is
+        folded into the (small) kernel instead of the (large) input: (x * g) @ W = x @ (g W)."""
+        if in_scale is None:
+            np.matmul(rows, self.kernel, out=out)
+        else:
+            scales = in_scale.reshape(-1, self.cin)                   # [S, Cin]
+            for s, scale in enumerate(scales):
+                part = slice(s * rows_per_scale, (s + 1) * rows_per_scale)
+                np.matmul(rows[part], scale[:, None] * self.kernel, out=out[part])
+        kernels.impl(out.size).bias_act(out, self.bias, self.act, res)
 
 
 class DepthwiseConv:
@@ -80,6 +92,25 @@ class DepthwiseConv:
         kernels.impl(out.size * kt * kh * kw).depthwise3d(
             np.ascontiguousarray(x), self.kernel, self.bias, self.stride, self.stride, pad_top,
             pad_left, self.act, out)
+        return out
+
+
+    def stream(self, buffer_name, x, states: States, new_states: States):
+        """The causal temporal conv (kernel kt x 1 x 1) of a stream: reads the stream buffer
+        `states[buffer_name]` [B, kt-1, H, W, C] and the new frames x [B, T, H, W, C] in place
+        (no concatenation) and writes the next buffer, the newest kt - 1 frames."""
+        B, T, H, W, C = x.shape
+        kt = self.kernel.shape[0]
+        prev = states[buffer_name]                                     # [B, kt-1, H, W, C]
+        x = np.ascontiguousarray(x)
+        out = np.empty_like(x)                                         # [B, T, H, W, C]
+        kernels.impl(out.size * kt).temporal_stream(
+            prev.reshape(B, kt - 1, H * W, C), x.reshape(B, T, H * W, C),
+            self.kernel.reshape(kt, C), self.bias, self.act, out.reshape(B, T, H * W, C))
+        if T >= kt - 1:
+            new_states[buffer_name] = x[:, T - (kt - 1):].copy()
+        else:
+            new_states[buffer_name] = np.concatenate([prev[:, T:], x], axis=1)
         return out
 
 
@@ -237,6 +268,9 @@ class FeatureConv:
         self.kt, self.causal = kt, causal
 
     def __call__(self, x, states: States, new_states: States):
+        if self.temporal is not None and self.causal:     # (2+1)D stream
+            x = self.spatial(x)                            # [B, T, Ho, Wo, C]
+            return self.temporal.stream(self.buffer.name, x, states, new_states)
         if self.temporal is not None:                      # (2+1)D
             x = self.spatial(x)                            # [B, T, Ho, Wo, C]
             return self.temporal(self.buffer(x, states, new_states))
