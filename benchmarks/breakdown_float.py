@@ -60,10 +60,10 @@ def _wrap_kernels(namespace):
         if not callable(fn) or getattr(fn, "_timed", False):
             continue
 
-        def timed(*args, _fn=fn, _name=name):
+        def timed(*args, _fn=fn, _name=name, **kwargs):
             t0 = time.perf_counter()
             try:
-                return _fn(*args)
+                return _fn(*args, **kwargs)
             finally:
                 role = _stack[-1][0] if _stack else "-"
                 _kernel_time[(role, _name)] += time.perf_counter() - t0

@@ -97,15 +97,29 @@ def _bias_act(out, bias, act, residual):
     """In place: out = act(out + bias) (+ residual): the epilogue of a BLAS 1x1 conv.
 
     out [P, Cout] (the matrix product); bias [Cout]; residual [P, Cout] or empty.
+    Indexed flat, one branch per activation outside the channel loop: that is what lets LLVM
+    vectorize it (2-D indexing with the activation switch inside did not).
     """
     P, Cout = out.shape
+    flat = out.reshape(-1)
+    res = residual.reshape(-1)
     use_residual = residual.shape[0] > 0
     for p in prange(P):
-        for co in range(Cout):
-            y = activate(out[p, co] + bias[co], act)
-            if use_residual:
-                y += residual[p, co]
-            out[p, co] = y
+        base = p * Cout
+        if act == 0:
+            for co in range(Cout):
+                flat[base + co] += bias[co]
+        elif act == 4:                          # hard swish, as activate()
+            for co in range(Cout):
+                v = flat[base + co] + bias[co]
+                r = min(max(v + np.float32(3.0), np.float32(0.0)), np.float32(6.0))
+                flat[base + co] = (v * r) * np.float32(1.0 / 6.0)
+        else:
+            for co in range(Cout):
+                flat[base + co] = activate(flat[base + co] + bias[co], act)
+        if use_residual:
+            for co in range(Cout):
+                flat[base + co] += res[base + co]
 
 
 def _depthwise3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):

@@ -191,7 +191,11 @@ class CumulativePool:
         else:
             pool_sum = states[self.sum_name].reshape(B, 1, C)
             frame_count = int(states[self.count_name][0])
-        if self.causal:
+        if self.causal and T == 1:                     # a stream's usual call: no cumsum
+            running = frame_means + pool_sum                                        # [B, 1, C]
+            pooled = running / np.float32(frame_count + 1)
+            new_sum = running
+        elif self.causal:
             running = np.cumsum(frame_means, axis=1, dtype=np.float32) + pool_sum  # [B, T, C]
             divisors = np.arange(frame_count + 1, frame_count + T + 1, dtype=np.float32)
             pooled = running / divisors[None, :, None]                              # [B, T, C]
@@ -202,7 +206,7 @@ class CumulativePool:
         if self.sum_name is not None:
             new_states[self.sum_name] = new_sum.reshape(B, 1, 1, 1, C).astype(np.float32)
             new_states[self.count_name] = np.array([frame_count + T], np.int32)
-        return pooled.astype(np.float32)
+        return pooled if pooled.dtype == np.float32 else pooled.astype(np.float32)
 
 
 def positional_encoding(positions, channels: int):
