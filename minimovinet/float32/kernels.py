@@ -213,6 +213,34 @@ def _conv3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):
                 out[b, t, oh, ow, co] = activate(out[b, t, oh, ow, co], act)
 
 
+def _im2col(x, kt, kh, kw, stride_h, stride_w, pad_top, pad_left, Ho, Wo, cols):
+    """The patches of a dense conv as rows, so that the conv is one matrix product (BLAS).
+
+    x [B, Ti, H, W, Cin]; cols [B * To * Ho * Wo, kt * kh * kw * Cin], To = Ti - kt + 1: rows in
+    the output's order [B, To, Ho, Wo], columns in the kernel's order [kt, kh, kw, Cin];
+    padded cells are zeros.
+    """
+    B, Ti, H, W, Cin = x.shape
+    To = Ti - kt + 1
+    K = kt * kh * kw * Cin
+    flat = cols.reshape(-1)
+    for job in prange(B * To * Ho):
+        b = job // (To * Ho)
+        t = (job // Ho) % To
+        oh = job % Ho
+        for ow in range(Wo):
+            k = (job * Wo + ow) * K
+            for dt in range(kt):
+                for dh in range(kh):
+                    ih = oh * stride_h - pad_top + dh
+                    for dw in range(kw):
+                        iw = ow * stride_w - pad_left + dw
+                        inside = ih >= 0 and ih < H and iw >= 0 and iw < W
+                        for ci in range(Cin):
+                            flat[k] = x[b, t + dt, ih, iw, ci] if inside else np.float32(0.0)
+                            k += 1
+
+
 def _avg_pool(x, k, stride, pad_top, pad_left, out):
     """k x k average pool per frame; padded cells are excluded from the count (TF 'SAME').
 
@@ -257,6 +285,7 @@ _KERNEL_SOURCES = {
     "depthwise3d": _depthwise3d,
     "temporal_stream": _temporal_stream,
     "conv3d": _conv3d,
+    "im2col": _im2col,
     "avg_pool": _avg_pool,
     "spatial_mean": _spatial_mean,
 }
