@@ -48,8 +48,9 @@ __all__ = ["BLOCK_SPECS", "VARIANTS", "ModelConfig", "InputSpec", "StreamModel",
 
 
 def load(path, class_names=None):
-    """Load a model: a minimovinet .h5 file (float or int8), an int8 TFLite MoViNet stream model
-    (.tflite, read and mapped onto the MoViNet structure without TFLite; an `Int8Movinet`), a
+    """Load a model: a minimovinet .h5 file (float or int8), a TFLite MoViNet stream model
+    (.tflite, read and mapped onto the MoViNet structure without TFLite: an int8 file as an
+    `Int8Movinet`, a float32 / float16 / dynamic-range file as a float32 `Movinet`), a
     TF Hub / Kaggle SavedModel (its directory or .tar.gz, read without TensorFlow; the model
     id and variant are inferred from its variables), or
     a registry name (`minimovinet models`, e.g. "a0-stream") that is not an existing path: that
@@ -84,7 +85,10 @@ def _load_file(path):
         config, params, _ = read_saved_model(path)
         return Movinet(config, params)
     kind = file_kind(path)
-    if kind == "tflite":          # an int8 TFLite stream model, mapped onto MoViNet
+    if kind == "tflite":          # a TFLite stream model, mapped onto MoViNet
+        from .formats.float_tflite import load_float_tflite, tflite_form
+        if tflite_form(path) in ("float32", "float16", "dynamic-range"):
+            return load_float_tflite(path)        # a float32 `Movinet`
         from .formats.int8_tflite import load_tflite
         return load_tflite(path)
     if kind == "int8":            # an int8 h5 file (minimovinet convert model.tflite)

@@ -3,6 +3,7 @@
     minimovinet convert CHECKPOINT_PREFIX_OR_DIR_OR_TAR [--model-id a0] [--variant stream] -o a0_stream.h5
     minimovinet convert MODEL_INT8.tflite [--labels labels.txt] -o model_int8.h5
     minimovinet convert MODEL_INT8.h5 -o model_int8.tflite      (a TFLite file LiteRT runs)
+    minimovinet convert MODEL_FLOAT16.tflite -o model.h5   (float32 / float16 / dynamic-range)
     minimovinet convert MODEL_INT8.tflite --dequantize -o model_float.h5   (the float32 view)
     minimovinet convert SAVED_MODEL_DIR_OR_TAR_GZ [--labels labels.txt] -o a0_stream.h5
     minimovinet describe MODEL.h5 [--height 172 --width 172]
@@ -147,11 +148,19 @@ def _load_int8(source, args, what: str):
 
 
 def convert_tflite(source, output, args) -> int:
-    """An int8 TFLite MoViNet stream model -> an int8 minimovinet h5 file."""
-    from . import load
+    """An int8 TFLite MoViNet stream model -> an int8 minimovinet h5 file; a float one
+    (float32 / float16 / dynamic-range) -> a float h5 file."""
+    from . import Int8Movinet, load, save
     from .formats.h5_int8 import save_int8
     _note_ignored_options(args)
     model = load(source, _read_labels(args.labels))     # 600 classes: Kinetics-600 names
+    if not isinstance(model, Int8Movinet):
+        cfg = model.config
+        save(model, output, source=f"converted from {source}")
+        print(f"float32 {cfg.model_id} {cfg.variant} ({cfg.activation}, SE {cfg.se_type}, "
+              f"positional encoding {cfg.uses_positional_encoding}) from {model.source} "
+              f"-> {output}")
+        return 0
     save_int8(output, model, source=f"converted from {source}")
     print(f"{_describe_int8(model)}: {source} -> {output}")
     return 0

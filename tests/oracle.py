@@ -132,7 +132,10 @@ def build_official(cfg, seed=0, batch=None, height=None, width=None):
     batch/height/width are given.
     """
     model = build_raw(cfg, batch=batch, height=height, width=width)
-    randomize_weights(model, seed, cfg=cfg)
+    # a fixed input spec only accepts its own batch / size: calibrate at that shape
+    b, t, h, w, c = CALIB_SHAPE
+    randomize_weights(model, seed, cfg=cfg,
+                      calibration_shape=(batch or b, t, height or h, width or w, c))
     return model
 
 

@@ -354,8 +354,10 @@ def test_fetch_float_tflite(cache, tmp_path, monkeypatch):
     """A float32 stream TFLite entry: downloaded and kept as .tflite; Kaggle's .tar.gz around
     1.tflite put by hand is unwrapped; `mm.load(NAME)` loads that file.
 
-    Loading float TFLite files is another branch's work (floattfl); until it is merged, the
-    load is checked up to `minimovinet.load` being called with the cached file."""
+    The file here is a tiny non-MoViNet, so the load is checked up to `minimovinet.load`
+    being called with the cached file; tests/test_float_tflite.py
+    (test_registry_float_entries_load_after_fetch) loads real A0 float32 / float16 files
+    fetched the same way and compares them with LiteRT."""
     name = "a0-stream-float32"
     data = _tiny_float_tflite(registry.get(name).input_size)
     served = tmp_path / "movinet_a0_stream.tflite"
@@ -371,7 +373,7 @@ def test_fetch_float_tflite(cache, tmp_path, monkeypatch):
         return mm.random_model("a0", "stream", num_classes=600)
     monkeypatch.setattr(minimovinet, "_load_file", spy)
     mm.load(name)
-    assert loaded == [str(path)]          # TODO(floattfl merge): compare against LiteRT here
+    assert loaded == [str(path)]
     # by hand, as Kaggle serves it: a .tar.gz holding 1.tflite, at the path the message names
     monkeypatch.setenv("MINIMOVINET_HOME", str(tmp_path / "by-hand"))
     for entry in (name, "a1-stream-float16"):

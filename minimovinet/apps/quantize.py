@@ -159,10 +159,16 @@ def add_parser(sub):
                    help="a directory of videos, a video file, or a .npy of frames "
                         "[N, T, H, W, 3]")
     p.add_argument("-o", "--output", required=True, help="OUT.h5 (or OUT.tflite)")
-    p.add_argument("--input", choices=("float", "int8"), default="float", help="image input")
-    p.add_argument("--states", choices=("float", "int8"), default="float")
-    p.add_argument("--logits", choices=("float", "int8"), default="float")
-    p.add_argument("--ranges", choices=("minmax", "percentile", "mse"), default="minmax")
+    p.add_argument("--input", choices=("float", "int8"), default="float",
+                   help="the image input: float32 in [0, 1] (default) or int8")
+    p.add_argument("--states", choices=("float", "int8"), default="float",
+                   help="the stream states as float32 (default) or int8 inputs / outputs "
+                        "(with --pools float the running sums stay float)")
+    p.add_argument("--logits", choices=("float", "int8"), default="float",
+                   help="the logits output: float32 (default) or int8")
+    p.add_argument("--ranges", choices=("minmax", "percentile", "mse"), default="minmax",
+                   help="activation ranges: minmax (the converter's, default), percentile "
+                        "(clip --percentile %% at each end) or mse (least squared error)")
     p.add_argument("--percentile", type=float, default=0.01,
                    help="per cent clipped at each end with --ranges percentile")
     p.add_argument("--pools", choices=("float", "int8"), default="float",

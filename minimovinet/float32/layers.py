@@ -14,6 +14,7 @@ The two ideas that make streaming equal to whole-clip inference live here:
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Dict, Optional
 
 import numpy as np
@@ -26,6 +27,19 @@ from .kernels import ACT_CODES, EMPTY_SCALE
 from .params import bn_params, fold_batch_norm
 
 States = Dict[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class FileConstants:
+    """Constants the official model computes exactly and a converted file holds rounded
+    (a float16 TFLite file stores every constant in float16); the default is exact.
+
+    head_mean_scale: the head's spatial mean is multiplied by it (the file's 1 / (H * W)
+        times H * W).
+    pos_angles: block prefix -> the angles [C] of its positional encoding.
+    """
+    head_mean_scale: float = 1.0
+    pos_angles: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 class Pointwise:
@@ -217,14 +231,17 @@ class CumulativePool:
         return pooled if pooled.dtype == np.float32 else pooled.astype(np.float32)
 
 
-def positional_encoding(positions, channels: int):
+def positional_encoding(positions, channels: int, angles=None):
     """Sinusoidal encoding [len(positions), channels] in float32, as the official layer builds it:
-    angle_i = 1 / 10000^(2 * (i // 2) / channels); the sines of the even-index angles are
-    CONCATENATED with the cosines of the odd-index ones (not interleaved)."""
+    angle_i = 1 / 10000^(2 * (i // 2) / channels) (or the given `angles` [C]); the sines of the
+    even-index angles are CONCATENATED with the cosines of the odd-index ones (not
+    interleaved)."""
     positions = np.asarray(positions, np.float32)[:, None]                   # [T, 1]
-    idx = np.arange(channels)
-    power = (2 * (idx // 2)).astype(np.float32) / np.float32(channels)
-    angles = np.float32(1.0) / np.power(np.float32(10000.0), power)           # [C]
+    if angles is None:
+        idx = np.arange(channels)
+        power = (2 * (idx // 2)).astype(np.float32) / np.float32(channels)
+        angles = np.float32(1.0) / np.power(np.float32(10000.0), power)       # [C]
+    angles = np.asarray(angles, np.float32)
     radians = positions * angles[None, :]                                     # [T, C]
     return np.concatenate([np.sin(radians[:, 0::2]), np.cos(radians[:, 1::2])], axis=-1)
 
@@ -238,13 +255,15 @@ class SqueezeExcite:
     """
 
     def __init__(self, se_type, causal, reduce: Pointwise, expand: Pointwise,
-                 pool: "CumulativePool", pos_count_name: Optional[str] = None, pos_scale=None):
+                 pool: "CumulativePool", pos_count_name: Optional[str] = None, pos_scale=None,
+                 pos_angles=None):
         self.se_type = se_type
         self.causal = causal
         self.reduce, self.expand = reduce, expand
         self.pool = pool
         self.pos_scale = None if pos_scale is None else np.float32(pos_scale)
         self.pos_count_name = pos_count_name   # [1] int32: position of the next frame
+        self.pos_angles = pos_angles           # [C] or None: the official angles
 
     def __call__(self, x, states: States, new_states: States):
         B, T = x.shape[:2]
@@ -259,7 +278,8 @@ class SqueezeExcite:
                 pooled = np.concatenate([pooled, frame_means], axis=-1)     # [B, T, 2C]
         if self.pos_scale is not None:
             start = int(states[self.pos_count_name][0])
-            encoding = positional_encoding(np.arange(start, start + T), pooled.shape[-1])
+            encoding = positional_encoding(np.arange(start, start + T), pooled.shape[-1],
+                                           self.pos_angles)
             pooled = pooled + self.pos_scale * encoding[None]               # [B, T, C']
             new_states[self.pos_count_name] = np.array([start + T], np.int32)
         gate = self.expand(self.reduce(pooled))                             # [B, T, C]
@@ -319,12 +339,15 @@ class Block:
 class Head:
     """1x1 projection + act, then the global average pool over every frame seen so far."""
 
-    def __init__(self, project: Pointwise, pool: CumulativePool):
+    def __init__(self, project: Pointwise, pool: CumulativePool, mean_scale: float = 1.0):
         self.project = project
         self.pool = pool            # over all frames (not per frame): [B, T, P] -> [B, 1, P]
+        self.mean_scale = np.float32(mean_scale)    # FileConstants.head_mean_scale
 
     def __call__(self, x, states: States, new_states: States):
         frame_means = spatial_mean(self.project(x))                      # [B, T, P]
+        if self.mean_scale != 1:
+            frame_means = frame_means * self.mean_scale
         return self.pool(frame_means, states, new_states)[:, 0]          # [B, P]
 
 
@@ -340,9 +363,11 @@ class Classifier:
 
 # ---- building the layers from raw parameters -----------------------------------------------
 
-def build_layers(cfg: ModelConfig, params: Dict[str, np.ndarray]):
+def build_layers(cfg: ModelConfig, params: Dict[str, np.ndarray],
+                 constants: Optional[FileConstants] = None):
     """Fold BN (and ReZero) into the convs and create the stem, blocks, head and classifier.
     Every parameter and state name comes from `structure.plan(cfg)`."""
+    constants = FileConstants() if constants is None else constants
     net = structure.plan(cfg)
     eps = cfg.bn_epsilon
     act = cfg.activation
@@ -358,15 +383,17 @@ def build_layers(cfg: ModelConfig, params: Dict[str, np.ndarray]):
         return Pointwise(params[conv.kernel], params[conv.bias], activation)
 
     stem = folded(net.stem, act, DenseConv, cfg.stem.stride[1])
-    blocks = [_build_block(cfg, plan, params, folded, with_bias) for plan in net.blocks]
+    blocks = [_build_block(cfg, plan, params, folded, with_bias,
+                           constants.pos_angles.get(plan.prefix)) for plan in net.blocks]
     head_pool = CumulativePool(net.head_pool_buffer, net.head_pool_frame_count, causal=False)
-    head = Head(folded(net.head_project, act), head_pool)
+    head = Head(folded(net.head_project, act), head_pool, constants.head_mean_scale)
     classifier = Classifier(with_bias(net.classifier_hidden, cfg.classifier_activation),
                             with_bias(net.classifier_logits, "linear"))
     return stem, blocks, head, classifier
 
 
-def _build_block(cfg: ModelConfig, plan: structure.BlockPlan, params, folded, with_bias):
+def _build_block(cfg: ModelConfig, plan: structure.BlockPlan, params, folded, with_bias,
+                 pos_angles=None):
     act = cfg.activation
     kt = plan.kernel[0]
     spatial = folded(plan.feature, act, DepthwiseConv, plan.stride[1])
@@ -382,7 +409,7 @@ def _build_block(cfg: ModelConfig, plan: structure.BlockPlan, params, folded, wi
         pos_scale = None if plan.pos_scale is None else params[plan.pos_scale]
         se = SqueezeExcite(cfg.se_type, cfg.causal, with_bias(plan.se_reduce, act),
                            with_bias(plan.se_expand, cfg.gating_activation), pool,
-                           plan.pos_enc_frame_count, pos_scale)
+                           plan.pos_enc_frame_count, pos_scale, pos_angles)
     rezero = float(params[plan.rezero])
     projection = folded(plan.projection, "linear", scale=rezero)
     skip_pool = AvgPoolSkip() if plan.downsamples else None

@@ -10,7 +10,7 @@ from ..config import ModelConfig
 from ..contract import (InputSpec, StreamModel, check_class_names, check_frame_counts,
                         check_frames, check_positive_int, check_states, default_input_spec)
 from ..errors import StateError, WeightsFileError
-from .layers import build_layers
+from .layers import FileConstants, build_layers
 from .params import check_params
 
 States = Dict[str, np.ndarray]
@@ -27,11 +27,15 @@ class Movinet(StreamModel):
     """
 
     def __init__(self, config: ModelConfig, params: Dict[str, np.ndarray],
-                 class_names: Optional[Sequence[str]] = None):
+                 class_names: Optional[Sequence[str]] = None, source: str = "",
+                 constants: Optional[FileConstants] = None):
         check_params(config, params)
         self.config = config
+        self.source = source          # where the weights came from, for describe() ('': unsaid)
+        self.constants = constants    # a converted file's rounded constants (None: exact)
         self.class_names = check_class_names(class_names, config.num_classes, WeightsFileError)
-        self.stem, self.blocks, self.head, self.classifier = build_layers(config, params)
+        self.stem, self.blocks, self.head, self.classifier = build_layers(config, params,
+                                                                          constants)
         self._params = params
         self._state_specs = {}      # (batch, height, width) -> state_specs: checked every call
 
@@ -122,10 +126,13 @@ class Movinet(StreamModel):
 
     def _describe_header(self) -> List[str]:
         cfg = self.config
-        return [f"MoViNet {self.name}: conv {cfg.conv_type}, SE {cfg.se_type}, "
-                f"activation {cfg.activation}, gate {cfg.gating_activation}, "
-                f"positional encoding {cfg.uses_positional_encoding}, "
-                f"{cfg.num_classes} classes, {self.num_parameters():,} parameters"]
+        lines = [f"MoViNet {self.name}: conv {cfg.conv_type}, SE {cfg.se_type}, "
+                 f"activation {cfg.activation}, gate {cfg.gating_activation}, "
+                 f"positional encoding {cfg.uses_positional_encoding}, "
+                 f"{cfg.num_classes} classes, {self.num_parameters():,} parameters"]
+        if self.source:
+            lines.append(f"float32 model from {self.source}")
+        return lines
 
     def _state_note(self, name: str, shape) -> str:
         return structure.what_state_holds(name, shape)

@@ -32,9 +32,10 @@ def _float_weights(op: OpSpec, T):
     return kernel, bias
 
 
-def _kernel_layout(op: OpSpec, kernel, conv: ConvParams) -> np.ndarray:
-    """The file's kernel in minimovinet's layout (`structure` module docstring)."""
-    if op.kind == "depthwise":                         # [1, kh, kw, C] or [1, kt, 1, C]
+def kernel_layout(kind: str, kernel, conv: ConvParams) -> np.ndarray:
+    """A TFLite file's kernel of a 'conv' or 'depthwise' op in minimovinet's layout
+    (`structure` module docstring)."""
+    if kind == "depthwise":                         # [1, kh, kw, C] or [1, kt, 1, C]
         return kernel.reshape(conv.kernel_shape)       # -> [1, kh, kw, C] / [kt, 1, 1, C]
     if len(conv.kernel_shape) == 2:                    # 1x1: [Cout, 1, 1, Cin] -> [Cin, Cout]
         return kernel[:, 0, 0, :].T
@@ -58,9 +59,9 @@ def dequantized_params(program: Int8Program) -> Dict[str, np.ndarray]:
         if op is None:
             continue                                   # reported below, by parameter name
         kernel, bias = _float_weights(op, T)
-        params[conv.kernel] = _kernel_layout(op, kernel, conv).astype(np.float32)
+        params[conv.kernel] = kernel_layout(op.kind, kernel, conv).astype(np.float32)
         if conv.bn is not None:
-            params.update(_identity_bn(conv, bias, cfg.bn_epsilon))
+            params.update(identity_bn(conv, bias, cfg.bn_epsilon))
         else:
             shift = 3.0 if conv.layer in se_expand else 0.0
             params[conv.bias] = (bias - shift).astype(np.float32)
@@ -78,7 +79,7 @@ def dequantized_params(program: Int8Program) -> Dict[str, np.ndarray]:
     return {n: params[n] for n in specs}
 
 
-def _identity_bn(conv: ConvParams, beta, eps) -> Dict[str, np.ndarray]:
+def identity_bn(conv: ConvParams, beta, eps) -> Dict[str, np.ndarray]:
     """A batch norm that adds `beta` and changes nothing else."""
     c = beta.shape[0]
     names = conv.bn_names()

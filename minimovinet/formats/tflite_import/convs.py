@@ -6,12 +6,16 @@ from __future__ import annotations
 from typing import Optional
 
 from ..tflite import Operator
+from .float_graph import check_float_conv
 from .labels import block_conv_label
 from .walk import GraphMismatch, Walk
 
 
 def check_conv_quant(w: Walk, op: Operator, layer: str) -> None:
-    """An int8 conv: int8 input and weights, an int32 bias, both constants."""
+    """An int8 conv: int8 input and weights, an int32 bias, both constants (in a float
+    graph: a float conv, `float_graph.check_float_conv`)."""
+    if w.float_graph:
+        return check_float_conv(w, op, layer)
     x, weights = w.tensors[op.inputs[0]], w.tensors[op.inputs[1]]
     if x.type_name != "INT8" or weights.type_name != "INT8":
         raise GraphMismatch(f"{layer}: conv on {x.type_name} input with {weights.type_name} "

@@ -2,7 +2,8 @@
 
 The SE pools and the head's global pool are causal: they keep the running sum of the frame
 means and a frame count as states.  The converter computes the mean either as an int8 DIV by
-the quantized count, or as a float DIV of the dequantized sum by the count.
+the quantized count, or as a float DIV of the dequantized sum by the count (in a float graph:
+of the sum itself).
 """
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ def _division(w: Walk, count: int, total: int, layer: str) -> Operator:
             div = w.one(w.uses(op.outputs[0]), ("DIV",), f"{layer} divide")
             if w.origin(div.inputs[0]) != w.origin(total):
                 raise GraphMismatch(f"{layer}: DIV numerator is not the running sum")
+        elif op.name == "DIV" and w.float_graph:  # a float graph: DIV of the sum
+            div = op
+            if w.origin(div.inputs[0]) != w.origin(total):
+                raise GraphMismatch(f"{layer}: float DIV numerator is not the running sum")
         elif op.name == "DIV":                    # float DIV of the dequantized sum
             div = op
             dq = w.producer_op(w.origin(div.inputs[0]))
@@ -56,7 +61,7 @@ def match_divide_by_count(w: Walk, total: int, count_name: str, layer: str) -> i
     div = _division(w, count, total, layer)
     w.claim(div, layer)
     out = div.outputs[0]
-    if w.type_of(out) == "FLOAT32":
+    if w.type_of(out) == "FLOAT32" and not w.float_graph:
         q = w.one(w.uses(out), ("QUANTIZE",), f"{layer} quantize")
         w.claim(q, layer)
         out = q.outputs[0]

@@ -3,7 +3,8 @@
     [QUANTIZE] -> stem conv (+ act) -> blocks -> head project conv (+ act) -> head pool
                -> classifier hidden conv (+ act) -> classifier logits conv -> [DEQUANTIZE]
 
-Every operator must find its place in this structure (`check_all_claimed`).
+Every operator must find its place in this structure (`check_all_claimed`).  A float graph
+(`Walk.float_graph`) has no QUANTIZE / DEQUANTIZE at its edges and float convs.
 """
 from __future__ import annotations
 
@@ -24,19 +25,26 @@ def check_operators(w: Walk) -> None:
     if foreign:
         raise GraphMismatch(f"it uses operators {foreign} (a MoViNet stream graph uses only "
                             f"{', '.join(SUPPORTED_OPS)})")
+    if w.float_graph:                         # float_graph.check_float_conv checks each conv
+        return
     weights = {w.type_of(op.inputs[1]) for op in w.ops
                if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(op.inputs) > 1}
     if weights and weights != {"INT8"}:
         raise GraphMismatch(f"its convolutions have {'/'.join(sorted(weights))} weights: a "
                             f"float (or float16 / dynamic-range) TFLite model, expected int8 "
                             f"weights (a full-integer conversion: TFLITE_BUILTINS_INT8 with a "
-                            f"representative dataset); load a float model from its checkpoint")
+                            f"representative dataset); `minimovinet.load` reads it as a float "
+                            f"model")
 
 
 def match_input(w: Walk) -> int:
-    """The int8 image: the `image` input itself or its QUANTIZE.  Sets w.height, w.width."""
+    """The int8 image: the `image` input itself or its QUANTIZE (a float graph: the float
+    image).  Sets w.height, w.width."""
     x = w.image
-    if w.type_of(x) == "FLOAT32":
+    if w.float_graph:
+        if w.type_of(x) != "FLOAT32":
+            raise GraphMismatch(f"image input has type {w.type_of(x)} in a float graph")
+    elif w.type_of(x) == "FLOAT32":
         q = w.one(w.uses(x), ("QUANTIZE",), "image input")
         w.claim(q, INPUT_QUANTIZE)
         x = q.outputs[0]

@@ -32,10 +32,11 @@ def _cone(w: Walk, t: int, layer: str) -> Tuple[List[Operator], List[int]]:
         if t in seen:
             continue
         seen.add(t)
+        if w.const(t) is not None:         # a constant (a float graph's DEQUANTIZEd ones too)
+            continue
         op = w.producer_op(t)
         if op is None:
-            if w.const(t) is None:
-                inputs.append(t)
+            inputs.append(t)
             continue
         if op.name in _NOT_IN_ENCODING:
             raise GraphMismatch(f"{display(layer)}: the encoding is computed from "

@@ -63,6 +63,11 @@ class Walk:
     head: dict = dataclasses.field(default_factory=dict)      # project, hidden, pool
     classifier_act: str = ""               # the classifier's hidden conv's activation
     num_classes: int = 0
+    # -- a float graph (float_graph.prepare_float_walk) ----------------------------------------
+    float_graph: bool = False              # float activations: a float32, float16 or
+    #                                        dynamic-range file (the int8 checks check float)
+    folded: Dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+    #                                      # DEQUANTIZE output of a constant -> its float value
 
     @classmethod
     def of(cls, model: TFLiteModel, label: str = "<TFLiteModel>") -> "Walk":
@@ -85,6 +90,8 @@ class Walk:
 
     def const(self, t: int) -> Optional[np.ndarray]:
         """The constant value of tensor `t` (a copy), None when it is computed."""
+        if t in self.folded:                   # a float graph's dequantized constant
+            return self.folded[t].copy()
         data = self.tensors[t].data(self.model)
         return None if data is None else np.array(data)
 
