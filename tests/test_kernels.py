@@ -9,6 +9,8 @@ from minimovinet.float32 import reference
 from minimovinet.float32.kernels import ACT_CODES, EMPTY_SCALE
 from minimovinet.structure import same_padding
 
+from conftest import need
+
 BUILDS = {"serial": kernels.SERIAL, "parallel": kernels.PARALLEL}
 RTOL, ATOL = 2e-5, 2e-5
 
@@ -31,9 +33,12 @@ def test_pointwise(build, act):
     close(out, reference.pointwise(x, w, b, act), f"pointwise {act}")
 
 
-def test_pointwise_layer_fused_scale_and_residual(monkeypatch):
-    from minimovinet.float32 import kernels
+@pytest.mark.parametrize("path", ["blas", "numba"])
+def test_pointwise_layer_fused_scale_and_residual(monkeypatch, path):
+    """The 1x1 conv layer, both forms: NumPy's BLAS + the bias/act epilogue, and the Numba loop."""
+    from minimovinet.float32 import blas, kernels
     from minimovinet.float32.layers import Pointwise
+    use_blas(blas, path)
     rng = np.random.default_rng(2)
     x = rng.normal(0, 1, (3, 10, 8)).astype(np.float32)          # 3 frames of 10 pixels
     scale = rng.uniform(0, 1, (3, 8)).astype(np.float32)
@@ -50,7 +55,99 @@ def test_pointwise_layer_fused_scale_and_residual(monkeypatch):
             out = layer(x, in_scale=scale, rows_per_scale=10, residual=res)
         finally:
             threads.set_num_threads(None)
-        close(out.reshape(30, 5), expected, f"pointwise layer fused, {n_threads} threads")
+        close(out.reshape(30, 5), expected, f"pointwise layer fused, {path}, {n_threads} threads")
+
+
+def use_blas(blas, path):
+    """Select the BLAS or the Numba form of the float layers (BLAS needs threadpoolctl)."""
+    blas.disable(path == "numba")
+    if path == "blas":
+        need("threadpoolctl", "the BLAS form of the float 1x1 convs")
+        assert blas.usable(), "threadpoolctl found no BLAS under NumPy"
+
+
+@pytest.fixture(autouse=True)
+def _blas_back_to_default():
+    yield
+    from minimovinet.float32 import blas
+    blas.disable(False)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("act", list(ACT_CODES))
+@pytest.mark.parametrize("with_residual", [False, True])
+def test_bias_act(build, act, with_residual):
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 3, (29, 19)).astype(np.float32)
+    b = rng.normal(0, 1, 19).astype(np.float32)
+    res = rng.normal(0, 1, (29, 19)).astype(np.float32) if with_residual else None
+    out = x.copy()
+    BUILDS[build].bias_act(out, b, ACT_CODES[act], EMPTY_SCALE if res is None else res)
+    expected = reference.activate(x + b, act) + (0 if res is None else res)
+    close(out, expected, f"bias_act {act} residual {with_residual}")
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("kt,frames", [(3, 1), (5, 1), (3, 2), (3, 4), (5, 3)])
+def test_temporal_stream(build, kt, frames):
+    """The causal temporal conv reading [buffer, new frames] without concatenating them."""
+    rng = np.random.default_rng(8)
+    prev = rng.normal(0, 1, (2, kt - 1, 5, 7, 6)).astype(np.float32)
+    x = rng.normal(0, 1, (2, frames, 5, 7, 6)).astype(np.float32)
+    w = rng.normal(0, 1, (kt, 1, 1, 6)).astype(np.float32)
+    b = rng.normal(0, 1, 6).astype(np.float32)
+    ref = reference.depthwise3d(np.concatenate([prev, x], axis=1), w, b, 1, "hard_swish")
+    out = np.empty_like(x)
+    BUILDS[build].temporal_stream(prev.reshape(2, kt - 1, 35, 6), x.reshape(2, frames, 35, 6),
+                                  w.reshape(kt, 6), b, ACT_CODES["hard_swish"],
+                                  out.reshape(2, frames, 35, 6))
+    close(out, ref, f"temporal_stream kt {kt} frames {frames}")
+
+
+@pytest.mark.parametrize("kt,frames", [(3, 1), (5, 2), (3, 4)])
+def test_temporal_conv_layer_writes_the_next_buffer(kt, frames):
+    from minimovinet.float32.layers import DepthwiseConv
+    rng = np.random.default_rng(9)
+    prev = rng.normal(0, 1, (1, kt - 1, 4, 4, 3)).astype(np.float32)
+    x = rng.normal(0, 1, (1, frames, 4, 4, 3)).astype(np.float32)
+    layer = DepthwiseConv(rng.normal(0, 1, (kt, 1, 1, 3)), rng.normal(0, 1, 3))
+    states, new_states = {"buf": prev}, {}
+    out = layer.stream("buf", x, states, new_states)
+    full = np.concatenate([prev, x], axis=1)
+    close(out, reference.depthwise3d(full, layer.kernel, layer.bias), "temporal layer")
+    np.testing.assert_array_equal(new_states["buf"], full[:, -(kt - 1):])
+    assert states["buf"] is prev and np.shares_memory(new_states["buf"], prev) is False
+
+
+@pytest.mark.parametrize("path", ["blas", "numba"])
+@pytest.mark.parametrize("size", [(9, 9), (10, 7), (2, 2)])
+def test_stem_layer(path, size):
+    """The stem both ways: patches as rows times the kernel (BLAS), and the direct Numba loop."""
+    from minimovinet.float32 import blas
+    from minimovinet.float32.layers import DenseConv
+    use_blas(blas, path)
+    rng = np.random.default_rng(10)
+    x = rng.normal(0, 1, (2, 3) + size + (3,)).astype(np.float32)
+    w = rng.normal(0, 1, (1, 3, 3, 3, 8)).astype(np.float32)
+    b = rng.normal(0, 1, 8).astype(np.float32)
+    out = DenseConv(w, b, 2, "hard_swish")(x)
+    close(out, reference.conv3d(x, w, b, 2, "hard_swish"), f"stem layer {path} {size}")
+
+
+def test_blas_runs_on_one_thread():
+    """With BLAS in use, its pool has 1 thread whatever set_num_threads says (blas.py: why)."""
+    threadpoolctl = need("threadpoolctl", "the BLAS form of the float 1x1 convs")
+    from minimovinet.float32 import blas
+    blas.disable(False)
+    try:
+        threads.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        assert blas.usable()
+        counts = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                  if lib["user_api"] == "blas"]
+        print("BLAS thread counts:", counts)
+        assert counts and all(n == 1 for n in counts)
+    finally:
+        threads.set_num_threads(None)
 
 
 @pytest.mark.parametrize("build", BUILDS)

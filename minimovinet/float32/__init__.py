@@ -2,6 +2,7 @@
 
     kernels.py    Numba float32 kernels (serial + parallel builds)
     reference.py  the same kernels in plain NumPy, to read and to test against
+    blas.py       NumPy's BLAS for the 1x1 convs and the stem: when, and on how many threads
     layers.py     layer classes: convs, stream buffer, cumulative pool, SE, block, head;
                   `FileConstants` (a converted file's rounded constants)
     params.py     raw parameters: validation, batch-norm folding, seeded random values

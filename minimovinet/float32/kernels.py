@@ -93,11 +93,43 @@ def _pointwise(x, w_t, bias, act, residual, out):
                 out[p, co] = y
 
 
+def _bias_act(out, bias, act, residual):
+    """In place: out = act(out + bias) (+ residual): the epilogue of a BLAS 1x1 conv.
+
+    out [P, Cout] (the matrix product); bias [Cout]; residual [P, Cout] or empty.
+    Indexed flat, one branch per activation outside the channel loop: that is what lets LLVM
+    vectorize it (2-D indexing with the activation switch inside did not).
+    """
+    P, Cout = out.shape
+    flat = out.reshape(-1)
+    res = residual.reshape(-1)
+    use_residual = residual.shape[0] > 0
+    for p in prange(P):
+        base = p * Cout
+        if act == 0:
+            for co in range(Cout):
+                flat[base + co] += bias[co]
+        elif act == 4:                          # hard swish, as activate()
+            for co in range(Cout):
+                v = flat[base + co] + bias[co]
+                r = min(max(v + np.float32(3.0), np.float32(0.0)), np.float32(6.0))
+                flat[base + co] = (v * r) * np.float32(1.0 / 6.0)
+        else:
+            for co in range(Cout):
+                flat[base + co] = activate(flat[base + co] + bias[co], act)
+        if use_residual:
+            for co in range(Cout):
+                flat[base + co] += res[base + co]
+
+
 def _depthwise3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):
     """Depthwise conv, valid in time (the caller pads or prepends the stream buffer).
 
     x [B, Ti, H, W, C]; w [kt, kh, kw, C]; bias [C]; out [B, To, Ho, Wo, C], To = Ti - kt + 1.
     Spatial padding is implicit zeros: input row = out_row * stride_h - pad_top + dh.
+    One job per output row; the taps go outermost so that each tap's weights [C] serve the
+    whole row (1.4-2x the pixel-outer order); every output still sums its taps in the order
+    dt, dh, dw, so the bits are those of the plain loop.
     """
     B, Ti, H, W, C = x.shape
     kt, kh, kw, _ = w.shape
@@ -106,22 +138,55 @@ def _depthwise3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):
         b = job // (To * Ho)
         t = (job // Ho) % To
         oh = job % Ho
+        row = out[b, t, oh]                              # [Wo, C]
         for ow in range(Wo):
             for c in range(C):
-                out[b, t, oh, ow, c] = bias[c]
-            for dt in range(kt):
-                for dh in range(kh):
-                    ih = oh * stride_h - pad_top + dh
-                    if ih < 0 or ih >= H:
-                        continue
-                    for dw in range(kw):
+                row[ow, c] = bias[c]
+        for dt in range(kt):
+            for dh in range(kh):
+                ih = oh * stride_h - pad_top + dh
+                if ih < 0 or ih >= H:
+                    continue
+                x_row = x[b, t + dt, ih]                 # [W, C]
+                for dw in range(kw):
+                    w_tap = w[dt, dh, dw]                # [C]
+                    for ow in range(Wo):
                         iw = ow * stride_w - pad_left + dw
                         if iw < 0 or iw >= W:
                             continue
                         for c in range(C):
-                            out[b, t, oh, ow, c] += x[b, t + dt, ih, iw, c] * w[dt, dh, dw, c]
+                            row[ow, c] += x_row[iw, c] * w_tap[c]
+        for ow in range(Wo):
             for c in range(C):
-                out[b, t, oh, ow, c] = activate(out[b, t, oh, ow, c], act)
+                row[ow, c] = activate(row[ow, c], act)
+
+
+def _temporal_stream(prev, x, w, bias, act, out):
+    """Causal temporal depthwise conv (kt x 1 x 1) over the stream buffer and the new frames,
+    without concatenating them: input frame f is prev[f] for f < kt - 1, else x[f - kt + 1].
+
+    prev [B, kt-1, P, C] (the buffer); x [B, T, P, C]; w [kt, C]; bias [C]; out [B, T, P, C].
+    """
+    B, T, P, C = x.shape
+    kt = w.shape[0]
+    chunks = (P + 31) // 32                    # 32 pixels per job, so threads split one frame
+    for job in prange(B * T * chunks):
+        b = job // (T * chunks)
+        t = (job // chunks) % T
+        p0 = (job % chunks) * 32
+        for p in range(p0, min(p0 + 32, P)):
+            for c in range(C):
+                out[b, t, p, c] = bias[c]
+            for dt in range(kt):
+                f = t + dt
+                if f < kt - 1:
+                    for c in range(C):
+                        out[b, t, p, c] += prev[b, f, p, c] * w[dt, c]
+                else:
+                    for c in range(C):
+                        out[b, t, p, c] += x[b, f - kt + 1, p, c] * w[dt, c]
+            for c in range(C):
+                out[b, t, p, c] = activate(out[b, t, p, c], act)
 
 
 def _conv3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):
@@ -154,6 +219,34 @@ def _conv3d(x, w, bias, stride_h, stride_w, pad_top, pad_left, act, out):
                                 out[b, t, oh, ow, co] += v * w[dt, dh, dw, ci, co]
             for co in range(Cout):
                 out[b, t, oh, ow, co] = activate(out[b, t, oh, ow, co], act)
+
+
+def _im2col(x, kt, kh, kw, stride_h, stride_w, pad_top, pad_left, Ho, Wo, cols):
+    """The patches of a dense conv as rows, so that the conv is one matrix product (BLAS).
+
+    x [B, Ti, H, W, Cin]; cols [B * To * Ho * Wo, kt * kh * kw * Cin], To = Ti - kt + 1: rows in
+    the output's order [B, To, Ho, Wo], columns in the kernel's order [kt, kh, kw, Cin];
+    padded cells are zeros.
+    """
+    B, Ti, H, W, Cin = x.shape
+    To = Ti - kt + 1
+    K = kt * kh * kw * Cin
+    flat = cols.reshape(-1)
+    for job in prange(B * To * Ho):
+        b = job // (To * Ho)
+        t = (job // Ho) % To
+        oh = job % Ho
+        for ow in range(Wo):
+            k = (job * Wo + ow) * K
+            for dt in range(kt):
+                for dh in range(kh):
+                    ih = oh * stride_h - pad_top + dh
+                    for dw in range(kw):
+                        iw = ow * stride_w - pad_left + dw
+                        inside = ih >= 0 and ih < H and iw >= 0 and iw < W
+                        for ci in range(Cin):
+                            flat[k] = x[b, t + dt, ih, iw, ci] if inside else np.float32(0.0)
+                            k += 1
 
 
 def _avg_pool(x, k, stride, pad_top, pad_left, out):
@@ -196,8 +289,11 @@ def _spatial_mean(x, out):
 
 _KERNEL_SOURCES = {
     "pointwise": _pointwise,
+    "bias_act": _bias_act,
     "depthwise3d": _depthwise3d,
+    "temporal_stream": _temporal_stream,
     "conv3d": _conv3d,
+    "im2col": _im2col,
     "avg_pool": _avg_pool,
     "spatial_mean": _spatial_mean,
 }

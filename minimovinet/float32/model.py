@@ -37,6 +37,7 @@ class Movinet(StreamModel):
         self.stem, self.blocks, self.head, self.classifier = build_layers(config, params,
                                                                           constants)
         self._params = params
+        self._state_specs = {}      # (batch, height, width) -> state_specs: checked every call
 
     # ---- states ---------------------------------------------------------------------------
 
@@ -88,7 +89,10 @@ class Movinet(StreamModel):
             if not self.config.causal:
                 raise StateError(f"model {self.name} is a whole-clip (base) model and takes no "
                                  f"states; call model(frames)")
-            check_states(states, self.state_specs(B, H, W), self.name,
+            specs = self._state_specs.get((B, H, W))
+            if specs is None:
+                specs = self._state_specs[(B, H, W)] = self.state_specs(B, H, W)
+            check_states(states, specs, self.name,
                          f"for frames of batch {B} and size {H}x{W} (states are tied to the "
                          f"batch and frame size given to init_states)")
             check_frame_counts(states, T)
