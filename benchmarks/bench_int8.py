@@ -144,7 +144,10 @@ def breakdown_worker(args):
     model = mm.load(args.model)
     prog, runner = model.program, model.runner
     frames = load_frames(args.warmup + args.frames)
-    per_op = [[] for _ in runner.runners]
+    plan_ops = getattr(runner, "plan_ops", None)      # the ops a step runs (older: all)
+    if plan_ops is None:
+        plan_ops = [i for i, run in enumerate(runner.runners) if run is not R._noop]
+    per_op = {i: [] for i in plan_ops}
 
     def timed(i, run):
         def timed_run(ws, ki):
@@ -152,8 +155,11 @@ def breakdown_worker(args):
             run(ws, ki)
             per_op[i].append(time.perf_counter() - t0)
         return timed_run
-    plain = list(runner.runners)
-    runner.runners = [timed(i, run) for i, run in enumerate(plain)]
+    if hasattr(runner, "plan"):
+        runner.plan = [(timed(i, run), par) for i, (run, par) in zip(plan_ops, runner.plan)]
+    else:
+        runner.runners = [timed(i, run) if i in per_op else run
+                          for i, run in enumerate(runner.runners)]
     states = model.init_states()
     frame_times = []
     for frame in frames:
@@ -161,18 +167,15 @@ def breakdown_worker(args):
         _, states = model(frame, states)
         frame_times.append(time.perf_counter() - t0)
     w = args.warmup
-    op_ms = [float(np.median(t[w:])) * 1000 for t in per_op]
+    op_ms = {i: float(np.median(t[w:])) * 1000 for i, t in per_op.items()}
     rows = {}
-    calls = 0
-    for i, (op, ms) in enumerate(zip(prog.ops, op_ms)):
-        if plain[i] is R._noop:
-            continue                                    # fused into another op
-        calls += 1
-        key = op_class(op, prog.tensors)
+    calls = len(op_ms)
+    for i, ms in op_ms.items():
+        key = op_class(prog.ops[i], prog.tensors)
         n, total = rows.get(key, (0, 0.0))
         rows[key] = (n + 1, total + ms)
     frame_ms = float(np.median(frame_times[w:])) * 1000
-    print(json.dumps({"frame_ms": frame_ms, "ops_ms": sum(op_ms), "calls": calls,
+    print(json.dumps({"frame_ms": frame_ms, "ops_ms": sum(op_ms.values()), "calls": calls,
                       "call_us": _empty_call_us(), "rows": rows}))
 
 

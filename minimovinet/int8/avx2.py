@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from .arith import clamp, requant
@@ -217,11 +217,12 @@ def _gemm_avx2(xs, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):
     P, Cout = out.shape
     R = bias.size // Cout                          # pixels per requantization pass
     any_left = left.max() > 0
-    acc = np.empty(R * Cout + TILE_COLS, np.int32)
     out_flat = out.reshape(P * Cout)
     blocks = wp.shape[0]
-    for p0 in range(0, P, R):
+    for task in prange((P + R - 1) // R):          # the threads' share: passes of R pixels
+        p0 = task * R
         rows = min(R, P - p0)
+        acc = np.empty(R * Cout + TILE_COLS, np.int32)
         for rb in range(p0 // TILE_ROWS, (p0 + rows + TILE_ROWS - 1) // TILE_ROWS):
             start = (rb * TILE_ROWS - p0) * Cout
             for cb in range(blocks - 1, -1, -1):
@@ -254,4 +255,8 @@ _gemm_avx2 = njit(cache=True, nogil=True, inline="always")(_gemm_avx2)
 pointwise_avx2 = njit(cache=True, nogil=True)(_pointwise_avx2)
 conv_avx2 = njit(cache=True, nogil=True)(_conv_avx2)
 
-__all__ = ["AVAILABLE", "pack_weights", "input_shape", "pointwise_avx2", "conv_avx2"]
+# the kernels' builds for `kernels.SERIAL` / `kernels.PARALLEL` (the threads split the
+# requantization passes of `_gemm_avx2`); the two above are the serial ones, for direct use
+SOURCES = {"pointwise_avx2": _pointwise_avx2, "conv_avx2": _conv_avx2}
+
+__all__ = ["AVAILABLE", "SOURCES", "pack_weights", "input_shape", "pointwise_avx2", "conv_avx2"]

@@ -182,7 +182,7 @@ def _pointwise(op, ctx, g: ConvGeometry, w_rows, bias, rq: Requantization, form)
         xu = ctx.scratch_slot(V.input_shape(P, Cin), np.uint8, 128)
 
         def run(ws, ki):
-            V.pointwise_vnni(ws[x].reshape(P, Cin), ws[xu], *packed, zo, lo, hi,
+            ki.pointwise_vnni(ws[x].reshape(P, Cin), ws[xu], *packed, zo, lo, hi,
                              ws[o].reshape(P, Cout))
         return run
     if form == "avx2" and P >= 4:                     # x86 with AVX2: avx2.py
@@ -190,7 +190,7 @@ def _pointwise(op, ctx, g: ConvGeometry, w_rows, bias, rq: Requantization, form)
         xs = ctx.scratch_slot(X.input_shape(P, Cin), np.int16, 0)
 
         def run(ws, ki):
-            X.pointwise_avx2(ws[x].reshape(P, Cin), ws[xs], *packed, zo, lo, hi,
+            ki.pointwise_avx2(ws[x].reshape(P, Cin), ws[xs], *packed, zo, lo, hi,
                              ws[o].reshape(P, Cout))
         return run
     if form == "rows" and P >= 4:                     # x86: outer products, int16
@@ -227,7 +227,7 @@ def _dense(op, ctx, g: ConvGeometry, w_rows, bias, rq: Requantization, form) -> 
         xpad = ctx.scratch_slot((g.Hp, g.Wp, g.Cin), np.uint8, (zi + 128) % 256)
 
         def run(ws, ki):
-            V.conv_vnni(ws[x][0], kh, kw, sh, sw, pad_top, pad_left, zi, Wo, ws[xpad], ws[xu],
+            ki.conv_vnni(ws[x][0], kh, kw, sh, sw, pad_top, pad_left, zi, Wo, ws[xpad], ws[xu],
                         *packed, zo, lo, hi, ws[o].reshape(P, Cout))
         return run
     if form == "avx2":                                # patches straight into int16
@@ -237,7 +237,7 @@ def _dense(op, ctx, g: ConvGeometry, w_rows, bias, rq: Requantization, form) -> 
         xpad = ctx.scratch_slot((g.Hp, g.Wp, g.Cin), np.int16, zi)
 
         def run(ws, ki):
-            X.conv_avx2(ws[x][0], kh, kw, sh, sw, pad_top, pad_left, Wo, ws[xpad], ws[xs],
+            ki.conv_avx2(ws[x][0], kh, kw, sh, sw, pad_top, pad_left, Wo, ws[xpad], ws[xs],
                         *packed, zo, lo, hi, ws[o].reshape(P, Cout))
         return run
     patches = _patches(op, ctx, g)
