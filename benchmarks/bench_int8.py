@@ -3,6 +3,7 @@
     python benchmarks/bench_int8.py [--frames 100] [--warmup 10] [--threads 1,2]
                                     [--model ../shared/models/movinet_a0_stream_k600_int8.tflite]
     python benchmarks/bench_int8.py --breakdown [--forms vnni,rows] [--frames 100]
+    python benchmarks/bench_int8.py --before /tmp/main-copy --engines minimovinet,before,...
 
 Every (engine, threads) pair runs in its own subprocess on the same frames (the first
 frames of ../shared/media/carving_ice_172.mp4 when PyAV is installed, else seeded random
@@ -13,13 +14,16 @@ frames), one frame per call, states carried forward:
                    minimovinet/int8/ops/conv.py), e.g. --engines minimovinet,minimovinet-rows
   litert-builtin   LiteRT, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, num_threads=n
   litert-xnnpack   LiteRT default (XNNPACK delegate), num_threads=n
+  before, before-F the minimovinet checkout given by --before (e.g. `git archive main`
+                   unpacked in /tmp), for before / after tables in one run
 
 Reported: median, fastest and p90 ms per frame after warm-up, the first call, the peak RSS,
-the ratio minimovinet / engine in this run, and the bytes of state carried between frames.
+the ratio minimovinet / engine and engine / litert-xnnpack in this run, and the bytes of state carried between frames.
 Every engine runs --repeat times (alternating) and keeps its best median: machines shared with
 other jobs are noisy; compare ratios within one run.
 
---breakdown: minimovinet alone at 1 thread, per 1x1-conv form (each in its own subprocess):
+--breakdown: minimovinet alone at 1 thread, per 1x1-conv form (each in its own subprocess;
+before-F for the --before checkout):
 the time of every compiled op per frame (median over the frames), summed by op class, and
 how much of a frame is Python: the per-call cost of a runner closure calling a compiled
 kernel (measured on an empty kernel with the same argument count) times the calls per frame,
@@ -66,7 +70,6 @@ def peak_rss_mb() -> float:
 
 
 def run_minimovinet(model_path, threads, frames):
-    sys.path.insert(0, str(ROOT))
     import minimovinet as mm
     mm.set_num_threads(threads)
     model = mm.load(model_path)
@@ -135,9 +138,10 @@ def _empty_call_us(calls: int = 20000) -> float:
 
 def breakdown_worker(args):
     """Per-op times of one form (`--breakdown`), printed as JSON."""
-    sys.path.insert(0, str(ROOT))
-    if args.engine != "default":
-        os.environ["MINIMOVINET_INT8_FORM"] = args.engine
+    form = args.engine.split("-", 1)[1] if args.engine.startswith("before-") else args.engine
+    sys.path.insert(0, args.tree)
+    if form != "default":
+        os.environ["MINIMOVINET_INT8_FORM"] = form
     import minimovinet as mm
     from minimovinet.int8 import runner as R
     mm.set_num_threads(1)
@@ -181,14 +185,18 @@ def breakdown_worker(args):
 
 def breakdown(args):
     results = {}
-    for form in args.forms.split(","):
-        cmd = [sys.executable, __file__, "--breakdown-worker", "--engine", form, "--model",
-               args.model, "--frames", str(args.frames), "--warmup", str(args.warmup)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(done.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"breakdown of form {form} failed")
-        results[form] = json.loads(done.stdout.strip().splitlines()[-1])
+    for _ in range(args.repeat):                        # alternating; each form's best frame
+        for form in args.forms.split(","):
+            cmd = [sys.executable, __file__, "--breakdown-worker", "--engine", form, "--model",
+                   args.model, "--frames", str(args.frames), "--warmup", str(args.warmup),
+                   "--tree", _tree(args, form)]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(done.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"breakdown of form {form} failed")
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            if form not in results or r["frame_ms"] < results[form]["frame_ms"]:
+                results[form] = r
     forms = list(results)
     keys = sorted({k for r in results.values() for k in r["rows"]},
                   key=lambda k: -max(r["rows"].get(k, (0, 0))[1] for r in results.values()))
@@ -219,11 +227,22 @@ ENGINES = {
 }
 
 
+def _tree(args, engine: str) -> str:
+    """The minimovinet checkout an engine runs."""
+    if engine.startswith("before"):
+        if not args.before:
+            raise SystemExit(f"engine {engine}: give the other checkout with --before PATH")
+        return str(Path(args.before).resolve())
+    return str(ROOT)
+
+
 def worker(args):
     frames = load_frames(args.warmup + args.frames)
     engine = args.engine
-    if engine.startswith("minimovinet-"):            # a forced 1x1-conv form
+    sys.path.insert(0, args.tree)
+    if engine.startswith(("minimovinet-", "before-")):   # a forced 1x1-conv form
         os.environ["MINIMOVINET_INT8_FORM"] = engine.split("-", 1)[1]
+    if engine.startswith(("minimovinet", "before")):
         engine = "minimovinet"
     times, logits, state_bytes = ENGINES[engine](args.model, args.threads, frames)
     timed = np.array(times[args.warmup:]) * 1000
@@ -251,6 +270,9 @@ def main():
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--breakdown-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument("--before", help="another minimovinet checkout, for the engines "
+                                         "'before' and 'before-F'")
+    parser.add_argument("--tree", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         args.threads = int(args.threads)
@@ -264,14 +286,14 @@ def main():
     print(f"model {args.model}; {args.frames} timed frames after {args.warmup} warm-up, "
           f"one frame per call, states carried")
     print(f"{'thr':>3}  {'engine':<15}{'median ms':>10}{'min ms':>8}{'p90 ms':>8}{'first ms':>10}"
-          f"{'peak MB':>9}{'state bytes':>13}{'mm/engine':>11}{'(min)':>7}")
+          f"{'peak MB':>9}{'state bytes':>13}{'mm/engine':>11}{'(min)':>7}{'/xnnpack':>10}")
     for threads in [int(t) for t in args.threads.split(",")]:
         results = {}
         for _ in range(args.repeat):
             for engine in args.engines.split(","):
                 cmd = [sys.executable, __file__, "--worker", "--engine", engine, "--model",
                        args.model, "--threads", str(threads), "--frames", str(args.frames),
-                       "--warmup", str(args.warmup)]
+                       "--warmup", str(args.warmup), "--tree", _tree(args, engine)]
                 env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
                 done = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if done.returncode != 0:
@@ -281,16 +303,19 @@ def main():
                 if engine not in results or r["median_ms"] < results[engine]["median_ms"]:
                     results[engine] = r
         mine = results.get("minimovinet", {})
+        xnn = results.get("litert-xnnpack", {})
         for engine, r in results.items():
             ratio = ratio_min = ""
             if engine != "minimovinet" and mine:
                 ratio = f"{mine['median_ms'] / r['median_ms']:.2f}x"
                 ratio_min = f"{mine['min_ms'] / r['min_ms']:.2f}x"
+            vs_xnn = f"{r['median_ms'] / xnn['median_ms']:.2f}x" if xnn else ""
             print(f"{threads:>3}  {engine:<15}{r['median_ms']:>10.2f}{r['min_ms']:>8.2f}"
                   f"{r['p90_ms']:>8.2f}{r['first_ms']:>10.0f}{r['peak_rss_mb']:>9.0f}"
-                  f"{r['state_bytes']:>13,}{ratio:>11}{ratio_min:>7}", flush=True)
+                  f"{r['state_bytes']:>13,}{ratio:>11}{ratio_min:>7}{vs_xnn:>10}", flush=True)
     print("\nmm/engine = minimovinet median / engine median in this run, (min) the same for the "
-          "fastest frame; minimovinet and litert-builtin compute the same bits.")
+          "fastest frame; /xnnpack = engine median / litert-xnnpack median; minimovinet and "
+          "litert-builtin compute the same bits.")
 
 
 if __name__ == "__main__":
