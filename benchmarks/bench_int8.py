@@ -2,6 +2,8 @@
 
     python benchmarks/bench_int8.py [--frames 100] [--warmup 10] [--threads 1,2]
                                     [--model ../shared/models/movinet_a0_stream_k600_int8.tflite]
+    python benchmarks/bench_int8.py --breakdown [--forms vnni,rows] [--frames 100]
+    python benchmarks/bench_int8.py --before /tmp/main-copy --engines minimovinet,before,...
 
 Every (engine, threads) pair runs in its own subprocess on the same frames (the first
 frames of ../shared/media/carving_ice_172.mp4 when PyAV is installed, else seeded random
@@ -12,11 +14,20 @@ frames), one frame per call, states carried forward:
                    minimovinet/int8/ops/conv.py), e.g. --engines minimovinet,minimovinet-rows
   litert-builtin   LiteRT, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, num_threads=n
   litert-xnnpack   LiteRT default (XNNPACK delegate), num_threads=n
+  before, before-F the minimovinet checkout given by --before (e.g. `git archive main`
+                   unpacked in /tmp), for before / after tables in one run
 
 Reported: median, fastest and p90 ms per frame after warm-up, the first call, the peak RSS,
-the ratio minimovinet / engine in this run, and the bytes of state carried between frames.
+the ratio minimovinet / engine and engine / litert-xnnpack in this run, and the bytes of state carried between frames.
 Every engine runs --repeat times (alternating) and keeps its best median: machines shared with
 other jobs are noisy; compare ratios within one run.
+
+--breakdown: minimovinet alone at 1 thread, per 1x1-conv form (each in its own subprocess;
+before-F for the --before checkout):
+the time of every compiled op per frame (median over the frames), summed by op class, and
+how much of a frame is Python: the per-call cost of a runner closure calling a compiled
+kernel (measured on an empty kernel with the same argument count) times the calls per frame,
+plus the time outside the ops (states in and out).
 """
 from __future__ import annotations
 
@@ -59,7 +70,6 @@ def peak_rss_mb() -> float:
 
 
 def run_minimovinet(model_path, threads, frames):
-    sys.path.insert(0, str(ROOT))
     import minimovinet as mm
     mm.set_num_threads(threads)
     model = mm.load(model_path)
@@ -91,6 +101,125 @@ def _run_litert(model_path, threads, frames, builtin):
     return times, out["logits"], state_bytes
 
 
+def op_class(op, T) -> str:
+    """A row of the breakdown: the op kind, convs split by what they are."""
+    if op.kind == "conv":
+        w = T[op.inputs[1]].shape                       # [Cout, kh, kw, Cin]
+        if w[1] * w[2] > 1:
+            return "conv (stem, dense)"
+        return "conv 1x1 (1 pixel)" if np.prod(T[op.outputs[0]].shape[1:3]) == 1 \
+            else "conv 1x1"
+    if op.kind == "depthwise":
+        return "depthwise (temporal)" if T[op.inputs[1]].shape[2] == 1 \
+            else "depthwise (spatial)"
+    return op.kind
+
+
+def _empty_call_us(calls: int = 20000) -> float:
+    """Microseconds of one runner-closure call of a compiled kernel that does nothing, with a
+    1x1 conv's arguments (9 arrays, two of them reshaped in the closure, 4 ints): the Python
+    and Numba dispatch every op pays."""
+    from numba import njit
+    kernel = njit(lambda x, w, b, m, l, o, t, zo, lo, hi, out, a, c: None)
+    ws = [np.zeros((4, 8), np.int8), np.zeros(8, np.int32), np.zeros(8, np.int64),
+          np.zeros((4, 8), np.int8)]
+    x, b, o, out = 0, 1, 2, 3
+    zo, lo, hi, P = -3, -128, 127, 4
+
+    def run(ws, ki):
+        kernel(ws[x].reshape(P, 8), ws[x], ws[b], ws[b], ws[b], ws[o], ws[o], zo, lo, hi,
+               ws[out].reshape(P, 8), ws[x], P)
+    run(ws, None)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        run(ws, None)
+    return (time.perf_counter() - t0) / calls * 1e6
+
+
+def breakdown_worker(args):
+    """Per-op times of one form (`--breakdown`), printed as JSON."""
+    form = args.engine.split("-", 1)[1] if args.engine.startswith("before-") else args.engine
+    sys.path.insert(0, args.tree)
+    if form != "default":
+        os.environ["MINIMOVINET_INT8_FORM"] = form
+    import minimovinet as mm
+    from minimovinet.int8 import runner as R
+    mm.set_num_threads(1)
+    model = mm.load(args.model)
+    prog, runner = model.program, model.runner
+    frames = load_frames(args.warmup + args.frames)
+    plan_ops = getattr(runner, "plan_ops", None)      # the ops a step runs (older: all)
+    if plan_ops is None:
+        plan_ops = [i for i, run in enumerate(runner.runners) if run is not R._noop]
+    per_op = {i: [] for i in plan_ops}
+
+    def timed(i, run):
+        def timed_run(ws, ki):
+            t0 = time.perf_counter()
+            run(ws, ki)
+            per_op[i].append(time.perf_counter() - t0)
+        return timed_run
+    if hasattr(runner, "plan"):
+        runner.plan = [(timed(i, run), par) for i, (run, par) in zip(plan_ops, runner.plan)]
+    else:
+        runner.runners = [timed(i, run) if i in per_op else run
+                          for i, run in enumerate(runner.runners)]
+    states = model.init_states()
+    frame_times = []
+    for frame in frames:
+        t0 = time.perf_counter()
+        _, states = model(frame, states)
+        frame_times.append(time.perf_counter() - t0)
+    w = args.warmup
+    op_ms = {i: float(np.median(t[w:])) * 1000 for i, t in per_op.items()}
+    rows = {}
+    calls = len(op_ms)
+    for i, ms in op_ms.items():
+        key = op_class(prog.ops[i], prog.tensors)
+        n, total = rows.get(key, (0, 0.0))
+        rows[key] = (n + 1, total + ms)
+    frame_ms = float(np.median(frame_times[w:])) * 1000
+    print(json.dumps({"frame_ms": frame_ms, "ops_ms": sum(op_ms.values()), "calls": calls,
+                      "call_us": _empty_call_us(), "rows": rows}))
+
+
+def breakdown(args):
+    results = {}
+    for _ in range(args.repeat):                        # alternating; each form's best frame
+        for form in args.forms.split(","):
+            cmd = [sys.executable, __file__, "--breakdown-worker", "--engine", form, "--model",
+                   args.model, "--frames", str(args.frames), "--warmup", str(args.warmup),
+                   "--tree", _tree(args, form)]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(done.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"breakdown of form {form} failed")
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            if form not in results or r["frame_ms"] < results[form]["frame_ms"]:
+                results[form] = r
+    forms = list(results)
+    keys = sorted({k for r in results.values() for k in r["rows"]},
+                  key=lambda k: -max(r["rows"].get(k, (0, 0))[1] for r in results.values()))
+    print(f"per-op time, 1 thread, median of {args.frames} frames (ms per frame; ops timed "
+          f"one by one, so each includes its Python call)")
+    print(f"{'op class':<24}{'ops':>5}" + "".join(f"{f:>12}" for f in forms))
+    for k in keys:
+        n = max(r["rows"].get(k, (0, 0))[0] for r in results.values())
+        print(f"{k:<24}{n:>5}" + "".join(f"{r['rows'].get(k, (0, 0.0))[1]:>12.3f}"
+                                         for r in results.values()))
+    print(f"{'sum of the ops':<29}" + "".join(f"{r['ops_ms']:>12.3f}" for r in results.values()))
+    print(f"{'outside the ops':<29}" + "".join(f"{r['frame_ms'] - r['ops_ms']:>12.3f}"
+                                               for r in results.values()))
+    print(f"{'frame (timed ops)':<29}" + "".join(f"{r['frame_ms']:>12.3f}"
+                                                 for r in results.values()))
+    print(f"{'Python calls per frame':<29}" + "".join(f"{r['calls']:>12}"
+                                                      for r in results.values()))
+    print(f"{'  x empty call (us)':<29}" + "".join(f"{r['call_us']:>12.2f}"
+                                                   for r in results.values()))
+    print(f"{'  = dispatch (ms)':<29}" + "".join(f"{r['calls'] * r['call_us'] / 1000:>12.3f}"
+                                                 for r in results.values()))
+
+
 ENGINES = {
     "minimovinet": run_minimovinet,
     "litert-builtin": lambda m, t, f: _run_litert(m, t, f, builtin=True),
@@ -98,11 +227,22 @@ ENGINES = {
 }
 
 
+def _tree(args, engine: str) -> str:
+    """The minimovinet checkout an engine runs."""
+    if engine.startswith("before"):
+        if not args.before:
+            raise SystemExit(f"engine {engine}: give the other checkout with --before PATH")
+        return str(Path(args.before).resolve())
+    return str(ROOT)
+
+
 def worker(args):
     frames = load_frames(args.warmup + args.frames)
     engine = args.engine
-    if engine.startswith("minimovinet-"):            # a forced 1x1-conv form
+    sys.path.insert(0, args.tree)
+    if engine.startswith(("minimovinet-", "before-")):   # a forced 1x1-conv form
         os.environ["MINIMOVINET_INT8_FORM"] = engine.split("-", 1)[1]
+    if engine.startswith(("minimovinet", "before")):
         engine = "minimovinet"
     times, logits, state_bytes = ENGINES[engine](args.model, args.threads, frames)
     timed = np.array(times[args.warmup:]) * 1000
@@ -123,25 +263,37 @@ def main():
     parser.add_argument("--repeat", type=int, default=3,
                         help="run every engine this many times, alternating, and keep each "
                              "engine's best median (a shared machine's load comes and goes)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="per-op time breakdown of minimovinet at 1 thread, per form")
+    parser.add_argument("--forms", default="vnni,rows",
+                        help="with --breakdown: the 1x1-conv forms (or 'default')")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--breakdown-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument("--before", help="another minimovinet checkout, for the engines "
+                                         "'before' and 'before-F'")
+    parser.add_argument("--tree", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         args.threads = int(args.threads)
         return worker(args)
+    if args.breakdown_worker:
+        return breakdown_worker(args)
     if not Path(args.model).exists():
         raise SystemExit(f"{args.model}: not found (the official model lives in ../shared)")
+    if args.breakdown:
+        return breakdown(args)
     print(f"model {args.model}; {args.frames} timed frames after {args.warmup} warm-up, "
           f"one frame per call, states carried")
     print(f"{'thr':>3}  {'engine':<15}{'median ms':>10}{'min ms':>8}{'p90 ms':>8}{'first ms':>10}"
-          f"{'peak MB':>9}{'state bytes':>13}{'mm/engine':>11}{'(min)':>7}")
+          f"{'peak MB':>9}{'state bytes':>13}{'mm/engine':>11}{'(min)':>7}{'/xnnpack':>10}")
     for threads in [int(t) for t in args.threads.split(",")]:
         results = {}
         for _ in range(args.repeat):
             for engine in args.engines.split(","):
                 cmd = [sys.executable, __file__, "--worker", "--engine", engine, "--model",
                        args.model, "--threads", str(threads), "--frames", str(args.frames),
-                       "--warmup", str(args.warmup)]
+                       "--warmup", str(args.warmup), "--tree", _tree(args, engine)]
                 env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
                 done = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if done.returncode != 0:
@@ -151,16 +303,19 @@ def main():
                 if engine not in results or r["median_ms"] < results[engine]["median_ms"]:
                     results[engine] = r
         mine = results.get("minimovinet", {})
+        xnn = results.get("litert-xnnpack", {})
         for engine, r in results.items():
             ratio = ratio_min = ""
             if engine != "minimovinet" and mine:
                 ratio = f"{mine['median_ms'] / r['median_ms']:.2f}x"
                 ratio_min = f"{mine['min_ms'] / r['min_ms']:.2f}x"
+            vs_xnn = f"{r['median_ms'] / xnn['median_ms']:.2f}x" if xnn else ""
             print(f"{threads:>3}  {engine:<15}{r['median_ms']:>10.2f}{r['min_ms']:>8.2f}"
                   f"{r['p90_ms']:>8.2f}{r['first_ms']:>10.0f}{r['peak_rss_mb']:>9.0f}"
-                  f"{r['state_bytes']:>13,}{ratio:>11}{ratio_min:>7}", flush=True)
+                  f"{r['state_bytes']:>13,}{ratio:>11}{ratio_min:>7}{vs_xnn:>10}", flush=True)
     print("\nmm/engine = minimovinet median / engine median in this run, (min) the same for the "
-          "fastest frame; minimovinet and litert-builtin compute the same bits.")
+          "fastest frame; /xnnpack = engine median / litert-xnnpack median; minimovinet and "
+          "litert-builtin compute the same bits.")
 
 
 if __name__ == "__main__":

@@ -176,7 +176,14 @@ def test_bad_int8_form_setting(request, monkeypatch):
         monkeypatch.setenv("MINIMOVINET_INT8_FORM", "vnni")
         with pytest.raises(SettingError, match="no AVX-VNNI"):
             load_tflite(path)
+    from minimovinet.int8 import avx2
+    if not avx2.AVAILABLE:
+        monkeypatch.setenv("MINIMOVINET_INT8_FORM", "avx2")
+        with pytest.raises(SettingError, match="no AVX2"):
+            load_tflite(path)
     monkeypatch.setenv("MINIMOVINET_INT8_FORM", "reduce")
+    load_tflite(path)
+    monkeypatch.setenv("MINIMOVINET_INT8_FORM", "avx2" if avx2.AVAILABLE else "rows")
     load_tflite(path)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from minimovinet.int8 import arith as A
+from minimovinet.int8 import avx2 as X
 from minimovinet.int8 import kernels as K
 from minimovinet.int8 import reference as ref
 from minimovinet.int8 import vnni as V
@@ -115,6 +116,20 @@ def test_pointwise_forms(ki, P, Cin, Cout, shifts, monkeypatch):
             out = np.empty((P, Cout), np.int8)
             V.pointwise_vnni(x, xu, *packed, out_zp, lo, hi, out)
             np.testing.assert_array_equal(out, expected, err_msg=f"block {block}")
+    if X.AVAILABLE:                               # the x86 AVX2 form, on the same -128 case
+        w[:, 1 % Cin] = -128                      # (a pair of -128 * -128 products: 2^15)
+        x[:, 1 % Cin] = -128
+        expected = ref.pointwise_conv(x, w, bias, x_zp, mult, shift, out_zp, lo, hi)
+        bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=1)).astype(np.int32)
+        for block in (4, 4 * Cout, X.REQUANT_BLOCK):     # 1, several or many pixels per pass
+            monkeypatch.setattr(X, "REQUANT_BLOCK", block)
+            packed = X.pack_weights(w, bias_eff, *rq)
+            xs = np.zeros(X.input_shape(P, Cin), np.int16)
+            out = np.empty((P, Cout), np.int8)
+            X.pointwise_avx2(x, xs, *packed, out_zp, lo, hi, out)
+            print(f"avx2 block {block}: maxdiff",
+                  np.abs(out.astype(int) - expected.astype(int)).max())
+            np.testing.assert_array_equal(out, expected, err_msg=f"block {block}")
 
 
 @pytest.mark.parametrize("ki", KERNELS)
@@ -194,6 +209,15 @@ def test_im2col_dense_conv(ki, x_zp):
         Hp, Wp = max(H + pt, (Ho - 1) * s + k), max(W + pl, (Wo - 1) * s + k)
         xpad = np.full((Hp, Wp, Cin), (x_zp + 128) % 256, np.uint8)
         V.conv_vnni(x, k, k, s, s, pt, pl, x_zp, Wo, xpad, xu, *packed, 2, -128, 127, out)
+        np.testing.assert_array_equal(out.reshape(Ho, Wo, Cout), expected)
+    if X.AVAILABLE:                               # the x86 AVX2 form: patches in int16
+        packed = X.pack_weights(w.reshape(Cout, -1), bias_eff, *split(mult, shift))
+        xs = np.zeros(X.input_shape(Ho * Wo, k * k * Cin), np.int16)
+        out = np.empty((Ho * Wo, Cout), np.int8)
+        Hp, Wp = max(H + pt, (Ho - 1) * s + k), max(W + pl, (Wo - 1) * s + k)
+        xpad = np.full((Hp, Wp, Cin), x_zp, np.int16)
+        X.conv_avx2(x, k, k, s, s, pt, pl, Wo, xpad, xs, *packed, 2, -128, 127, out)
+        print("avx2 stem: maxdiff", np.abs(out.reshape(Ho, Wo, Cout).astype(int) - expected).max())
         np.testing.assert_array_equal(out.reshape(Ho, Wo, Cout), expected)
 
 

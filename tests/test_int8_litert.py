@@ -20,6 +20,7 @@ from minimovinet.contract import softmax
 from minimovinet.formats.h5_int8 import read_int8
 from minimovinet.formats.int8_tflite import load_tflite
 from minimovinet.int8 import arith as A
+from minimovinet.int8 import avx2 as int8_avx2
 from minimovinet.int8 import kernels as K
 from minimovinet.int8 import reference
 from minimovinet.int8 import runner as int8_runner
@@ -266,13 +267,16 @@ def test_regression_model_reaches_the_float32_multiplier_case(converted, monkeyp
     assert differing
 
 
-@pytest.mark.parametrize("form", ["reduce", "rows", "vnni"])
+@pytest.mark.parametrize("form", ["reduce", "rows", "avx2", "vnni"])
 def test_every_pointwise_form_is_exact(converted, form, monkeypatch):
-    """Each 1x1-conv form ('reduce' for ARM, 'rows' for x86, 'vnni' for x86 with VNNI; the
-    stem's dense conv follows the same choice) gives LiteRT's logits and states bit for bit
-    after each of 4 frames, on an SE + hard-swish and a relu6 model."""
+    """Each 1x1-conv form ('reduce' for ARM, 'rows' for x86 without AVX2, 'avx2' for x86 with
+    AVX2, 'vnni' for x86 with VNNI; the stem's dense conv follows the same choice) gives
+    LiteRT's logits and states bit for bit after each of 4 frames, on an SE + hard-swish and a
+    relu6 model."""
     if form == "vnni" and not int8_vnni.AVAILABLE:
         expected_skip("this CPU has no AVX-VNNI / AVX-512 VNNI: the vnni form cannot run")
+    if form == "avx2" and not int8_avx2.AVAILABLE:
+        expected_skip("this CPU has no AVX2: the avx2 form cannot run")
     monkeypatch.setattr(int8_conv, "POINTWISE_FORM", form)
     for key in (("stream", "float"), ("mobile", "int8")):
         path = converted[key]

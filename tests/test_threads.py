@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import expected_skip
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
@@ -58,13 +60,17 @@ pool = [threading.Thread(target=worker, args=(i,)) for i in range(streams)]
 for t in pool: t.start()
 for t in pool: t.join()
 same = [concurrent[i] == sequential[i] for i in range(streams)]
-print(json.dumps({"same": same, "errors": errors}))
+print(json.dumps({"same": same, "errors": errors, "sequential": sequential}))
 """
 
 
-def run_script(kind, threads, path=""):
-    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+def run_script(kind, threads, path="", form=None):
+    """The script's result after checking it: concurrent streams equal sequential ones."""
+    env = dict(os.environ, NUMBA_NUM_THREADS="2", PYTHONPATH=str(ROOT))
     env.pop("NUMBA_THREADING_LAYER", None)          # the default layer: workqueue
+    env.pop("MINIMOVINET_INT8_FORM", None)
+    if form:
+        env["MINIMOVINET_INT8_FORM"] = form
     proc = subprocess.run([sys.executable, "-c", SCRIPT, kind, str(threads), str(path)],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert proc.returncode == 0, (f"exit status {proc.returncode} (134 = numba's workqueue "
@@ -72,6 +78,7 @@ def run_script(kind, threads, path=""):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not result["errors"], result["errors"]
     assert all(result["same"]), f"streams differing from sequential runs: {result['same']}"
+    return result
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -82,6 +89,23 @@ def test_float_model_from_four_threads(threads):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_int8_model_from_four_threads(shared_dir, threads):
     run_script("int8", threads, shared_dir / "models" / "movinet_a0_stream_k600_int8.tflite")
+
+
+@pytest.mark.parametrize("form", ["avx2", "vnni", "rows"])
+def test_int8_two_threads_give_the_bits_of_one(shared_dir, form):
+    """The official A0 int8 model with every conv on 2 threads (the 1x1-conv kernels split
+    their requantization passes, the depthwise kernels their rows) gives the logits and states
+    of 1 thread bit for bit, in each x86 1x1-conv form."""
+    from minimovinet.int8 import avx2, vnni
+    available = {"avx2": avx2.AVAILABLE, "vnni": vnni.AVAILABLE, "rows": True}
+    if not available[form]:
+        expected_skip(f"this CPU cannot run the {form} form")
+    path = shared_dir / "models" / "movinet_a0_stream_k600_int8.tflite"
+    one = run_script("int8", 1, path, form)["sequential"]
+    two = run_script("int8", 2, path, form)["sequential"]
+    differing = [i for i in range(len(one)) if one[i] != two[i]]
+    print(f"{form}: streams whose logits or states differ between 1 and 2 threads:", differing)
+    assert not differing
 
 
 def test_guard_falls_back_to_the_serial_build():

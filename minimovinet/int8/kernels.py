@@ -58,6 +58,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import threads
+from . import avx2, vnni
 from .arith import (add_value, clamp, clrsb32, clz32, mbqm, mul_value, one_over_one_plus_x,
                     prod16, rdbpot_as_x86, requant, srdhm, wrap32)
 
@@ -511,6 +512,8 @@ _SOURCES = {
     "lut": _lut,
     "quantize": _quantize,
     "dequantize": _dequantize,
+    **vnni.SOURCES,                    # the x86 forms (compiled only when called)
+    **avx2.SOURCES,
 }
 # small kernels that are never worth threads
 _SERIAL_ONLY = {"mean": _mean, "sum": _sum, "div": _div}

@@ -53,6 +53,7 @@ class Int8Movinet(StreamModel):
         self.runner = ProgramRunner(program)
         # the pooled head features: known where the structure was recognised
         self._features_tensor = None if program.unrecognised else _classifier_input(program)
+        self._checked_specs = {}                  # batch -> state_specs(batch), for each call
 
     # ---- description --------------------------------------------------------------------------
 
@@ -220,7 +221,10 @@ class Int8Movinet(StreamModel):
 
     def _check_states(self, states, batch):
         # float states are checked for NaN / inf by the QUANTIZE that reads them
-        check_states(states, self.state_specs(batch), self.name,
+        specs = self._checked_specs.get(batch)
+        if specs is None:
+            specs = self._checked_specs[batch] = self.state_specs(batch)
+        check_states(states, specs, self.name,
                      f"for batch {batch} (this int8 model runs {self.height}x{self.width} "
                      f"frames; states come from init_states of the same model)",
                      check_finite=False)

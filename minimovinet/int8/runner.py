@@ -43,12 +43,6 @@ def multiply_adds(op: OpSpec, T) -> int:
     return out * w[1] * w[2] * (w[3] if op.kind == "conv" else 1)
 
 
-def _serial(run):
-    def serial_run(ws, ki):
-        run(ws, K.SERIAL)
-    return serial_run
-
-
 def _noop(ws, ki):
     pass
 
@@ -73,18 +67,14 @@ class ProgramRunner:
                 self.requantize[name] = (b.scale, b.zero_point, a.scale, a.zero_point)
         self._plan_outputs()
         ctx = CompileContext(prog.tensors, pointwise_form())
-        self.runners: List = []
-        self.any_parallel = False
-        for op in prog.ops:
-            run = compile_op(op, ctx)
-            if multiply_adds(op, prog.tensors) < PARALLEL_MIN_WORK:
-                run = _serial(run)
-            else:
-                self.any_parallel = True
-            self.runners.append(run)
+        self.runners: List = [compile_op(op, ctx) for op in prog.ops]
+        # the ops worth threads (with threads > 1); the others run the serial builds
+        self.parallel = [multiply_adds(op, prog.tensors) >= PARALLEL_MIN_WORK for op in prog.ops]
+        self.any_parallel = any(self.parallel)
         self.scratch = ctx.scratch              # (shape, dtype, fill) of the extra arrays
         if FUSE_REZERO_ADD:
             self._fuse_rezero_add()
+        self._plan_static_views()
         self._local = threading.local()
 
     def _plan_outputs(self):
@@ -117,6 +107,28 @@ class ProgramRunner:
                 self.runners[i] = _noop
                 self.runners[j] = fused
 
+    def _plan_static_views(self):
+        """RESHAPEs of arrays that live as long as the workspace (not a graph input, not a
+        fresh output) are views made once, with the workspace, instead of an op per step."""
+        prog = self.program
+        dynamic = set(self.inputs) | set(self.fresh)
+        self.static_views: List[Tuple[int, int, tuple]] = []     # (input, output, shape)
+        static = set()
+        for i, op in enumerate(prog.ops):
+            if op.kind != "reshape":
+                continue
+            x, o = op.inputs[0], op.outputs[0]
+            if x in dynamic or o in self.copy_out:
+                dynamic.add(o)
+                continue
+            self.static_views.append((x, o, tuple(prog.tensors[o].shape)))
+            static.add(i)
+        # the ops a step runs (`runners` keeps every op's own runner, for op-level checks):
+        # their indices, and (runner, whether it may use the threads)
+        self.plan_ops = [i for i, run in enumerate(self.runners)
+                         if run is not _noop and i not in static]
+        self.plan = [(self.runners[i], self.parallel[i]) for i in self.plan_ops]
+
     def workspace(self) -> list:
         """This thread's workspace (made on first use); after a `step` it holds every tensor
         of that step but the graph inputs."""
@@ -133,6 +145,8 @@ class ProgramRunner:
                     ws[i] = np.empty(t.shape, t.numpy_dtype)
             for j, (shape, dtype, fill) in enumerate(self.scratch):
                 ws[n + j] = np.full(shape, fill, dtype)
+            for x, o, shape in self.static_views:        # in op order: views of views too
+                ws[o] = ws[x].reshape(shape)
             self._local.bufs = ws
         return ws
 
@@ -149,8 +163,12 @@ class ProgramRunner:
             spec = prog.tensors[t]
             ws[t] = np.empty(spec.shape, spec.numpy_dtype)
         ki = K.impl(self.any_parallel)
-        for run in self.runners:
-            run(ws, ki)
+        if ki is K.SERIAL:
+            for run, _ in self.plan:
+                run(ws, ki)
+        else:
+            for run, par in self.plan:
+                run(ws, ki if par else K.SERIAL)
         logits = ws[prog.logits]
         if prog.logits in self.copy_out:
             logits = logits.copy()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from .arith import clamp, requant
@@ -223,11 +223,12 @@ def _gemm_vnni(xu, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):
     P, Cout = out.shape
     R = bias.size // Cout                          # pixels per requantization pass
     any_left = left.max() > 0
-    acc = np.empty(R * Cout + TILE_COLS, np.int32)
     out_flat = out.reshape(P * Cout)
     blocks = wp.shape[0]
-    for p0 in range(0, P, R):
+    for task in prange((P + R - 1) // R):          # the threads' share: passes of R pixels
+        p0 = task * R
         rows = min(R, P - p0)
+        acc = np.empty(R * Cout + TILE_COLS, np.int32)
         for rb in range(p0 // TILE_ROWS, (p0 + rows + TILE_ROWS - 1) // TILE_ROWS):
             start = (rb * TILE_ROWS - p0) * Cout
             for cb in range(blocks - 1, -1, -1):
@@ -260,4 +261,8 @@ _gemm_vnni = njit(cache=True, nogil=True, inline="always")(_gemm_vnni)
 pointwise_vnni = njit(cache=True, nogil=True)(_pointwise_vnni)
 conv_vnni = njit(cache=True, nogil=True)(_conv_vnni)
 
-__all__ = ["AVAILABLE", "pack_weights", "input_shape", "pointwise_vnni", "conv_vnni"]
+# the kernels' builds for `kernels.SERIAL` / `kernels.PARALLEL` (the threads split the
+# requantization passes of `_gemm_vnni`); the two above are the serial ones, for direct use
+SOURCES = {"pointwise_vnni": _pointwise_vnni, "conv_vnni": _conv_vnni}
+
+__all__ = ["AVAILABLE", "SOURCES", "pack_weights", "input_shape", "pointwise_vnni", "conv_vnni"]

@@ -2,10 +2,13 @@
 bias, the per-channel requantization, and which kernel form runs the 1x1 convs.
 
 Forms of the 1x1 convs (and of the stem's dense conv, through patches): "vnni" (`vnni.py`:
-vpdpbusd, x86 CPUs with AVX-VNNI / AVX-512 VNNI), "rows" (outer products over output channels
-with int16 products: other x86 CPUs) or "reduce" (int8 x int8 -> int32 reductions over input
-channels: sdot on ARMv8.2+, smull/sadalp before).  All are bit-exact; the tests run each.  The
-environment variable MINIMOVINET_INT8_FORM overrides the choice (read when a model is loaded).
+vpdpbusd, x86 CPUs with AVX-VNNI / AVX-512 VNNI), "avx2" (`avx2.py`: vpmaddwd on int16, other
+x86 CPUs with AVX2), "rows" (outer products over output channels with int16 products, portable:
+x86 without AVX2) or "reduce" (int8 x int8 -> int32 reductions over input channels: sdot on
+ARMv8.2+, smull/sadalp before; also the classifier's single-pixel convs in every form).  All
+are bit-exact; the tests run each.  The choice follows the CPU's features, read when this
+module is imported; the environment variable MINIMOVINET_INT8_FORM overrides it (read when a
+model is loaded).
 """
 from __future__ import annotations
 
@@ -16,14 +19,18 @@ import numpy as np
 
 from ...errors import SettingError, UnsupportedModelError
 from ...structure import same_padding
+from .. import avx2 as X
 from .. import kernels as K
 from .. import vnni as V
 from ..arith import activation_range, quantize_multipliers, upward_params
 from ..program import OpSpec
 from .common import CompileContext, Runner, quantization
 
-FORMS = ("vnni", "rows", "reduce")
-POINTWISE_FORM = "vnni" if V.AVAILABLE else ("rows" if K.PREFER_INT16 else "reduce")
+FORMS = ("vnni", "avx2", "rows", "reduce")
+POINTWISE_FORM = ("vnni" if V.AVAILABLE else "avx2" if X.AVAILABLE else
+                  "rows" if K.PREFER_INT16 else "reduce")
+# the CPU feature each x86 form needs: (available, what to say when it is not)
+_NEEDS = {"vnni": (V.AVAILABLE, "AVX-VNNI / AVX-512 VNNI"), "avx2": (X.AVAILABLE, "AVX2")}
 
 
 def pointwise_form() -> str:
@@ -31,8 +38,8 @@ def pointwise_form() -> str:
     form = os.environ.get("MINIMOVINET_INT8_FORM", "").strip().lower() or POINTWISE_FORM
     if form not in FORMS:
         raise SettingError(f"MINIMOVINET_INT8_FORM={form!r}: expected one of {', '.join(FORMS)}")
-    if form == "vnni" and not V.AVAILABLE:
-        raise SettingError("MINIMOVINET_INT8_FORM=vnni: this CPU has no AVX-VNNI / AVX-512 VNNI")
+    if form in _NEEDS and not _NEEDS[form][0]:
+        raise SettingError(f"MINIMOVINET_INT8_FORM={form}: this CPU has no {_NEEDS[form][1]}")
     return form
 
 
@@ -170,12 +177,20 @@ def _pointwise(op, ctx, g: ConvGeometry, w_rows, bias, rq: Requantization, form)
     P, Cin, Cout = g.H * g.W, g.Cin, g.Cout
     m, left, offset, total, zo, lo, hi = (rq.mult, rq.left, rq.offset, rq.total, rq.out_zp,
                                           rq.lo, rq.hi)
-    if form == "vnni":                                # x86 with VNNI: vnni.py
+    if form == "vnni" and P >= 4:                     # x86 with VNNI: vnni.py
         packed = V.pack_weights(w_rows, bias, m, left, offset, total)
         xu = ctx.scratch_slot(V.input_shape(P, Cin), np.uint8, 128)
 
         def run(ws, ki):
-            V.pointwise_vnni(ws[x].reshape(P, Cin), ws[xu], *packed, zo, lo, hi,
+            ki.pointwise_vnni(ws[x].reshape(P, Cin), ws[xu], *packed, zo, lo, hi,
+                             ws[o].reshape(P, Cout))
+        return run
+    if form == "avx2" and P >= 4:                     # x86 with AVX2: avx2.py
+        packed = X.pack_weights(w_rows, bias, m, left, offset, total)
+        xs = ctx.scratch_slot(X.input_shape(P, Cin), np.int16, 0)
+
+        def run(ws, ki):
+            ki.pointwise_avx2(ws[x].reshape(P, Cin), ws[xs], *packed, zo, lo, hi,
                              ws[o].reshape(P, Cout))
         return run
     if form == "rows" and P >= 4:                     # x86: outer products, int16
@@ -186,9 +201,9 @@ def _pointwise(op, ctx, g: ConvGeometry, w_rows, bias, rq: Requantization, form)
             ki.pointwise_rows(ws[x].reshape(P, Cin), wt, pairs, bias, m, left, offset, total,
                               zo, lo, hi, ws[o].reshape(P, Cout))
         return run
-    # aarch64, and single pixels (the classifier): int8 x int8 -> int32 reductions over the
-    # input channels (sdot on ARMv8.2+); int8 weights: the classifier's MBs of weights make it
-    # memory-bound
+    # aarch64, and single pixels (the classifier) in every form: int8 x int8 -> int32
+    # reductions over the input channels (sdot on ARMv8.2+); int8 weights: the classifier's
+    # MBs of weights make it memory-bound (a 4-pixel tile would do 4 times the work)
     w8 = np.ascontiguousarray(w_rows)
 
     def run(ws, ki):
@@ -212,7 +227,17 @@ def _dense(op, ctx, g: ConvGeometry, w_rows, bias, rq: Requantization, form) -> 
         xpad = ctx.scratch_slot((g.Hp, g.Wp, g.Cin), np.uint8, (zi + 128) % 256)
 
         def run(ws, ki):
-            V.conv_vnni(ws[x][0], kh, kw, sh, sw, pad_top, pad_left, zi, Wo, ws[xpad], ws[xu],
+            ki.conv_vnni(ws[x][0], kh, kw, sh, sw, pad_top, pad_left, zi, Wo, ws[xpad], ws[xu],
+                        *packed, zo, lo, hi, ws[o].reshape(P, Cout))
+        return run
+    if form == "avx2":                                # patches straight into int16
+        packed = X.pack_weights(w_rows, bias, m, left, offset, total)
+        xs = ctx.scratch_slot(X.input_shape(P, K_len), np.int16, 0)
+        # the padded image in int16: the border holds x_zp, written once
+        xpad = ctx.scratch_slot((g.Hp, g.Wp, g.Cin), np.int16, zi)
+
+        def run(ws, ki):
+            ki.conv_avx2(ws[x][0], kh, kw, sh, sw, pad_top, pad_left, Wo, ws[xpad], ws[xs],
                         *packed, zo, lo, hi, ws[o].reshape(P, Cout))
         return run
     patches = _patches(op, ctx, g)
