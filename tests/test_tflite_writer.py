@@ -46,6 +46,7 @@ def _frames_for(details, clip):
 def _verified(path):
     """LiteRT given the file's bytes runs the FlatBuffers verifier on them (from a path it
     does not): it refuses a buffer that is not a valid TFLite flatbuffer."""
+    need("ai_edge_litert", "LiteRT's FlatBuffers verifier checks the written file")
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
     Interpreter(model_content=Path(path).read_bytes(), experimental_op_resolver_type=
                 OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES).allocate_tensors()
