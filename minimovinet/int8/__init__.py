@@ -9,6 +9,8 @@
     quantize.py    LiteRT's QUANTIZE / DEQUANTIZE on whole arrays (frames, states, logits)
     ops/           op compilers: each op kind -> kernel calls (convs, binary ops, pools, ...)
     runner.py      `ProgramRunner`: the compiled program, a workspace per thread, one step
+    aliasing.py    stream buffers without copies: CONCATENATION parts stored in the output,
+                   contiguous SLICEs as views
     dequantize.py  the program's weights as float32 parameters (`Int8Movinet.dequantize()`)
     model.py       `Int8Movinet`: the model contract on a program, frame by frame
   post-training quantization (a float model -> an `Int8Program`):

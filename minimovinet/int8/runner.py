@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from . import aliasing
 from . import kernels as K
 from .ops import CompileContext, compile_op
 from .ops.binary import compile_mul_add
@@ -32,6 +33,9 @@ PARALLEL_MIN_WORK = 20_000_000
 # Fuse each block's ReZero MUL with its residual ADD (one pass; the same bits).  The op-level
 # tests turn it off to compare every TFLite operator's own output.
 FUSE_REZERO_ADD = True
+# Store the parts of a stream buffer's CONCATENATION inside its output and make contiguous
+# SLICEs views (aliasing.py): the stream buffers are then never copied.
+PLACE_STREAM_BUFFERS = True
 
 
 def multiply_adds(op: OpSpec, T) -> int:
@@ -45,6 +49,23 @@ def multiply_adds(op: OpSpec, T) -> int:
 
 def _noop(ws, ki):
     pass
+
+
+def _copy_parts(prog: Int8Program, op: OpSpec, remaining: List[int]):
+    """A CONCATENATION whose other parts are stored in its output: copies these parts (by
+    position in op.inputs) into their runs of the flat output."""
+    sizes = [int(np.prod(prog.tensors[x].shape)) for x in op.inputs]
+    starts = np.cumsum([0] + sizes).tolist()
+    parts = [(op.inputs[k], starts[k], starts[k + 1]) for k in remaining]
+    o = op.outputs[0]
+    if not parts:
+        return _noop
+
+    def run(ws, ki):
+        out = ws[o].reshape(-1)
+        for x, start, stop in parts:
+            out[start:stop] = ws[x].reshape(-1)
+    return run
 
 
 class ProgramRunner:
@@ -74,6 +95,11 @@ class ProgramRunner:
         self.scratch = ctx.scratch              # (shape, dtype, fill) of the extra arrays
         if FUSE_REZERO_ADD:
             self._fuse_rezero_add()
+        # what a step runs per op: `runners`, but for the placed stream buffers' ops
+        self.step_runners: List = list(self.runners)
+        self.placements: List[aliasing.Placement] = []
+        if PLACE_STREAM_BUFFERS:
+            self._place_stream_buffers()
         self._plan_static_views()
         self._local = threading.local()
 
@@ -107,6 +133,28 @@ class ProgramRunner:
                 self.runners[i] = _noop
                 self.runners[j] = fused
 
+    def _place_stream_buffers(self):
+        """Concatenation parts stored in the output, contiguous slices as views
+        (aliasing.py); the concatenations then copy only the parts left."""
+        prog = self.program
+        views = {op.outputs[0]: op.inputs[0] for op in prog.ops if op.kind == "reshape"}
+        dynamic = set(self.inputs) | set(self.fresh)
+        for o in list(views):                          # views of the step's own arrays
+            x = o
+            while x in views:
+                x = views[x]
+            if x in dynamic:
+                del views[o]
+        produced = {t for run, op in zip(self.step_runners, prog.ops)
+                    if run is not _noop and op.kind != "reshape" for t in op.outputs
+                    if prog.tensors[t].data is None} - dynamic
+        keep = dynamic | set(self.outputs) | set(self.copy_out)
+        self.placements, to_copy, as_views = aliasing.plan(prog, produced, keep, views)
+        for i in as_views:
+            self.step_runners[i] = _noop
+        for i, remaining in to_copy.items():
+            self.step_runners[i] = _copy_parts(prog, prog.ops[i], remaining)
+
     def _plan_static_views(self):
         """RESHAPEs of arrays that live as long as the workspace (not a graph input, not a
         fresh output) are views made once, with the workspace, instead of an op per step."""
@@ -125,9 +173,9 @@ class ProgramRunner:
             static.add(i)
         # the ops a step runs (`runners` keeps every op's own runner, for op-level checks):
         # their indices, and (runner, whether it may use the threads)
-        self.plan_ops = [i for i, run in enumerate(self.runners)
+        self.plan_ops = [i for i, run in enumerate(self.step_runners)
                          if run is not _noop and i not in static]
-        self.plan = [(self.runners[i], self.parallel[i]) for i in self.plan_ops]
+        self.plan = [(self.step_runners[i], self.parallel[i]) for i in self.plan_ops]
 
     def workspace(self) -> list:
         """This thread's workspace (made on first use); after a `step` it holds every tensor
@@ -142,9 +190,11 @@ class ProgramRunner:
                 if t.data is not None:
                     ws[i] = t.data
                 elif i not in self.inputs and i not in views and i not in self.fresh:
-                    ws[i] = np.empty(t.shape, t.numpy_dtype)
+                    ws[i] = np.empty(t.shape, t.numpy_dtype)     # (placed ones: replaced)
             for j, (shape, dtype, fill) in enumerate(self.scratch):
                 ws[n + j] = np.full(shape, fill, dtype)
+            for p in self.placements:                    # bases first: in plan order
+                ws[p.tensor] = ws[p.base].reshape(-1)[p.start:p.stop].reshape(p.shape)
             for x, o, shape in self.static_views:        # in op order: views of views too
                 ws[o] = ws[x].reshape(shape)
             self._local.bufs = ws
