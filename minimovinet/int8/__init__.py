@@ -5,6 +5,7 @@
     kernels.py     Numba int8 array kernels, bit-exact with LiteRT's built-in kernels
     vnni.py        the x86 VNNI (`vpdpbusd`) form of the 1x1 convs, same bits
     avx2.py        the x86 AVX2 (`vpmaddwd` on int16) form of the 1x1 convs and the stem, same bits
+    tiles.py       what those two share: tile sizes, patch gather, the requantization pass
     reference.py   the same arithmetic in plain Python / NumPy, to read and to test against
     quantize.py    LiteRT's QUANTIZE / DEQUANTIZE on whole arrays (frames, states, logits)
     ops/           op compilers: each op kind -> kernel calls (convs, binary ops, pools, ...)

@@ -27,7 +27,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from .arith import clamp, requant
+from .tiles import (TILE_COLS, TILE_ROWS, gather_patches, requantize_rows,
+                    tiled_requantization)
 
 
 def _host_has_avx2() -> bool:
@@ -41,8 +42,6 @@ def _host_has_avx2() -> bool:
 
 AVAILABLE = _host_has_avx2()
 
-TILE_ROWS = 4          # pixels per micro-kernel tile
-TILE_COLS = 16         # output channels per tile: two vectors of 8 int32 lanes
 # outputs requantized per pass (a multiple of 4 pixels): one long vectorized loop
 REQUANT_BLOCK = 1024
 
@@ -63,10 +62,7 @@ def pack_weights(w, bias_eff, mult, left, offset, total):
     padded[:Cout, :Cin] = w
     # [Cout16, Cin2] -> [Cout16 / 16, 16, Cin2 / 2, 2] -> [Cout16 / 16, Cin2 / 2, 16, 2]
     wp = padded.reshape(Cout16 // TILE_COLS, TILE_COLS, Cin2 // 2, 2).transpose(0, 2, 1, 3)
-    rows = TILE_ROWS * max(1, REQUANT_BLOCK // (TILE_ROWS * Cout))
-    tiled = [np.tile(np.asarray(v, dtype), rows) for v, dtype in
-             ((bias_eff, np.int32), (mult, np.int32), (left, np.int32), (offset, np.int64),
-              (total, np.int64))]
+    tiled = tiled_requantization(bias_eff, mult, left, offset, total, REQUANT_BLOCK)
     return (np.ascontiguousarray(wp), *tiled)
 
 
@@ -195,19 +191,7 @@ def _im2col_int16(x, kh, kw, stride_h, stride_w, pad_top, pad_left, Wo, xpad, xs
         dst = xpad[h + pad_top].reshape(Wp * Cin)[pad_left * Cin:]
         for i in range(W * Cin):
             dst[i] = np.int16(src[i])
-    P = xs.shape[0] * TILE_ROWS
-    Ho = (P + Wo - 1) // Wo
-    flat = xpad.reshape(Hp * Wp * Cin)
-    run = kw * Cin                                 # one patch row: contiguous in xpad
-    for p in range(min(P, Ho * Wo)):
-        oh = p // Wo
-        ow = p % Wo
-        row = xs[p // TILE_ROWS, p % TILE_ROWS]
-        for dh in range(kh):
-            src = flat[((oh * stride_h + dh) * Wp + ow * stride_w) * Cin:]
-            dst = row[dh * run:]
-            for i in range(run):
-                dst[i] = src[i]
+    gather_patches(xpad, kh, kw, stride_h, stride_w, Wo, xs)
 
 
 def _gemm_avx2(xs, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):
@@ -228,10 +212,8 @@ def _gemm_avx2(xs, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):
             for cb in range(blocks - 1, -1, -1):
                 _tile_4x16(xs, rb, wp, cb, acc, start, Cout)
         o = out_flat[p0 * Cout:]
-        for j in range(rows * Cout):
-            v = requant(np.int32(acc[j] + bias[j]), mult[j], left[j], offset[j], total[j],
-                        any_left) + out_zp
-            o[j] = clamp(v, lo, hi)
+        requantize_rows(acc, bias, mult, left, offset, total, any_left, out_zp, lo, hi, o,
+                        rows * Cout)
 
 
 def _pointwise_avx2(x, xs, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):

@@ -25,7 +25,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from .arith import clamp, requant
+from .tiles import (TILE_COLS, TILE_ROWS, gather_patches, requantize_rows,
+                    tiled_requantization)
 
 
 def _host_has_vnni() -> bool:
@@ -40,8 +41,6 @@ def _host_has_vnni() -> bool:
 
 AVAILABLE = _host_has_vnni()
 
-TILE_ROWS = 4          # pixels per micro-kernel tile
-TILE_COLS = 16         # output channels per tile: two vectors of 8 int32 lanes
 
 
 def pack_weights(w, bias_eff, mult, left, offset, total):
@@ -62,10 +61,7 @@ def pack_weights(w, bias_eff, mult, left, offset, total):
     wp = padded.reshape(Cout16 // TILE_COLS, TILE_COLS, Cin4 // 4, 4).transpose(0, 2, 1, 3)
     shifted = np.asarray(bias_eff, np.int64) - 128 * w.astype(np.int64).sum(axis=1)
     bias = ((shifted + 2**31) % 2**32 - 2**31).astype(np.int32)      # int32 wraparound
-    rows = TILE_ROWS * max(1, REQUANT_BLOCK // (TILE_ROWS * Cout))
-    tiled = [np.tile(np.asarray(v, dtype), rows) for v, dtype in
-             ((bias, np.int32), (mult, np.int32), (left, np.int32), (offset, np.int64),
-              (total, np.int64))]
+    tiled = tiled_requantization(bias, mult, left, offset, total, REQUANT_BLOCK)
     return (np.ascontiguousarray(wp), *tiled)
 
 
@@ -194,19 +190,7 @@ def _im2col_uint8(x, kh, kw, stride_h, stride_w, pad_top, pad_left, x_zp, Wo, xp
         dst = xpad[h + pad_top].reshape(Wp * Cin)[pad_left * Cin:]
         for i in range(W * Cin):
             dst[i] = np.uint8(src[i] ^ np.int8(-128))
-    P = xu.shape[0] * TILE_ROWS
-    Ho = (P + Wo - 1) // Wo
-    flat = xpad.reshape(Hp * Wp * Cin)
-    run = kw * Cin                                 # one patch row: contiguous in xpad
-    for p in range(min(P, Ho * Wo)):
-        oh = p // Wo
-        ow = p % Wo
-        row = xu[p // TILE_ROWS, p % TILE_ROWS]
-        for dh in range(kh):
-            src = flat[((oh * stride_h + dh) * Wp + ow * stride_w) * Cin:]
-            dst = row[dh * run:]
-            for i in range(run):
-                dst[i] = src[i]
+    gather_patches(xpad, kh, kw, stride_h, stride_w, Wo, xu)
 
 
 def _gemm_vnni(xu, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):
@@ -234,10 +218,8 @@ def _gemm_vnni(xu, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):
             for cb in range(blocks - 1, -1, -1):
                 _tile_4x16(xu, rb, wp, cb, acc, start, Cout)
         o = out_flat[p0 * Cout:]
-        for j in range(rows * Cout):
-            v = requant(np.int32(acc[j] + bias[j]), mult[j], left[j], offset[j], total[j],
-                        any_left) + out_zp
-            o[j] = clamp(v, lo, hi)
+        requantize_rows(acc, bias, mult, left, offset, total, any_left, out_zp, lo, hi, o,
+                        rows * Cout)
 
 
 def _pointwise_vnni(x, xu, wp, bias, mult, left, offset, total, out_zp, lo, hi, out):
