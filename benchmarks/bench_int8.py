@@ -1,13 +1,23 @@
-"""Per-frame latency of the official int8 MoViNet-A0 stream model: minimovinet vs LiteRT.
+"""Per-frame latency of int8 MoViNet stream models: minimovinet vs LiteRT, on the same file.
 
     python benchmarks/bench_int8.py [--frames 100] [--warmup 10] [--threads 1,2]
                                     [--model ../shared/models/movinet_a0_stream_k600_int8.tflite]
+    python benchmarks/bench_int8.py --model a2        # an int8 A2 file made by minimovinet
     python benchmarks/bench_int8.py --breakdown [--forms vnni,rows] [--frames 100]
     python benchmarks/bench_int8.py --before /tmp/main-copy --engines minimovinet,before,...
 
+--model is the official A0 int8 file by default.  A model id (a0 ... a5) instead: the official
+float stream model of that id with seeded random weights (benchmarks/bench_float.py's h5 file,
+built once with TensorFlow), quantized by `minimovinet.quantize` (calibrated on 8 frames of each
+shared clip at 5 fps, resized to the model's size; `--pools int8` quantizes the SE and head
+pools as the TFLite converter does, else they stay float32 as minimovinet's default) and
+written as a .tflite file, so that minimovinet and LiteRT run the same int8 file (cached in
+benchmarks/.cache/).  (The peak RSS of the run that builds the file includes TensorFlow's:
+Linux keeps a process's peak across exec.)
+
 Every (engine, threads) pair runs in its own subprocess on the same frames (the first
-frames of ../shared/media/carving_ice_172.mp4 when PyAV is installed, else seeded random
-frames), one frame per call, states carried forward:
+frames of ../shared/media/carving_ice_172.mp4 when PyAV is installed, resized to the model's
+size, else seeded random frames), one frame per call, states carried forward:
 
   minimovinet      minimovinet.load(model.tflite), mm.set_num_threads(n)  (bit-exact with the next)
   minimovinet-F    the same with the 1x1-conv form F forced (vnni | rows | reduce; see
@@ -47,22 +57,50 @@ SHARED = ROOT.parent / "shared"
 DEFAULT_MODEL = SHARED / "models" / "movinet_a0_stream_k600_int8.tflite"
 
 
-def load_frames(n: int) -> np.ndarray:
+MODEL_IDS = ("a0", "a1", "a2", "a3", "a4", "a5")
+
+
+def int8_model_file(model_id: str, pools: str) -> Path:
+    """An int8 .tflite of the official float `model_id` stream model (seeded random weights),
+    quantized by minimovinet with `pools` ('float': minimovinet's default, 'int8': the TFLite
+    converter's scheme); built once (TensorFlow for the float model), then cached."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_float
+    suffix = "" if pools == "float" else f"_{pools}_pools"
+    path = bench_float.CACHE / f"{model_id}_stream" / f"model_int8_minimovinet{suffix}.tflite"
+    if path.exists():
+        return path
+    import minimovinet as mm
+    files = bench_float.prepare(model_id)
+    size = bench_float.SIZES[model_id]
+    clips = sorted((SHARED / "media").glob("*.mp4"))
+    calibration = np.stack([_clip(c, size, 8, fps=5) for c in clips])  # [clips, 8, s, s, 3]
+    int8_model = mm.quantize(files["h5"], calibration, pools=pools)
+    mm.save(int8_model, path)
+    return path
+
+
+def _model_size(path) -> int:
+    import minimovinet as mm
+    return int(mm.load(path).height)
+
+
+def _clip(path, size: int, n: int, fps=None) -> np.ndarray:
+    """n frames of a clip (looped if shorter), float32 [n, size, size, 3] in [0, 1]."""
+    import minimovinet as mm
+    frames = list(mm.read_video(path, fps=fps, size=(size, size), max_frames=n))
+    while len(frames) < n:
+        frames += frames[: n - len(frames)]
+    return np.stack(frames).astype(np.float32) / 255
+
+
+def load_frames(n: int, size: int = 172) -> np.ndarray:
     clip = SHARED / "media" / "carving_ice_172.mp4"
     try:
-        import av
-        frames = []
-        with av.open(str(clip)) as container:
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="rgb24").astype(np.float32) / 255)
-                if len(frames) == n:
-                    break
-        while len(frames) < n:                     # loop the clip if it is shorter
-            frames += frames[: n - len(frames)]
-        return np.stack(frames)[:, None, None]     # [n, 1, 1, 172, 172, 3]
+        return _clip(clip, size, n)[:, None, None]     # [n, 1, 1, size, size, 3]
     except Exception:                              # no PyAV / no clip: seeded random frames
         rng = np.random.default_rng(0)
-        return rng.random((n, 1, 1, 172, 172, 3), dtype=np.float32)
+        return rng.random((n, 1, 1, size, size, 3), dtype=np.float32)
 
 
 def peak_rss_mb() -> float:
@@ -147,7 +185,7 @@ def breakdown_worker(args):
     mm.set_num_threads(1)
     model = mm.load(args.model)
     prog, runner = model.program, model.runner
-    frames = load_frames(args.warmup + args.frames)
+    frames = load_frames(args.warmup + args.frames, args.size)
     plan_ops = getattr(runner, "plan_ops", None)      # the ops a step runs (older: all)
     if plan_ops is None:
         plan_ops = [i for i, run in enumerate(runner.runners) if run is not R._noop]
@@ -189,7 +227,7 @@ def breakdown(args):
         for form in args.forms.split(","):
             cmd = [sys.executable, __file__, "--breakdown-worker", "--engine", form, "--model",
                    args.model, "--frames", str(args.frames), "--warmup", str(args.warmup),
-                   "--tree", _tree(args, form)]
+                   "--tree", _tree(args, form), "--size", str(args.size)]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:
                 print(done.stderr[-3000:], file=sys.stderr)
@@ -237,7 +275,7 @@ def _tree(args, engine: str) -> str:
 
 
 def worker(args):
-    frames = load_frames(args.warmup + args.frames)
+    frames = load_frames(args.warmup + args.frames, args.size)
     engine = args.engine
     sys.path.insert(0, args.tree)
     if engine.startswith(("minimovinet-", "before-")):   # a forced 1x1-conv form
@@ -256,6 +294,9 @@ def worker(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--pools", choices=("float", "int8"), default="float",
+                        help="with a model id: quantize the cumulative pools as minimovinet "
+                             "does by default (float) or as the TFLite converter does (int8)")
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", default="1,2")
@@ -273,14 +314,18 @@ def main():
     parser.add_argument("--before", help="another minimovinet checkout, for the engines "
                                          "'before' and 'before-F'")
     parser.add_argument("--tree", default=str(ROOT), help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, default=172, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         args.threads = int(args.threads)
         return worker(args)
     if args.breakdown_worker:
         return breakdown_worker(args)
+    if args.model in MODEL_IDS:
+        args.model = str(int8_model_file(args.model, args.pools))
     if not Path(args.model).exists():
         raise SystemExit(f"{args.model}: not found (the official model lives in ../shared)")
+    args.size = _model_size(args.model)
     if args.breakdown:
         return breakdown(args)
     print(f"model {args.model}; {args.frames} timed frames after {args.warmup} warm-up, "
@@ -293,7 +338,8 @@ def main():
             for engine in args.engines.split(","):
                 cmd = [sys.executable, __file__, "--worker", "--engine", engine, "--model",
                        args.model, "--threads", str(threads), "--frames", str(args.frames),
-                       "--warmup", str(args.warmup), "--tree", _tree(args, engine)]
+                       "--warmup", str(args.warmup), "--tree", _tree(args, engine),
+                       "--size", str(args.size)]
                 env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
                 done = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if done.returncode != 0:
