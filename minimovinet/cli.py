@@ -690,10 +690,24 @@ def _environment_error(error: OSError) -> str:
     return where + (error.strerror or str(error))
 
 
+# commands whose list of inputs may continue after options (`classify a.mp4 --jobs 2 b.mp4`):
+# argparse's subcommands cannot parse intermixed arguments, so the leftovers are appended
+_INPUT_LISTS = {"classify": "videos", "fetch": "names"}
+
+
+def _parse(parser, argv):
+    args, leftover = parser.parse_known_args(argv)
+    inputs = _INPUT_LISTS.get(getattr(args, "command", None))
+    if leftover and inputs and not any(a.startswith("-") for a in leftover):
+        getattr(args, inputs).extend(leftover)
+        return args
+    return parser.parse_args(argv)           # argparse's own message for what is left
+
+
 def main(argv=None) -> int:
     """Run the command line `argv` (default sys.argv[1:]); returns the exit code (EXIT_CODES)."""
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     prefix = f"minimovinet {args.command}"
     try:
         return args.run(args)

@@ -196,6 +196,21 @@ def test_top_k_has_the_form_of_classify_json(clips, tmp_path, capsys):
     assert record["error"] is None and record["seconds"] == pytest.approx(0.4)
 
 
+def test_inputs_may_follow_options(clips, tmp_path):
+    """`classify a --jobs 1 b` classifies a and b, as `classify a b --jobs 1` does; an unknown
+    option among them is still refused by argparse."""
+    runs = {}
+    for name, argv in (("listed", [clips[0], clips[1], "--jobs", "1"]),
+                       ("intermixed", [clips[0], "--jobs", "1", clips[1]])):
+        out = tmp_path / f"{name}.jsonl"
+        assert cli.main(["classify", *argv, "--jsonl", out, "--max-frames", str(FRAMES)]) == 0
+        runs[name] = {r["path"]: r["top_k"] for r in read_jsonl(out)}
+    assert len(runs["intermixed"]) == 2 and runs["intermixed"] == runs["listed"]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["classify", clips[0], "--jobs", "1", "--bogus", clips[1]])
+    assert exc.value.code == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # reliability: killed and resumed, a killed worker, bad inputs
 
