@@ -27,8 +27,9 @@ Engines:
                      file in ../shared), mm.set_num_threads(n); minimovinet-FORM forces an
                      int8 1x1-conv form (MINIMOVINET_INT8_FORM=FORM, e.g. minimovinet-rows)
   before             the same from the checkout given by --before (before / after in one run)
-  litert-builtin     LiteRT, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES (the same bits as
-                     minimovinet: checked, the final logits must be equal)
+  litert-builtin     LiteRT, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES (on x86 the same
+                     bits as minimovinet; the final logits of the two are compared and the
+                     maxdiff printed: LiteRT's aarch64 wheel was measured to differ)
   litert-xnnpack     LiteRT with its default delegate (XNNPACK), num_threads=n
   --float adds       minimovinet-float (minimovinet's float32 path) and litert-float32 (LiteRT,
                      XNNPACK) on one float32 TFLite file: the official A0 stream model with
@@ -357,7 +358,7 @@ def guest(args):
     logits = np.ascontiguousarray(logits, np.float32)
     info.update(llvm_cpu=ll.get_host_cpu_name(), numba=numba.__version__,
                 numpy=np.__version__, logits_sha256=hashlib.sha256(logits.tobytes()).hexdigest(),
-                logits_head=logits.reshape(-1)[:3].tolist())
+                logits=logits.reshape(-1).tolist())
     print(json.dumps(info))
 
 
@@ -381,16 +382,18 @@ def print_table(results, args):
     print(f"\nspread = (max - min) / median over the frames; busiest thread = the median frame's "
           f"largest single-thread count; mm/engine = minimovinet (float rows: minimovinet-float)"
           f" / engine.\n{NOT_A_TIME}")
-    same_bits = {}
+    logits = {}
     for r in results:
         if r["engine"] in ("minimovinet", "litert-builtin"):
-            same_bits.setdefault((r["cpu"], r["threads"]), {})[r["engine"]] = \
-                r["guest"]["logits_sha256"]
-    for (cpu, threads), shas in same_bits.items():
-        if len(shas) == 2:
-            same = len(set(shas.values())) == 1
-            print(f"{cpu}, {threads} thread(s): minimovinet and litert-builtin final logits "
-                  f"{'bit-identical' if same else 'DIFFER (unexpected: check the run)'}")
+            logits.setdefault((r["cpu"], r["threads"]), {})[r["engine"]] = r["guest"]["logits"]
+    for (cpu, threads), pair in logits.items():
+        if len(pair) == 2:
+            a, b = pair["minimovinet"], pair["litert-builtin"]
+            maxdiff = max(abs(x - y) for x, y in zip(a, b))
+            print(f"{cpu}, {threads} thread(s): final logits, minimovinet vs litert-builtin: "
+                  + ("bit-identical" if a == b else
+                     f"differ, maxdiff {maxdiff:.4g} (on x86 the two are bit-identical; "
+                     f"LiteRT's aarch64 built-in kernels compute other bits than its x86 ones)"))
 
 
 def main():
