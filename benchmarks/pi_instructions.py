@@ -31,15 +31,17 @@ Engines:
                      bits as minimovinet; the final logits of the two are compared and the
                      maxdiff printed: LiteRT's aarch64 wheel was measured to differ)
   litert-xnnpack     LiteRT with its default delegate (XNNPACK), num_threads=n
-  --float adds       minimovinet-float (minimovinet's float32 path) and litert-float32 (LiteRT,
-                     XNNPACK) on one float32 TFLite file: the official A0 stream model with
-                     seeded random weights exported by benchmarks/bench_float.py (needs
-                     TensorFlow on x86, once; cached)
+  --float adds       minimovinet-float (minimovinet's float32 path; NumPy's BLAS for the 1x1
+                     convs, as with the `fast` extra; MINIMOVINET_BLAS=0: the Numba kernels)
+                     and litert-float32 (LiteRT, XNNPACK) on one float32 TFLite file: the
+                     official A0 stream model with seeded random weights exported by
+                     benchmarks/bench_float.py (needs TensorFlow on x86, once; cached)
 
 Set up on first use, cached in benchmarks/.cache/ (not committed): qemu 7.2's plugin header
 (include/qemu/qemu-plugin.h, from Debian's qemu source tarball, sha256 checked), the plugin
-built with gcc, LiteRT's aarch64 wheel (host pip --target, the x86 venv's version), the frames.
-The emulator userland and the aarch64 numpy / numba are tools/run_under_aarch64.sh's.  Anything
+built with gcc, LiteRT's aarch64 wheel and threadpoolctl (host pip --target, the x86 venv's
+versions), the frames.  The emulator userland and the aarch64 numpy / numba are
+tools/run_under_aarch64.sh's.  Anything
 missing (qemu without plugin support, gcc, the download, a checksum) stops the run with one
 line saying what; no table is printed from a partial run.
 """
@@ -71,6 +73,7 @@ QEMU_TARBALL_URL = "http://deb.debian.org/debian/pool/main/q/qemu/" + QEMU_TARBA
 QEMU_TARBALL_SHA256 = "91aca71520040edc40b8d437aa3004dae614f58e286cf653ee8996c07af2962f"
 QEMU_HEADER_MEMBER = "qemu-7.2.0/include/qemu/qemu-plugin.h"
 LITERT_DEFAULT_VERSION = "2.3.0"
+THREADPOOLCTL_DEFAULT_VERSION = "3.8.0"
 AARCH64_PIP_TAGS = ["--only-binary=:all:", "--platform", "manylinux_2_28_aarch64",
                     "--platform", "manylinux_2_27_aarch64", "--platform", "manylinux2014_aarch64",
                     "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"]
@@ -173,31 +176,35 @@ def build_plugin() -> Path:
     return so
 
 
-def litert_version() -> str:
+def host_version(dist: str, default: str) -> str:
+    """The x86 venv's version of a distribution (the guest gets the same one)."""
     try:
         from importlib.metadata import version
-        return version("ai-edge-litert")
-    except Exception:
-        return LITERT_DEFAULT_VERSION
+        return version(dist)
+    except Exception:                                       # noqa: BLE001 (not installed)
+        return default
 
 
-def litert_site(version: str) -> Path:
-    """LiteRT's aarch64 wheel (no dependencies: the guest uses the harness's numpy) installed by
-    the host's pip into a target directory, for the guest's PYTHONPATH."""
-    site = CACHE / f"litert-aarch64-{version}"
-    if (site / "ai_edge_litert" / "interpreter.py").exists():
+def guest_site(litert: str, threadpoolctl: str) -> Path:
+    """LiteRT's aarch64 wheel and threadpoolctl (minimovinet's `fast` extra: the float path's
+    BLAS thread control; pure Python), without dependencies (the guest uses the harness's
+    numpy), installed by the host's pip into a target directory for the guest's PYTHONPATH."""
+    site = CACHE / f"guest-site-litert{litert}-threadpoolctl{threadpoolctl}"
+    if (site / "ai_edge_litert" / "interpreter.py").exists() and \
+            (site / "threadpoolctl.py").exists():
         return site
     part = site.with_name(site.name + ".part")
     shutil.rmtree(part, ignore_errors=True)
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
            "--no-warn-script-location", "--no-compile", "--no-deps", "--target", str(part),
-           *AARCH64_PIP_TAGS, f"ai-edge-litert=={version}"]
-    print(f"pip install ai-edge-litert=={version} (aarch64) -> {site}", file=sys.stderr)
+           *AARCH64_PIP_TAGS, f"ai-edge-litert=={litert}", f"threadpoolctl=={threadpoolctl}"]
+    print(f"pip install ai-edge-litert=={litert} threadpoolctl=={threadpoolctl} (aarch64) -> "
+          f"{site}", file=sys.stderr)
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0 or not (part / "ai_edge_litert" / "interpreter.py").exists():
         shutil.rmtree(part, ignore_errors=True)
-        raise SetupError(f"cannot install LiteRT's aarch64 wheel ai-edge-litert=={version}:\n"
-                         f"{done.stderr[-2000:]}")
+        raise SetupError(f"cannot install LiteRT's aarch64 wheel ai-edge-litert=={litert} "
+                         f"(and threadpoolctl=={threadpoolctl}):\n{done.stderr[-2000:]}")
     part.replace(site)
     return site
 
@@ -275,8 +282,7 @@ def run_engine(args, cpu, threads, engine, plugin, site, frames_npy, model, work
     form = engine.split("-", 1)[1] if engine.startswith(("minimovinet-", "before-")) else ""
     if form and form != "float":
         env["MINIMOVINET_INT8_FORM"] = form
-    if engine.startswith("litert"):
-        env["PI_PYTHONPATH"] = str(site)
+    env["PI_PYTHONPATH"] = str(site)
     cmd = [str(HARNESS), "--cpu", cpu, str(Path(__file__).resolve()), "--guest",
            "--engine", engine, "--model", str(model), "--frames-npy", str(frames_npy),
            "--frames", str(args.frames), "--warmup", str(args.warmup),
@@ -355,6 +361,12 @@ def guest(args):
     for frame in inputs[args.warmup:]:
         logits, states = step(frame, states)
         mark(MARK_FRAME)
+    if args.engine.endswith("-float"):               # NumPy's BLAS for the 1x1 convs?
+        try:
+            from minimovinet.float32 import blas
+            info["blas"] = bool(blas.usable())
+        except ImportError:                          # a checkout without the BLAS form
+            info["blas"] = False
     logits = np.ascontiguousarray(logits, np.float32)
     info.update(llvm_cpu=ll.get_host_cpu_name(), numba=numba.__version__,
                 numpy=np.__version__, logits_sha256=hashlib.sha256(logits.tobytes()).hexdigest(),
@@ -368,20 +380,24 @@ def print_table(results, args):
     print(f"\nguest instructions per frame, {args.frames} frames after {args.warmup} warm-up, "
           f"states carried; all threads summed")
     head = (f"{'engine':<18}{'CPU':<12}{'thr':>4}{'instr/frame':>16}{'spread':>8}"
-            f"{'busiest thread':>16}{'mm/engine':>11}{'wall s':>8}")
+            f"{'busiest thread':>16}{'mm/engine':>11}{'(busiest)':>10}{'wall s':>8}")
     print(head)
     print("-" * len(head))
     for r in results:
         mine = next((m for m in results if m["cpu"] == r["cpu"] and m["threads"] == r["threads"]
                      and m["engine"] == ("minimovinet-float" if r["engine"] == "litert-float32"
                                          else "minimovinet")), None)
-        ratio = f"{mine['median'] / r['median']:.2f}x" if mine and mine is not r else ""
+        ratio = ratio_busiest = ""
+        if mine and mine is not r:
+            ratio = f"{mine['median'] / r['median']:.2f}x"
+            ratio_busiest = f"{mine['busiest'] / r['busiest']:.2f}x"
         print(f"{r['engine']:<18}{r['cpu']:<12}{r['threads']:>4}{r['median']:>16,.0f}"
-              f"{r['spread'] * 100:>7.1f}%{r['busiest']:>16,.0f}{ratio:>11}"
+              f"{r['spread'] * 100:>7.1f}%{r['busiest']:>16,.0f}{ratio:>11}{ratio_busiest:>10}"
               f"{r['wall_seconds']:>8.0f}")
     print(f"\nspread = (max - min) / median over the frames; busiest thread = the median frame's "
           f"largest single-thread count; mm/engine = minimovinet (float rows: minimovinet-float)"
-          f" / engine.\n{NOT_A_TIME}")
+          f" / engine, all threads summed, (busiest): the same for the busiest threads.\n"
+          f"{NOT_A_TIME}")
     logits = {}
     for r in results:
         if r["engine"] in ("minimovinet", "litert-builtin"):
@@ -439,7 +455,8 @@ def main():
         raise SetupError(f"{args.model}: the int8 model is missing (../shared)")
     qemu_version = check_tools()
     plugin = build_plugin()
-    site = litert_site(args.litert_version or litert_version())
+    site = guest_site(args.litert_version or host_version("ai-edge-litert", LITERT_DEFAULT_VERSION),
+                      host_version("threadpoolctl", THREADPOOLCTL_DEFAULT_VERSION))
     frames_npy = frames_file(Path(args.clip), args.warmup + args.frames, 172)
     runs = [(e, args.model) for e in engines]
     if args.float:
@@ -447,8 +464,9 @@ def main():
         runs += [("minimovinet-float", ftfl), ("litert-float32", ftfl)]
     workdir = CACHE / "counts"
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"{qemu_version}; plugin {plugin.name}; LiteRT {site.name}; minimovinet {args.tree}"
-          f"; model {args.model}; frames {frames_npy.name}", flush=True)
+    models = sorted({m for _, m in runs})
+    print(f"{qemu_version}; plugin {plugin.name}; guest extras {site.name}; minimovinet "
+          f"{args.tree}; models {', '.join(models)}; frames {frames_npy.name}", flush=True)
     print(NOT_A_TIME, flush=True)
     results = []
     for cpu in args.cpus.split(","):
@@ -459,8 +477,9 @@ def main():
                                model, workdir)
                 r["engine"], r["model"] = engine, model
                 results.append(r)
+                blas = {True: ", BLAS", False: ", no BLAS"}.get(r["guest"].get("blas"), "")
                 print(f"  {engine:<18}{cpu:<12}{threads:>2} thr: {r['median']:>15,.0f} "
-                      f"instructions/frame ({r['wall_seconds']:.0f} s)", flush=True)
+                      f"instructions/frame ({r['wall_seconds']:.0f} s{blas})", flush=True)
     print_table(results, args)
     wall = time.perf_counter() - t_start
     print(f"wall time of this run: {wall:.0f} s")
