@@ -115,8 +115,6 @@ def check_tools() -> str:
     if " 7.2" not in version:
         print(f"note: {version}: the plugin is built against qemu 7.2's header (plugin API 1); "
               f"a qemu that refuses it fails the first run", file=sys.stderr)
-    if not shutil.which("gcc"):
-        raise SetupError("no gcc (needed to build the qemu plugin): apt-get install gcc")
     return version
 
 
@@ -165,6 +163,8 @@ def build_plugin() -> Path:
     so = CACHE / f"qemu_insn_count-{source_sha[:12]}.so"
     if so.exists():
         return so
+    if not shutil.which("gcc"):
+        raise SetupError("no gcc (needed to build the qemu plugin): apt-get install gcc")
     part = so.with_name(so.name + ".part")
     cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC",
            "-I", str(header.parent), "-o", str(part), str(PLUGIN_SOURCE)]
@@ -384,9 +384,10 @@ def print_table(results, args):
     print(head)
     print("-" * len(head))
     for r in results:
+        reference = {"litert-float32": "minimovinet-float",
+                     "minimovinet-float": None}.get(r["engine"], "minimovinet")
         mine = next((m for m in results if m["cpu"] == r["cpu"] and m["threads"] == r["threads"]
-                     and m["engine"] == ("minimovinet-float" if r["engine"] == "litert-float32"
-                                         else "minimovinet")), None)
+                     and m["engine"] == reference), None)
         ratio = ratio_busiest = ""
         if mine and mine is not r:
             ratio = f"{mine['median'] / r['median']:.2f}x"
@@ -429,6 +430,7 @@ def main():
     p.add_argument("--litert-version", default=None,
                    help="ai-edge-litert version for the guest (default: the x86 venv's)")
     p.add_argument("--json", help="write all results (every frame's counts) here")
+    p.add_argument("--show", metavar="JSON", help="print the table of an earlier --json file")
     p.add_argument("--guest", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--engine", help=argparse.SUPPRESS)
     p.add_argument("--frames-npy", help=argparse.SUPPRESS)
@@ -437,6 +439,13 @@ def main():
         args.threads = int(args.threads)
         return guest(args)
 
+    if args.show:
+        saved = json.loads(Path(args.show).read_text())
+        args.frames, args.warmup = saved["frames"], saved["warmup"]
+        print(saved["qemu"])
+        print_table(saved["results"], args)
+        print(f"wall time of that run: {saved['wall_seconds']:.0f} s")
+        return
     t_start = time.perf_counter()
     engines = [e for e in args.engines.split(",") if e]
     if args.before:
