@@ -12,7 +12,8 @@ built once with TensorFlow), quantized by `minimovinet.quantize` (calibrated on 
 shared clip at 5 fps, resized to the model's size; `--pools int8` quantizes the SE and head
 pools as the TFLite converter does, else they stay float32 as minimovinet's default) and
 written as a .tflite file, so that minimovinet and LiteRT run the same int8 file (cached in
-benchmarks/.cache/).  (The peak RSS of the run that builds the file includes TensorFlow's:
+benchmarks/.cache/); `--quantizer tf`: the same float model quantized by TF's TFLite converter
+instead (the file LiteRT's delegate is made for).  (The peak RSS of the run that builds the file includes TensorFlow's:
 Linux keeps a process's peak across exec.)
 
 Every (engine, threads) pair runs in its own subprocess on the same frames (the first
@@ -77,6 +78,44 @@ def int8_model_file(model_id: str, pools: str) -> Path:
     calibration = np.stack([_clip(c, size, 8, fps=5) for c in clips])  # [clips, 8, s, s, 3]
     int8_model = mm.quantize(files["h5"], calibration, pools=pools)
     mm.save(int8_model, path)
+    return path
+
+
+def converter_int8_file(model_id: str) -> Path:
+    """The same official float model (bench_float's seed) quantized by TF's TFLite converter
+    (full int8 inside, float image and states; calibrated on the frames `int8_model_file`
+    uses, streamed from zero states), for LiteRT's speed on a file it was made for."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_float
+    path = bench_float.CACHE / f"{model_id}_stream" / "model_int8_tfconverter.tflite"
+    if path.exists():
+        return path
+    sys.path.insert(0, str(ROOT / "tests"))
+    import oracle
+    import tensorflow as tf
+    size = bench_float.SIZES[model_id]
+    cfg = bench_float._config(model_id)
+    model = oracle.build_official(cfg, seed=bench_float.SEED)
+    serve, zero_states = oracle.stream_serving_fn(model, cfg, size)
+    clips = [_clip(c, size, 8, fps=5) for c in sorted((SHARED / "media").glob("*.mp4"))]
+
+    def representative():
+        for clip in clips:
+            states = dict(zero_states)
+            for frame in clip:
+                inputs = {"image": frame[None, None], **states}
+                yield inputs
+                out = serve({k: tf.constant(v) for k, v in inputs.items()})
+                states = {k: np.asarray(out[k]) for k in states}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [serve.get_concrete_function()], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(converter.convert())
+    tmp.replace(path)
     return path
 
 
@@ -297,6 +336,9 @@ def main():
     parser.add_argument("--pools", choices=("float", "int8"), default="float",
                         help="with a model id: quantize the cumulative pools as minimovinet "
                              "does by default (float) or as the TFLite converter does (int8)")
+    parser.add_argument("--quantizer", choices=("minimovinet", "tf"), default="minimovinet",
+                        help="with a model id: the int8 file made by minimovinet.quantize or by "
+                             "TF's TFLite converter (needs TensorFlow)")
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", default="1,2")
@@ -322,7 +364,8 @@ def main():
     if args.breakdown_worker:
         return breakdown_worker(args)
     if args.model in MODEL_IDS:
-        args.model = str(int8_model_file(args.model, args.pools))
+        args.model = str(converter_int8_file(args.model) if args.quantizer == "tf" else
+                         int8_model_file(args.model, args.pools))
     if not Path(args.model).exists():
         raise SystemExit(f"{args.model}: not found (the official model lives in ../shared)")
     args.size = _model_size(args.model)

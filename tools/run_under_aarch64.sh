@@ -30,6 +30,9 @@
 #                               --target directory of more aarch64 wheels
 #   NUMBA_CACHE_DIR             numba's on-disk cache (default: one directory per CPU in the
 #                               cache directory, so that each CPU's compiled kernels are kept)
+#   PI_QEMU_PLUGIN              a TCG plugin for qemu: passed as `-plugin "$PI_QEMU_PLUGIN"`
+#                               (FILE.so[,arg=...]), e.g. benchmarks/qemu_insn_count.c's
+#                               instruction counter (benchmarks/pi_instructions.py)
 #   NUMBA_NUM_THREADS           default 1 (emulated threads only cost time); other NUMBA_*,
 #                               MINIMOVINET_* and PI_GUEST_* variables are passed to the guest.
 # Nothing else of the host's environment reaches the guest (no PYTHONPATH, VIRTUAL_ENV, ...).
@@ -173,4 +176,6 @@ for name in $(compgen -e); do
   esac
 done
 ulimit -c 0 2>/dev/null || true          # no qemu core files after a SIGILL
-exec env -i "${GUEST_ENV[@]}" "$QEMU" -cpu "$CPU" -L "$PREFIX" "$ROOT/usr/bin/python3.11" "$@"
+QEMU_ARGS=(-cpu "$CPU" -L "$PREFIX")
+[ -z "${PI_QEMU_PLUGIN:-}" ] || QEMU_ARGS+=(-plugin "$PI_QEMU_PLUGIN")
+exec env -i "${GUEST_ENV[@]}" "$QEMU" "${QEMU_ARGS[@]}" "$ROOT/usr/bin/python3.11" "$@"
