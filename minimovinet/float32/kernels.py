@@ -287,8 +287,51 @@ def _spatial_mean(x, out):
             out[n, c] = np.float32(acc[c] / P)
 
 
+def _se_stream(x, pool_sum, frame_count, mode, w_reduce_t, b_reduce, act_reduce, w_expand_t,
+               b_expand, act_expand, gate, new_sum):
+    """One frame's squeeze-excitation gate of N streams in one call (a stream's usual step:
+    `layers.SqueezeExcite` with T = 1, no positional encoding), the same operations in the same
+    order as the layer-by-layer path but with the two small products as sequential sums.
+
+    x [N, P, C] the block's features; pool_sum [N, C] the cumulative pool's running sum and
+    frame_count the frames it holds (mode 1: '3d', 2: '2plus3d'; mode 0: '2d', no pool);
+    w_reduce_t [Cr, C'] (C' = C, or 2C for '2plus3d'), b_reduce [Cr]; w_expand_t [C, Cr],
+    b_expand [C]; act_*: ACT_CODES.  Writes gate [N, C] and, with a pool, new_sum [N, C]."""
+    N, P, C = x.shape
+    Cr, Cp = w_reduce_t.shape
+    divisor = np.float32(frame_count + 1)
+    for n in prange(N):
+        acc = np.zeros(C, np.float64)                 # the frame's spatial mean (float64)
+        for p in range(P):
+            for c in range(C):
+                acc[c] += x[n, p, c]
+        pooled = np.empty(Cp, np.float32)
+        for c in range(C):
+            mean = np.float32(acc[c] / P)
+            if mode == 0:
+                pooled[c] = mean
+            else:                                     # running sum, then the mean so far
+                running = mean + pool_sum[n, c]
+                new_sum[n, c] = running
+                pooled[c] = running / divisor
+                if mode == 2:
+                    pooled[C + c] = mean
+        hidden = np.empty(Cr, np.float32)
+        for r in range(Cr):
+            a = np.float32(0.0)
+            for c in range(Cp):
+                a += pooled[c] * w_reduce_t[r, c]
+            hidden[r] = activate(a + b_reduce[r], act_reduce)
+        for c in range(C):
+            a = np.float32(0.0)
+            for r in range(Cr):
+                a += hidden[r] * w_expand_t[c, r]
+            gate[n, c] = activate(a + b_expand[c], act_expand)
+
+
 _KERNEL_SOURCES = {
     "pointwise": _pointwise,
+    "se_stream": _se_stream,
     "bias_act": _bias_act,
     "depthwise3d": _depthwise3d,
     "temporal_stream": _temporal_stream,
@@ -301,7 +344,8 @@ _KERNEL_SOURCES = {
 
 # Float flags per kernel: only the dot products of the pointwise conv may be reassociated
 # (vectorized reduction); no 'afn' / 'nnan' / 'ninf', so exp and NaN handling stay exact.
-_FASTMATH = {"pointwise": {"reassoc", "nsz", "contract"}}
+_FASTMATH = {"pointwise": {"reassoc", "nsz", "contract"},
+             "se_stream": {"reassoc", "nsz", "contract"}}
 
 SERIAL = threads.builds(_KERNEL_SOURCES, _FASTMATH)
 # one parallel region at a time per process, else the serial build (threads.guarded)

@@ -267,6 +267,9 @@ class SqueezeExcite:
 
     def __call__(self, x, states: States, new_states: States):
         B, T = x.shape[:2]
+        if T == 1 and self.pos_scale is None and (self.se_type == "2d" or (
+                self.causal and self.pool.sum_name is not None)):
+            return self._stream_frame(x, states, new_states)
         frame_means = spatial_mean(x)                                       # [B, T, C]
         if self.se_type == "2d":
             pooled = frame_means
@@ -284,6 +287,27 @@ class SqueezeExcite:
             new_states[self.pos_count_name] = np.array([start + T], np.int32)
         gate = self.expand(self.reduce(pooled))                             # [B, T, C]
         return gate.reshape(B * T, -1)                                      # [B*T, C]
+
+    def _stream_frame(self, x, states: States, new_states: States):
+        """A stream's one-frame step in one compiled call (`kernels.se_stream`): the spatial
+        mean, the cumulative pool, both small 1x1 convs and the gate."""
+        B, _, H, W, C = x.shape
+        mode = {"2d": 0, "3d": 1, "2plus3d": 2}[self.se_type]
+        gate = np.empty((B, C), np.float32)                                 # [B, C]
+        new_sum = np.empty((B, C), np.float32)
+        if mode == 0:
+            pool_sum, frame_count = EMPTY_SCALE, 0
+        else:
+            pool_sum = np.ascontiguousarray(states[self.pool.sum_name]).reshape(B, C)
+            frame_count = int(states[self.pool.count_name][0])
+        kernels.impl(B * H * W * C).se_stream(
+            np.ascontiguousarray(x).reshape(B, H * W, C), pool_sum, frame_count, mode,
+            self.reduce.kernel_t, self.reduce.bias, self.reduce.act, self.expand.kernel_t,
+            self.expand.bias, self.expand.act, gate, new_sum)
+        if mode != 0:
+            new_states[self.pool.sum_name] = new_sum.reshape(B, 1, 1, 1, C)
+            new_states[self.pool.count_name] = np.array([frame_count + 1], np.int32)
+        return gate                                                         # [B*T, C], T = 1
 
 
 class FeatureConv:
