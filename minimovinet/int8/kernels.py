@@ -43,7 +43,7 @@ from the precomputed `bias - x_zp * sum(w)` (depthwise convs read an input padde
 so that every tap is valid and the same folding holds).  Pointwise convs have two portable
 forms here, both bit-exact (the tests run both): `_pointwise`, a plain int8 x int8 -> int32
 reduction over the input channels per output (what LLVM turns into sdot on a Cortex-A76; the
-form used on ARM), and `_pointwise_rows`, outer products over the output channels for groups
+classifier's single-pixel convs; AArch64 runs the other 1x1 convs in `neon.py`), and `_pointwise_rows`, outer products over the output channels for groups
 of 4 pixels with int16 products, two of them summed in int16 before widening (x86 without
 VNNI: LLVM does not emit vpdpbusd from Numba's loops; x86 CPUs with VNNI run `vnni.py`).
 The conv requantization is one multiply, add and shift per output (`arith.upward_params`).
@@ -58,7 +58,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import threads
-from . import avx2, vnni
+from . import avx2, neon, vnni
 from .arith import (add_value, clamp, clrsb32, clz32, mbqm, mul_value, one_over_one_plus_x,
                     prod16, rdbpot_as_x86, requant, srdhm, wrap32)
 
@@ -69,7 +69,8 @@ PREFER_INT16 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
 # ---- kernels ---------------------------------------------------------------------------------
 
 def _pointwise(x, w, bias, mult, left, offset, total, out_zp, lo, hi, out):
-    """1x1 conv as a reduction over input channels (the form for ARM: sdot / smull+sadalp).
+    """1x1 conv as a reduction over input channels (sdot / smull+sadalp on ARM; the single-pixel
+    convs in every form, all 1x1 convs in the "reduce" form).
 
     x [P, Cin] int8; w [Cout, Cin] int8; bias [Cout] int32 = tflite bias - x_zp * sum(w);
     mult, left [Cout] int32 and offset, total [Cout] int64: the requantization
@@ -514,6 +515,7 @@ _SOURCES = {
     "dequantize": _dequantize,
     **vnni.SOURCES,                    # the x86 forms (compiled only when called)
     **avx2.SOURCES,
+    **neon.SOURCES,                    # the AArch64 form (plain LLVM IR: runs anywhere)
 }
 # small kernels that are never worth threads
 _SERIAL_ONLY = {"mean": _mean, "sum": _sum, "div": _div}

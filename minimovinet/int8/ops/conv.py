@@ -3,9 +3,10 @@ bias, the per-channel requantization, and which kernel form runs the 1x1 convs.
 
 Forms of the 1x1 convs (and of the stem's dense conv, through patches): "vnni" (`vnni.py`:
 vpdpbusd, x86 CPUs with AVX-VNNI / AVX-512 VNNI), "avx2" (`avx2.py`: vpmaddwd on int16, other
-x86 CPUs with AVX2), "rows" (outer products over output channels with int16 products, portable:
-x86 without AVX2) or "reduce" (int8 x int8 -> int32 reductions over input channels: sdot on
-ARMv8.2+, smull/sadalp before; also the classifier's single-pixel convs in every form).  All
+x86 CPUs with AVX2), "neon" (`neon.py`: 4 x 4 register tiles, SDOT on ARMv8.2 dotprod CPUs,
+widening multiplies before: AArch64), "rows" (outer products over output channels with int16
+products, portable: x86 without AVX2) or "reduce" (int8 x int8 -> int32 reductions over input
+channels; the classifier's single-pixel convs in every form).  All
 are bit-exact; the tests run each.  The choice follows the CPU's features, read when this
 module is imported; the environment variable MINIMOVINET_INT8_FORM overrides it (read when a
 model is loaded).
@@ -21,14 +22,16 @@ from ...errors import SettingError, UnsupportedModelError
 from ...structure import same_padding
 from .. import avx2 as X
 from .. import kernels as K
+from .. import neon as N
 from .. import vnni as V
 from ..arith import activation_range, quantize_multipliers, upward_params
 from ..program import OpSpec
+from ..tiles import TILE_ROWS
 from .common import CompileContext, Runner, quantization
 
-FORMS = ("vnni", "avx2", "rows", "reduce")
+FORMS = ("vnni", "avx2", "neon", "rows", "reduce")
 POINTWISE_FORM = ("vnni" if V.AVAILABLE else "avx2" if X.AVAILABLE else
-                  "rows" if K.PREFER_INT16 else "reduce")
+                  "neon" if N.IS_AARCH64 else "rows" if K.PREFER_INT16 else "reduce")
 # the CPU feature each x86 form needs: (available, what to say when it is not)
 _NEEDS = {"vnni": (V.AVAILABLE, "AVX-VNNI / AVX-512 VNNI"), "avx2": (X.AVAILABLE, "AVX2")}
 
@@ -193,6 +196,22 @@ def _pointwise(op, ctx, g: ConvGeometry, w_rows, bias, rq: Requantization, form)
             ki.pointwise_avx2(ws[x].reshape(P, Cin), ws[xs], *packed, zo, lo, hi,
                              ws[o].reshape(P, Cout))
         return run
+    if form == "neon" and P >= 4:                     # AArch64: neon.py
+        packed = N.pack_weights(w_rows, bias, m, left, offset, total)
+        pairs = N.variant(w_rows) == "pairs"
+        if Cin % N.CHANNEL_ALIGN:                     # rows padded to 8 channels: a copy
+            xw = ctx.scratch_slot(N.input_shape(P, Cin), np.int8, 0)
+
+            def run(ws, ki):
+                ki.pointwise_neon(ws[x].reshape(P, Cin), ws[xw], packed[0], pairs, *packed[1:],
+                                  zo, lo, hi, ws[o].reshape(P, Cout))
+            return run
+        unused = np.zeros((TILE_ROWS, Cin), np.int8)  # the tiles read the input itself
+
+        def run(ws, ki):
+            ki.pointwise_neon(ws[x].reshape(P, Cin), unused, packed[0], pairs, *packed[1:],
+                              zo, lo, hi, ws[o].reshape(P, Cout))
+        return run
     if form == "rows" and P >= 4:                     # x86: outer products, int16
         wt = np.ascontiguousarray(w_rows.T).astype(np.int16)
         pairs = bool(w_rows.min() >= -127)
@@ -201,8 +220,8 @@ def _pointwise(op, ctx, g: ConvGeometry, w_rows, bias, rq: Requantization, form)
             ki.pointwise_rows(ws[x].reshape(P, Cin), wt, pairs, bias, m, left, offset, total,
                               zo, lo, hi, ws[o].reshape(P, Cout))
         return run
-    # aarch64, and single pixels (the classifier) in every form: int8 x int8 -> int32
-    # reductions over the input channels (sdot on ARMv8.2+); int8 weights: the classifier's
+    # single pixels (the classifier) in every form, and the "reduce" form: int8 x int8 ->
+    # int32 reductions over the input channels (sdot on ARMv8.2+); int8 weights: the classifier's
     # MBs of weights make it memory-bound (a 4-pixel tile would do 4 times the work)
     w8 = np.ascontiguousarray(w_rows)
 
@@ -239,6 +258,18 @@ def _dense(op, ctx, g: ConvGeometry, w_rows, bias, rq: Requantization, form) -> 
         def run(ws, ki):
             ki.conv_avx2(ws[x][0], kh, kw, sh, sw, pad_top, pad_left, Wo, ws[xpad], ws[xs],
                         *packed, zo, lo, hi, ws[o].reshape(P, Cout))
+        return run
+    if form == "neon":                                # patches into rows of K8 int8 values
+        packed = N.pack_weights(w_rows, bias, m, left, offset, total)
+        pairs = N.variant(w_rows) == "pairs"
+        P4, K8 = N.input_shape(P, K_len)
+        cols = ctx.scratch_slot((P4 // TILE_ROWS, TILE_ROWS, K8), np.int8, 0)
+        # the padded image: the border holds x_zp, written once
+        xpad = ctx.scratch_slot((g.Hp, g.Wp, g.Cin), np.int8, zi)
+
+        def run(ws, ki):
+            ki.conv_neon(ws[x][0], kh, kw, sh, sw, pad_top, pad_left, Wo, ws[xpad], ws[cols],
+                         packed[0], pairs, *packed[1:], zo, lo, hi, ws[o].reshape(P, Cout))
         return run
     patches = _patches(op, ctx, g)
     if form == "rows":
