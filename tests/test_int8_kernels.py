@@ -13,6 +13,7 @@ import pytest
 from minimovinet.int8 import arith as A
 from minimovinet.int8 import avx2 as X
 from minimovinet.int8 import kernels as K
+from minimovinet.int8 import neon as N
 from minimovinet.int8 import reference as ref
 from minimovinet.int8 import vnni as V
 from minimovinet.structure import same_padding
@@ -132,6 +133,80 @@ def test_pointwise_forms(ki, P, Cin, Cout, shifts, monkeypatch):
             np.testing.assert_array_equal(out, expected, err_msg=f"block {block}")
 
 
+def run_neon(ki, x, w, bias_eff, rq, out_zp, lo, hi, pairs):
+    """The neon form as conv.py calls it: packed weights, the input itself when Cin is a
+    multiple of 8, else a zero-filled padded copy."""
+    P, Cin = x.shape
+    packed = N.pack_weights(w, bias_eff, *rq)
+    xw = np.zeros(N.input_shape(P, Cin) if Cin % N.CHANNEL_ALIGN else (4, Cin), np.int8)
+    out = np.empty((P, w.shape[0]), np.int8)
+    ki.pointwise_neon(x, xw, packed[0], pairs, *packed[1:], out_zp, lo, hi, out)
+    return out
+
+
+@pytest.mark.parametrize("ki", KERNELS)
+@pytest.mark.parametrize("variant", N.VARIANTS)
+@pytest.mark.parametrize("P,Cin,Cout", [(4, 8, 4), (7, 8, 24), (45, 33, 17), (16, 80, 32),
+                                        (6, 480, 64), (37, 5, 4), (9, 12, 8), (21, 20, 47),
+                                        (130, 184, 56), (5, 27, 8), (11, 16, 3), (1030, 8, 1)])
+def test_pointwise_neon(ki, variant, P, Cin, Cout, monkeypatch):
+    """The neon form (4 x 4 tiles over 16 / 8 input channels a step) equals the portable
+    reduction, for Cin and Cout not multiples of the tile, P not a multiple of 4, one or many
+    requantization passes, in both variants; the "dot" variant also with -128 weights."""
+    rng = np.random.default_rng(P * 7 + Cin * 3 + Cout)
+    x = rng.integers(-128, 128, (P, Cin)).astype(np.int8)
+    w = rng.integers(-127, 128, (Cout, Cin)).astype(np.int8)
+    x[0] = -128                                   # extreme products: -128 * +-127
+    w[0] = -127
+    w[-1] = 127
+    bias = rng.integers(-(1 << 20), 1 << 20, Cout).astype(np.int64)
+    mult, shift = quant_params(rng, Cout)
+    x_zp, out_zp, lo, hi = int(rng.integers(-128, 128)), -3, -128, 127
+    bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=1)).astype(np.int32)
+    rq = split(mult, shift)
+    expected = np.empty((P, Cout), np.int8)
+    K.SERIAL.pointwise(x, w, bias_eff, *rq, out_zp, lo, hi, expected)
+    np.testing.assert_array_equal(
+        expected, ref.pointwise_conv(x, w, bias, x_zp, mult, shift, out_zp, lo, hi))
+    for block in (4, 4 * Cout, N.REQUANT_BLOCK):  # 1, several or many pixels per pass
+        monkeypatch.setattr(N, "REQUANT_BLOCK", block)
+        out = run_neon(ki, x, w, bias_eff, rq, out_zp, lo, hi, variant == "pairs")
+        np.testing.assert_array_equal(out, expected, err_msg=f"{variant} block {block}")
+    if variant == "dot":                          # -128 weights and inputs: 128 * 128 products
+        w[:, ::3] = -128
+        x[:, ::3] = -128
+        bias_eff = (bias - x_zp * w.astype(np.int64).sum(axis=1)).astype(np.int32)
+        K.SERIAL.pointwise(x, w, bias_eff, *rq, out_zp, lo, hi, expected)
+        out = run_neon(ki, x, w, bias_eff, rq, out_zp, lo, hi, False)
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_neon_accumulators_wrap_like_int32():
+    """Sums past int32 wrap as TFLite's (and the portable kernels') do: 480 products of
+    128 * 127 plus a bias near 2^31."""
+    P, Cin, Cout = 8, 480, 4
+    x = np.full((P, Cin), -128, np.int8)
+    w = np.full((Cout, Cin), -127, np.int8)
+    bias_eff = np.full(Cout, (1 << 31) - 1000, np.int64).astype(np.int32)
+    rq = split(np.full(Cout, 1 << 30, np.int64), np.full(Cout, -20, np.int64))
+    expected = np.empty((P, Cout), np.int8)
+    K.SERIAL.pointwise(x, w, bias_eff, *rq, 0, -128, 127, expected)
+    for pairs in (False, True):
+        np.testing.assert_array_equal(run_neon(K.SERIAL, x, w, bias_eff, rq, 0, -128, 127,
+                                               pairs), expected)
+
+
+def test_neon_variant_choice(monkeypatch):
+    """"pairs" only without -128 weights and without SDOT; "dot" otherwise."""
+    w = np.full((4, 8), -127, np.int8)
+    monkeypatch.setattr(N, "SDOT", False)
+    assert N.variant(w) == "pairs"
+    w[1, 3] = -128
+    assert N.variant(w) == "dot"
+    monkeypatch.setattr(N, "SDOT", True)
+    assert N.variant(np.zeros((4, 8), np.int8)) == "dot"
+
+
 @pytest.mark.parametrize("ki", KERNELS)
 @pytest.mark.parametrize("H,W,C,k,stride,padding", [
     (9, 9, 24, (5, 5), 2, "SAME"), (11, 7, 16, (3, 3), 1, "SAME"), (22, 22, 8, (3, 3), 2, "SAME"),
@@ -219,6 +294,17 @@ def test_im2col_dense_conv(ki, x_zp):
         X.conv_avx2(x, k, k, s, s, pt, pl, Wo, xpad, xs, *packed, 2, -128, 127, out)
         print("avx2 stem: maxdiff", np.abs(out.reshape(Ho, Wo, Cout).astype(int) - expected).max())
         np.testing.assert_array_equal(out.reshape(Ho, Wo, Cout), expected)
+    # the neon form: patches into rows of K8 int8 values (27 -> 32), both variants
+    packed = N.pack_weights(w.reshape(Cout, -1), bias_eff, *split(mult, shift))
+    Hp, Wp = max(H + pt, (Ho - 1) * s + k), max(W + pl, (Wo - 1) * s + k)
+    for pairs in (False, True):
+        P4, K8 = N.input_shape(Ho * Wo, k * k * Cin)
+        cols = np.zeros((P4 // 4, 4, K8), np.int8)
+        xpad = np.full((Hp, Wp, Cin), x_zp, np.int8)
+        out = np.empty((Ho * Wo, Cout), np.int8)
+        ki.conv_neon(x, k, k, s, s, pt, pl, Wo, xpad, cols, packed[0], pairs, *packed[1:], 2,
+                     -128, 127, out)
+        np.testing.assert_array_equal(out.reshape(Ho, Wo, Cout), expected, err_msg=str(pairs))
 
 
 # ---- elementwise -----------------------------------------------------------------------------
