@@ -6,6 +6,8 @@
     vnni.py        the x86 VNNI (`vpdpbusd`) form of the 1x1 convs, same bits
     avx2.py        the x86 AVX2 (`vpmaddwd` on int16) form of the 1x1 convs and the stem, same bits
     tiles.py       what those two share: tile sizes, patch gather, the requantization pass
+    neon.py        the aarch64 form (SDOT on the Pi 5, widening multiplies on the Pi 4) of the
+                   1x1 convs and the stem, 4 x 4 register tiles, same bits
     reference.py   the same arithmetic in plain Python / NumPy, to read and to test against
     quantize.py    LiteRT's QUANTIZE / DEQUANTIZE on whole arrays (frames, states, logits)
     ops/           op compilers: each op kind -> kernel calls (convs, binary ops, pools, ...)
